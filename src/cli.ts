@@ -1,0 +1,3 @@
+// placeholder: the command line lands with the pipeline
+console.error('webgpu-quantize: not built yet');
+process.exit(1);

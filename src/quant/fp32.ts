@@ -1,0 +1,35 @@
+/**
+ * Binary32 arithmetic primitives for reproducing ggml's scalar (non-FMA) float code in JavaScript.
+ * Every float operation of a reproduced computation goes through `f` (Math.fround) in ggml's order;
+ * see spec §3.2. The three rounding rules ggml uses live here so no type file re-derives them.
+ */
+export const f = Math.fround;
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** ggml `nearest_int`: round-half-even via the 1.5*2^23 magic number, reproduced bit for bit (garbage past 2^22, as in C). */
+export function nearestInt(v: number): number {
+  scratchF32[0] = v + 12582912; // the store rounds to binary32
+  return (scratchU32[0] & 0x007fffff) - 0x00400000;
+}
+
+/** C `roundf`/`lroundf`: half away from zero. `v` must already be a binary32 value. */
+export function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** Bits of a binary32 value. */
+export function f32Bits(v: number): number {
+  scratchF32[0] = v;
+  return scratchU32[0];
+}
+
+/** Wrap to an unsigned byte, as a C store into uint8_t does. */
+export const u8 = (v: number): number => v & 255;
+/** Wrap to a signed byte, as a C store into int8_t does. */
+export const i8 = (v: number): number => (v << 24) >> 24;
+
+/** Binary32 literals used by ggml-quants.c (spec §2.1.3), rounded once. */
+export const F_0_1 = f(0.1);
+export const GROUP_MAX_EPS = f(1e-15);

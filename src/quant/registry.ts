@@ -1,0 +1,36 @@
+/**
+ * The one table of quantizers: for each ggml type, the CPU reference that reproduces
+ * `ggml_quantize_chunk` and the dequantizer that reproduces `dequantize_row_<type>`.
+ * Per-type files (`q4_0.ts`, `q4_k.ts`, ...) export a `QuantImpl`; nothing else registers types.
+ */
+import { GgmlType, typeLayout, type TypeLayout } from './ggml-type.js';
+
+export interface QuantImpl {
+  readonly type: GgmlType;
+  /**
+   * Quantize `nrows` rows of `nPerRow` floats from `src` into `dst` (ggml_quantize_chunk semantics:
+   * `imatrix`, when given, holds `nPerRow` weights that apply to every row).
+   * `dst` must hold exactly rowSize(type, nPerRow) * nrows bytes.
+   */
+  quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void;
+  /** Dequantize `n` values (a multiple of the block size) from `src` into `dst`. */
+  dequantize(src: Uint8Array, dst: Float32Array, n: number): void;
+  /** ggml_quantize_requires_imatrix */
+  readonly requiresImatrix?: boolean;
+}
+
+export type QuantType = TypeLayout & QuantImpl;
+
+const IMPLS: QuantImpl[] = [];
+
+const REGISTRY = new Map<number, QuantType>();
+for (const impl of IMPLS) REGISTRY.set(impl.type, { ...typeLayout(impl.type), ...impl });
+
+/** The quantizer for `type`, or undefined when this project has no kernel for it yet. */
+export function quantType(type: GgmlType): QuantType | undefined {
+  return REGISTRY.get(type);
+}
+
+export function implementedTypes(): QuantType[] {
+  return [...REGISTRY.values()];
+}
