@@ -1,0 +1,52 @@
+/**
+ * What the pipeline needs from a compute backend: quantize a group of rows of one tensor (never crossing
+ * an expert boundary) with ggml_quantize_chunk semantics. The CPU worker pool, the in-thread CPU path
+ * and the GPU path all implement this, so the read -> plan -> quantize -> write pipeline is one.
+ */
+import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { quantType } from '../quant/registry.js';
+import { UnsupportedTypeError } from '../errors.js';
+
+export interface QuantizeJob {
+  type: GgmlType;
+  src: Float32Array;
+  nrows: number;
+  nPerRow: number;
+  imatrix: Float32Array | null;
+  /** tensor name, for error messages and GPU labels */
+  label: string;
+}
+
+export interface QuantizeBackend {
+  /** one line for the log: which device or how many threads */
+  readonly description: string;
+  readonly kind: 'cpu' | 'gpu';
+  supports(type: GgmlType): boolean;
+  quantize(job: QuantizeJob): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export function notImplemented(type: GgmlType, backend: string): UnsupportedTypeError {
+  return new UnsupportedTypeError(`type ${typeLayout(type).name} is not implemented yet on the ${backend} backend`);
+}
+
+/** Runs the CPU reference in the calling thread (browsers, tests, and nthreads = 1). */
+export class InlineCpuBackend implements QuantizeBackend {
+  readonly kind = 'cpu' as const;
+  readonly description = 'cpu (1 thread)';
+  supports(type: GgmlType): boolean {
+    return quantType(type) !== undefined;
+  }
+  async quantize(job: QuantizeJob): Promise<Uint8Array> {
+    return quantizeOnCpu(job);
+  }
+  async close(): Promise<void> {}
+}
+
+export function quantizeOnCpu(job: QuantizeJob): Uint8Array {
+  const q = quantType(job.type);
+  if (!q) throw notImplemented(job.type, 'cpu');
+  const dst = new Uint8Array((job.nPerRow / q.blockSize) * q.typeSize * job.nrows);
+  q.quantize(job.src, dst, job.nrows, job.nPerRow, job.imatrix);
+  return dst;
+}
