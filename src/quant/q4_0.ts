@@ -1,0 +1,107 @@
+/**
+ * Q4_0: blocks of 32 values, 18 bytes (4.5 bits per weight): `d` fp16 @0, `qs[16]` @2 where element j is
+ * the low nibble of qs[j] and element j+16 its high nibble; value = d·(q − 8).
+ * Reproduces `quantize_q4_0` (`quantize_row_q4_0_ref` without imatrix, `quantize_row_q4_0_impl` with one)
+ * and `dequantize_row_q4_0`; spec §1.3, §2.2.3.
+ */
+import { GgmlType } from './ggml-type.js';
+import { fp32ToFp16 } from '../formats/half.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { makeQxQuants } from './solvers-symmetric.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+
+const f = Math.fround;
+const QK = 32;
+const BLOCK_BYTES = 18;
+const F_8_5 = 8.5;
+
+const L = new Uint8Array(QK);
+const WEIGHT = new Float32Array(QK);
+
+/** (int8_t) of a float, as x86 compiles it: truncate through a 32-bit int, Inf/NaN give 0, keep the low byte. */
+const i8Trunc = (v: number): number => ((v | 0) << 24) >> 24;
+
+function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
+  for (let b = 0; b < nb; b++) {
+    const x0 = b * QK;
+    const o = b * BLOCK_BYTES;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = src[x0 + j];
+      const a = Math.abs(v);
+      if (amax < a) { amax = a; max = v; }
+    }
+    const d = f(max / -8);
+    const id = d !== 0 ? f(1 / d) : 0;
+    const h = fp32ToFp16(d);
+    dst[o] = h & 255;
+    dst[o + 1] = h >>> 8;
+    for (let j = 0; j < 16; j++) {
+      const lo = Math.min(15, i8Trunc(f(f(src[x0 + j] * id) + F_8_5)));
+      const hi = Math.min(15, i8Trunc(f(f(src[x0 + 16 + j] * id) + F_8_5)));
+      dst[o + 2 + j] = (lo & 255) | (hi << 4);
+    }
+  }
+}
+
+/** Weights for one 32-block of the imatrix path: qw·sqrt(sigma2 + x²). */
+export function blockWeights(src: Float32Array, x0: number, qw: Float32Array, q0: number, sigma2: number, out: Float32Array): void {
+  for (let j = 0; j < QK; j++) {
+    const v = src[x0 + j];
+    out[j] = f(qw[q0 + j] * f(Math.sqrt(f(sigma2 + f(v * v)))));
+  }
+}
+
+/** Σx² over a row, divided by its length (`sigma2` of the legacy imatrix paths). */
+export function rowSigma2(src: Float32Array, x0: number, n: number): number {
+  let s = 0;
+  for (let j = 0; j < n; j++) {
+    const v = src[x0 + j];
+    s = f(s + f(v * v));
+  }
+  return f(s / n);
+}
+
+function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, qw: Float32Array): void {
+  const nb = nPerRow / QK;
+  for (let r = 0; r < nrows; r++) {
+    const sigma2 = rowSigma2(src, r * nPerRow, nPerRow);
+    for (let ib = 0; ib < nb; ib++) {
+      const x0 = r * nPerRow + ib * QK;
+      const o = (r * nb + ib) * BLOCK_BYTES;
+      blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
+      const d = makeQxQuants(QK, 8, src, x0, L, 0, WEIGHT, 0);
+      const h = fp32ToFp16(d);
+      dst[o] = h & 255;
+      dst[o + 1] = h >>> 8;
+      for (let j = 0; j < 16; j++) dst[o + 2 + j] = L[j] | (L[j + 16] << 4);
+    }
+  }
+}
+
+export const Q4_0: QuantImpl = {
+  type: GgmlType.Q4_0,
+  quantize(src, dst, nrows, nPerRow, imatrix) {
+    checkQuantizeArgs(GgmlType.Q4_0, src, dst, nrows, nPerRow, imatrix);
+    if (imatrix) quantizeImatrix(src, dst, nrows, nPerRow, imatrix);
+    else quantizeRef(src, dst, (nrows * nPerRow) / QK);
+  },
+  dequantize(src, dst, n) {
+    checkDequantizeArgs(GgmlType.Q4_0, src, dst, n);
+    const nb = n / QK;
+    for (let b = 0; b < nb; b++) {
+      const o = b * BLOCK_BYTES;
+      const hb = src[o] | (src[o + 1] << 8);
+      const d = F16_TO_F32[hb];
+      const y0 = b * QK;
+      for (let j = 0; j < 16; j++) {
+        const q = src[o + 2 + j];
+        dst[y0 + j] = ((q & 15) - 8) * d;
+        dst[y0 + 16 + j] = ((q >> 4) - 8) * d;
+      }
+      if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
+    }
+  },
+};

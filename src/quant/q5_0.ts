@@ -1,0 +1,104 @@
+/**
+ * Q5_0: blocks of 32 values, 22 bytes (5.5 bits per weight): `d` fp16 @0, `qh` u32 LE @2 (bit e = 5th bit
+ * of element e), `qs[16]` @6 (low nibbles, element j low / j+16 high nibble of qs[j]); value = d·(q − 16).
+ * Reproduces `quantize_q5_0` (`quantize_row_q5_0_ref` without imatrix, `quantize_row_q5_0_impl` with one)
+ * and `dequantize_row_q5_0`; spec §1.3, §2.2.5.
+ */
+import { GgmlType } from './ggml-type.js';
+import { fp32ToFp16 } from '../formats/half.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { makeQxQuants } from './solvers-symmetric.js';
+import { blockWeights, rowSigma2 } from './q4_0.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+
+const f = Math.fround;
+const QK = 32;
+const BLOCK_BYTES = 22;
+const F_16_5 = 16.5;
+
+const L = new Uint8Array(QK);
+const WEIGHT = new Float32Array(QK);
+
+/** Packs 32 codes (0..255, only the low 5 bits used) into the qh/qs fields of the block at `o`. */
+function pack(dst: Uint8Array, o: number, codes: ArrayLike<number>): void {
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const lo = codes[j];
+    const hi = codes[j + 16];
+    dst[o + 6 + j] = (lo & 15) | ((hi & 15) << 4);
+    qh |= ((lo >> 4) & 1) << j;
+    qh |= ((hi >> 4) & 1) << (j + 16);
+  }
+  dst[o + 2] = qh & 255;
+  dst[o + 3] = (qh >>> 8) & 255;
+  dst[o + 4] = (qh >>> 16) & 255;
+  dst[o + 5] = qh >>> 24;
+}
+
+function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
+  for (let b = 0; b < nb; b++) {
+    const x0 = b * QK;
+    const o = b * BLOCK_BYTES;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = src[x0 + j];
+      const a = Math.abs(v);
+      if (amax < a) { amax = a; max = v; }
+    }
+    const d = f(max / -16);
+    const id = d !== 0 ? f(1 / d) : 0;
+    const h = fp32ToFp16(d);
+    dst[o] = h & 255;
+    dst[o + 1] = h >>> 8;
+    for (let j = 0; j < QK; j++) {
+      // (int8_t) through a 32-bit int (Inf/NaN -> 0), MIN(31, ·), then a uint8_t store
+      L[j] = Math.min(31, ((f(f(src[x0 + j] * id) + F_16_5) | 0) << 24) >> 24) & 255;
+    }
+    pack(dst, o, L);
+  }
+}
+
+function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, qw: Float32Array): void {
+  const nb = nPerRow / QK;
+  for (let r = 0; r < nrows; r++) {
+    const sigma2 = rowSigma2(src, r * nPerRow, nPerRow);
+    for (let ib = 0; ib < nb; ib++) {
+      const x0 = r * nPerRow + ib * QK;
+      const o = (r * nb + ib) * BLOCK_BYTES;
+      blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
+      const d = makeQxQuants(QK, 16, src, x0, L, 0, WEIGHT, 0);
+      const h = fp32ToFp16(d);
+      dst[o] = h & 255;
+      dst[o + 1] = h >>> 8;
+      pack(dst, o, L);
+    }
+  }
+}
+
+export const Q5_0: QuantImpl = {
+  type: GgmlType.Q5_0,
+  quantize(src, dst, nrows, nPerRow, imatrix) {
+    checkQuantizeArgs(GgmlType.Q5_0, src, dst, nrows, nPerRow, imatrix);
+    if (imatrix) quantizeImatrix(src, dst, nrows, nPerRow, imatrix);
+    else quantizeRef(src, dst, (nrows * nPerRow) / QK);
+  },
+  dequantize(src, dst, n) {
+    checkDequantizeArgs(GgmlType.Q5_0, src, dst, n);
+    const nb = n / QK;
+    for (let b = 0; b < nb; b++) {
+      const o = b * BLOCK_BYTES;
+      const hb = src[o] | (src[o + 1] << 8);
+      const d = F16_TO_F32[hb];
+      const qh = src[o + 2] | (src[o + 3] << 8) | (src[o + 4] << 16) | (src[o + 5] << 24);
+      const y0 = b * QK;
+      for (let j = 0; j < 16; j++) {
+        const q = src[o + 6 + j];
+        dst[y0 + j] = (((q & 15) | (((qh >>> j) << 4) & 16)) - 16) * d;
+        dst[y0 + 16 + j] = (((q >> 4) | ((qh >>> (j + 12)) & 16)) - 16) * d;
+      }
+      if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
+    }
+  },
+};

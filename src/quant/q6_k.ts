@@ -1,0 +1,102 @@
+/**
+ * Q6_K: super-blocks of 256 values, 210 bytes (6.5625 bits per weight): `ql[128]` @0 (low nibbles),
+ * `qh[64]` @128 (high 2 bits), `scales[16]` int8 @192, `d` fp16 @208; value = d·scales[e/16]·(q − 32).
+ * Reproduces `quantize_q6_K` (`quantize_row_q6_K_ref` without imatrix, `quantize_row_q6_K_impl` with one:
+ * the raw imatrix values are the search weights, no sigma2 term) and `dequantize_row_q6_K`; spec §1.4, §2.4.5.
+ */
+import { GgmlType, QK_K } from './ggml-type.js';
+import { fp32ToFp16 } from '../formats/half.js';
+import { GROUP_MAX_EPS, nearestInt } from './fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { makeQxQuants } from './solvers-symmetric.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+
+const f = Math.fround;
+const BLOCK_BYTES = 210;
+const QH = 128;
+const SCALES = 192;
+const D = 208;
+
+const L = new Uint8Array(QK_K);
+const SUB_SCALES = new Float32Array(16);
+
+function quantizeBlock(src: Float32Array, x0: number, dst: Uint8Array, o: number, qw: Float32Array | null, q0: number): void {
+  let maxScale = 0;
+  let maxAbs = 0;
+  for (let ib = 0; ib < 16; ib++) {
+    const s = makeQxQuants(16, 32, src, x0 + 16 * ib, L, 16 * ib, qw, q0 + 16 * ib);
+    SUB_SCALES[ib] = s;
+    const a = Math.abs(s);
+    if (a > maxAbs) { maxAbs = a; maxScale = s; }
+  }
+  if (maxAbs < GROUP_MAX_EPS) {
+    dst.fill(0, o, o + BLOCK_BYTES);
+    return;
+  }
+  const iscale = f(-128 / maxScale);
+  const h = fp32ToFp16(f(1 / iscale));
+  dst[o + D] = h & 255;
+  dst[o + D + 1] = h >>> 8;
+  for (let ib = 0; ib < 16; ib++) {
+    const l = nearestInt(f(iscale * SUB_SCALES[ib]));
+    dst[o + SCALES + ib] = (l < 127 ? l : 127) & 255;
+  }
+  const d = F16_TO_F32[h];
+  for (let j = 0; j < 16; j++) {
+    const dd = f(d * ((dst[o + SCALES + j] << 24) >> 24));
+    if (dd === 0) continue; // keep the search's codes, as C's `if (!d)` does (NaN does not skip)
+    for (let i = 16 * j; i < 16 * j + 16; i++) {
+      const l = nearestInt(f(src[x0 + i] / dd));
+      L[i] = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+    }
+  }
+  for (let hf = 0; hf < 2; hf++) {
+    const e0 = 128 * hf;
+    const ql = o + 64 * hf;
+    const qh = o + QH + 32 * hf;
+    for (let l = 0; l < 32; l++) {
+      const a = L[e0 + l];
+      const b = L[e0 + l + 32];
+      const c = L[e0 + l + 64];
+      const e = L[e0 + l + 96];
+      dst[ql + l] = (a & 15) | ((c & 15) << 4);
+      dst[ql + l + 32] = (b & 15) | ((e & 15) << 4);
+      dst[qh + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+    }
+  }
+}
+
+export const Q6_K: QuantImpl = {
+  type: GgmlType.Q6_K,
+  quantize(src, dst, nrows, nPerRow, imatrix) {
+    checkQuantizeArgs(GgmlType.Q6_K, src, dst, nrows, nPerRow, imatrix);
+    const nb = nPerRow / QK_K;
+    for (let r = 0; r < nrows; r++) {
+      for (let i = 0; i < nb; i++) {
+        quantizeBlock(src, r * nPerRow + i * QK_K, dst, (r * nb + i) * BLOCK_BYTES, imatrix, i * QK_K);
+      }
+    }
+  },
+  dequantize(src, dst, n) {
+    checkDequantizeArgs(GgmlType.Q6_K, src, dst, n);
+    const nb = n / QK_K;
+    for (let b = 0; b < nb; b++) {
+      const o = b * BLOCK_BYTES;
+      const hb = src[o + D] | (src[o + D + 1] << 8);
+      const d = F16_TO_F32[hb];
+      const y0 = b * QK_K;
+      for (let e = 0; e < QK_K; e++) {
+        const hf = e >> 7;
+        const g = (e >> 5) & 3;
+        const l = e & 31;
+        const qlByte = src[o + 64 * hf + 32 * (g & 1) + l];
+        const low = g < 2 ? qlByte & 15 : qlByte >> 4;
+        const high = (src[o + QH + 32 * hf + l] >> (2 * g)) & 3;
+        const sc = (src[o + SCALES + (e >> 4)] << 24) >> 24;
+        dst[y0 + e] = f(d * sc) * ((low | (high << 4)) - 32);
+      }
+      if (!Number.isFinite(d)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
+    }
+  },
+};

@@ -1,0 +1,51 @@
+/**
+ * Q8_0: blocks of 32 values, 34 bytes (8.5 bits per weight): `d` fp16 @0, `qs[32]` int8 @2; value = d·qs.
+ * Reproduces `quantize_q8_0` / `quantize_row_q8_0_ref` (the imatrix is ignored) and `dequantize_row_q8_0`;
+ * spec §1.3, §2.2.2.
+ */
+import { GgmlType } from './ggml-type.js';
+import { fp32ToFp16 } from '../formats/half.js';
+import { roundAway } from './fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+
+const f = Math.fround;
+const QK = 32;
+const BLOCK_BYTES = 34;
+
+export const Q8_0: QuantImpl = {
+  type: GgmlType.Q8_0,
+  quantize(src, dst, nrows, nPerRow, imatrix) {
+    checkQuantizeArgs(GgmlType.Q8_0, src, dst, nrows, nPerRow, imatrix);
+    const nb = (nrows * nPerRow) / QK;
+    for (let b = 0; b < nb; b++) {
+      const x0 = b * QK;
+      const o = b * BLOCK_BYTES;
+      let amax = 0;
+      for (let j = 0; j < QK; j++) {
+        const a = Math.abs(src[x0 + j]);
+        if (!(amax > a)) amax = a;
+      }
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      const h = fp32ToFp16(d);
+      dst[o] = h & 255;
+      dst[o + 1] = h >>> 8;
+      // the C store into int8_t converts through a 32-bit int: Inf/NaN (tiny d) become 0, as `| 0` does
+      for (let j = 0; j < QK; j++) dst[o + 2 + j] = roundAway(f(src[x0 + j] * id)) & 255;
+    }
+  },
+  dequantize(src, dst, n) {
+    checkDequantizeArgs(GgmlType.Q8_0, src, dst, n);
+    const nb = n / QK;
+    for (let b = 0; b < nb; b++) {
+      const o = b * BLOCK_BYTES;
+      const hb = src[o] | (src[o + 1] << 8);
+      const d = F16_TO_F32[hb];
+      const y0 = b * QK;
+      for (let j = 0; j < QK; j++) dst[y0 + j] = ((src[o + 2 + j] << 24) >> 24) * d;
+      if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
+    }
+  },
+};

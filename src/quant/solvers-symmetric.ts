@@ -1,0 +1,137 @@
+/**
+ * The symmetric scale searches of ggml-quants.c (spec §2.3.1, §2.3.2): `make_qx_quants` with
+ * rmse_type 1 (Q4_0/Q5_0 imatrix, Q3_K imatrix, Q6_K) and `make_q3_quants` with do_rmse (Q3_K reference).
+ * Both work on a sub-range of a caller's buffer and write codes into a caller's scratch, so the hot
+ * per-block path allocates nothing. Every float operation is rounded to binary32 in ggml's order.
+ */
+import { GROUP_MAX_EPS, F_0_1, nearestInt } from './fp32.js';
+
+const f = Math.fround;
+const MAX_N = 32;
+// w_i and w_i*x_i do not depend on the trial scale, so they are computed once per call; the C code
+// recomputes them with the same two roundings, which gives the same binary32 values.
+const W = new Float64Array(MAX_N);
+const WX = new Float64Array(MAX_N);
+const TRIAL = new Int32Array(MAX_N);
+const LS = new Int32Array(MAX_N);
+
+/**
+ * `make_qx_quants(n, nmax, x, L, 1, qw)`: codes L_i = l_i + nmax in 0..2·nmax−1 written to
+ * `out[outOff..outOff+n)`; returns the scale (sign opposite to the largest-magnitude x).
+ * With `qw` null the weights are x², as rmse_type 1 prescribes.
+ */
+export function makeQxQuants(
+  n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number,
+  qw: ArrayLike<number> | null, qwOff: number,
+): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    const ax = Math.abs(v);
+    if (ax > amax) { amax = ax; max = v; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    out.fill(0, outOff, outOff + n);
+    return 0;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    const w = qw ? qw[qwOff + i] : f(v * v);
+    W[i] = w;
+    WX[i] = f(w * v);
+  }
+  const hi = nmax - 1;
+  let iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    let l = nearestInt(f(iscale * x[xOff + i]));
+    l = l < -nmax ? -nmax : l > hi ? hi : l;
+    out[outOff + i] = l + nmax;
+    sumlx = f(sumlx + f(WX[i] * l));
+    suml2 = f(suml2 + f(f(W[i] * l) * l));
+  }
+  // C tests `suml2 ? ... : 0`: NaN counts as true there and here
+  let scale = suml2 !== 0 ? f(sumlx / suml2) : 0;
+  let best = f(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = f(-f(nmax + f(F_0_1 * is)) / max);
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(f(iscale * x[xOff + i]));
+      l = l < -nmax ? -nmax : l > hi ? hi : l;
+      TRIAL[i] = l;
+      sumlx = f(sumlx + f(WX[i] * l));
+      suml2 = f(suml2 + f(f(W[i] * l) * l));
+    }
+    if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
+      for (let i = 0; i < n; i++) out[outOff + i] = TRIAL[i] + nmax;
+      scale = f(sumlx / suml2);
+      best = f(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/**
+ * `make_q3_quants(n, nmax, x, L, do_rmse = true)`: the coordinate-descent refinement used by the Q3_K
+ * reference path. Codes L_i = l_i + nmax are written to `out[outOff..outOff+n)`; returns the scale.
+ */
+export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    const ax = Math.abs(v);
+    if (ax > amax) { amax = ax; max = v; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    out.fill(0, outOff, outOff + n);
+    return 0;
+  }
+  const hi = nmax - 1;
+  const iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    let l = nearestInt(f(iscale * v));
+    l = l < -nmax ? -nmax : l > hi ? hi : l;
+    LS[i] = l;
+    const w = f(v * v);
+    W[i] = w;
+    WX[i] = f(w * v);
+    sumlx = f(sumlx + f(WX[i] * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const w = W[i];
+      const wx = WX[i];
+      const li = LS[i];
+      let slx = f(sumlx - f(wx * li));
+      if (slx > 0) {
+        let sl2 = f(suml2 - f(f(w * li) * li));
+        let nl = nearestInt(f(f(x[xOff + i] * sl2) / slx));
+        nl = nl < -nmax ? -nmax : nl > hi ? hi : nl;
+        if (nl !== li) {
+          slx = f(slx + f(wx * nl));
+          sl2 = f(sl2 + f(f(w * nl) * nl));
+          if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
+            LS[i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (changed === 0) break;
+  }
+  for (let i = 0; i < n; i++) out[outOff + i] = LS[i] + nmax;
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
+}
