@@ -4,6 +4,13 @@
  * Per-type files (`q4_0.ts`, `q4_k.ts`, ...) export a `QuantImpl`; nothing else registers types.
  */
 import { GgmlType, typeLayout, type TypeLayout } from './ggml-type.js';
+import { F16 } from './f16.js';
+import { BF16 } from './bf16.js';
+import { Q8_0 } from './q8_0.js';
+import { Q4_0 } from './q4_0.js';
+import { Q5_0 } from './q5_0.js';
+import { Q3_K } from './q3_k.js';
+import { Q6_K } from './q6_k.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -21,7 +28,9 @@ export interface QuantImpl {
 
 export type QuantType = TypeLayout & QuantImpl;
 
-const IMPLS: QuantImpl[] = [];
+const IMPLS: QuantImpl[] = [
+  F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
+];
 
 const REGISTRY = new Map<number, QuantType>();
 for (const impl of IMPLS) REGISTRY.set(impl.type, { ...typeLayout(impl.type), ...impl });
