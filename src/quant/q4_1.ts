@@ -1,0 +1,103 @@
+/**
+ * Q4_1 — 32 values in 20 bytes (5 bits per weight): d fp16 @0, m fp16 @2, qs[16] @4 (element j is the
+ * low nibble of qs[j], element j+16 the high nibble); value = d·q + m.
+ * Reproduces ggml's `quantize_q4_1` (reference `quantize_row_q4_1_ref`, imatrix `quantize_row_q4_1_impl`)
+ * and `dequantize_row_q4_1`; spec §1.3, §2.2.4.
+ */
+import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
+import { GgmlType } from './ggml-type.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+import { makeQkx3Quants } from './solvers-asymmetric.js';
+
+const f = Math.fround;
+const BLOCK_BYTES = 20;
+const F_M0_9 = f(-0.9);
+const F_0_05 = f(0.05);
+const FLT_MAX = 3.4028234663852886e38;
+const L = new Uint8Array(32);
+const W = new Float32Array(32);
+const MIN = new Float32Array(1);
+
+/**
+ * C's float→integer cast as x86-64 executes it (cvttss2si/cvttps2dq): truncation toward zero, and
+ * 0x80000000 for NaN, ±Inf and anything outside int32. Subnormal blocks make 1/d overflow to Inf,
+ * so this case is reached by real data; the narrowing to a byte that follows keeps the low 8 bits.
+ */
+function cvttI32(v: number): number {
+  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : -2147483648;
+}
+
+function putHeader(dst: Uint8Array, off: number, d: number, m: number): void {
+  const dBits = fp32ToFp16(d);
+  const mBits = fp32ToFp16(m);
+  dst[off] = dBits & 255;
+  dst[off + 1] = dBits >> 8;
+  dst[off + 2] = mBits & 255;
+  dst[off + 3] = mBits >> 8;
+}
+
+/** `quantize_row_q4_1_ref`: min/max of the block, codes from the un-rounded 1/d, truncated after +0.5. */
+function blockRef(x: Float32Array, xOff: number, dst: Uint8Array, off: number): void {
+  let min = FLT_MAX;
+  let max = -FLT_MAX;
+  for (let i = 0; i < 32; i++) {
+    const v = x[xOff + i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f(f(max - min) / 15);
+  const id = d ? f(1 / d) : 0;
+  putHeader(dst, off, d, min);
+  for (let j = 0; j < 16; j++) {
+    // MIN(15, (int8_t)v): the signed byte is compared, then stored as an unsigned nibble pair
+    const q0 = (cvttI32(f(f(f(x[xOff + j] - min) * id) + 0.5)) << 24) >> 24;
+    const q1 = (cvttI32(f(f(f(x[xOff + j + 16] - min) * id) + 0.5)) << 24) >> 24;
+    dst[off + 4 + j] = ((q0 < 15 ? q0 : 15) & 255) | ((q1 < 15 ? q1 : 15) << 4);
+  }
+}
+
+function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
+  checkQuantizeArgs(GgmlType.Q4_1, src, dst, nrows, nPerRow, imatrix);
+  const nb = nPerRow / 32;
+  if (!imatrix) {
+    for (let b = 0; b < nrows * nb; b++) blockRef(src, b * 32, dst, b * BLOCK_BYTES);
+    return;
+  }
+  const nf = f(nPerRow);
+  for (let row = 0; row < nrows; row++) {
+    const x0 = row * nPerRow;
+    let sumX2 = 0;
+    for (let i = 0; i < nPerRow; i++) { const v = src[x0 + i]; sumX2 = f(sumX2 + f(v * v)); }
+    const sigma2 = f(sumX2 / nf);
+    for (let ib = 0; ib < nb; ib++) {
+      const xo = x0 + 32 * ib;
+      for (let i = 0; i < 32; i++) {
+        const v = src[xo + i];
+        W[i] = f(imatrix[32 * ib + i] * f(Math.sqrt(f(sigma2 + f(v * v)))));
+      }
+      const d = makeQkx3Quants(32, 15, src, xo, W, 0, L, 0, F_M0_9, F_0_05, 36, false, MIN, 0);
+      const off = (row * nb + ib) * BLOCK_BYTES;
+      putHeader(dst, off, d, -MIN[0]);
+      for (let j = 0; j < 16; j++) dst[off + 4 + j] = L[j] | (L[j + 16] << 4);
+    }
+  }
+}
+
+function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
+  checkDequantizeArgs(GgmlType.Q4_1, src, dst, n);
+  const nb = n / 32;
+  for (let i = 0; i < nb; i++) {
+    const off = i * BLOCK_BYTES;
+    const d = fp16ToFp32(src[off] | (src[off + 1] << 8));
+    const m = fp16ToFp32(src[off + 2] | (src[off + 3] << 8));
+    const y = i * 32;
+    for (let j = 0; j < 16; j++) {
+      const q = src[off + 4 + j];
+      dst[y + j] = f((q & 15) * d) + m;
+      dst[y + j + 16] = f((q >> 4) * d) + m;
+    }
+  }
+}
+
+export const Q4_1: QuantImpl = { type: GgmlType.Q4_1, quantize, dequantize };

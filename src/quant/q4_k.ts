@@ -1,0 +1,58 @@
+/**
+ * Q4_K — 256 values in 144 bytes (4.5 bits per weight): d fp16 @0, dmin fp16 @2, scales[12] @4
+ * (eight 6-bit scale/min pairs, see k-scales.ts), qs[128] @16 (4-bit codes; in each 64-value chunk c,
+ * element r < 32 is the low nibble of qs[32c + r], element r ≥ 32 the high nibble of qs[32c + r − 32]).
+ * Reproduces ggml's `quantize_q4_K` (reference `quantize_row_q4_K_ref`, imatrix `quantize_row_q4_K_impl`)
+ * and `dequantize_row_q4_K`; spec §1.4, §2.4.3.
+ */
+import { fp16ToFp32 } from '../formats/half.js';
+import { GgmlType } from './ggml-type.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
+
+const f = Math.fround;
+const BLOCK_BYTES = 144;
+const PARAMS: ScaleMinRefParams = { nmax: 15, rmin: -1, nstep: 20, clampImatrixCodes: false };
+const L = new Uint8Array(256);
+const SC = new Uint8Array(8);
+const M = new Uint8Array(8);
+
+function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
+  checkQuantizeArgs(GgmlType.Q4_K, src, dst, nrows, nPerRow, imatrix);
+  const nb = nPerRow / 256;
+  for (let row = 0; row < nrows; row++) {
+    for (let ib = 0; ib < nb; ib++) {
+      const off = (row * nb + ib) * BLOCK_BYTES;
+      quantizeScaleMinBlock(src, row * nPerRow + ib * 256, imatrix, ib * 256, PARAMS, dst, off, L);
+      for (let c = 0; c < 4; c++) {
+        const q = off + 16 + 32 * c;
+        const e = 64 * c;
+        for (let l = 0; l < 32; l++) dst[q + l] = L[e + l] | (L[e + l + 32] << 4);
+      }
+    }
+  }
+}
+
+function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
+  checkDequantizeArgs(GgmlType.Q4_K, src, dst, n);
+  const nb = n / 256;
+  for (let i = 0; i < nb; i++) {
+    const off = i * BLOCK_BYTES;
+    const d = fp16ToFp32(src[off] | (src[off + 1] << 8));
+    const dmin = fp16ToFp32(src[off + 2] | (src[off + 3] << 8));
+    unpackScaleMin6(src, off + 4, SC, M);
+    let y = i * 256;
+    for (let c = 0; c < 4; c++) {
+      const q = off + 16 + 32 * c;
+      const d1 = f(d * SC[2 * c]);
+      const m1 = f(dmin * M[2 * c]);
+      const d2 = f(d * SC[2 * c + 1]);
+      const m2 = f(dmin * M[2 * c + 1]);
+      for (let l = 0; l < 32; l++) dst[y++] = f(d1 * (src[q + l] & 15)) - m1;
+      for (let l = 0; l < 32; l++) dst[y++] = f(d2 * (src[q + l] >> 4)) - m2;
+    }
+  }
+}
+
+export const Q4_K: QuantImpl = { type: GgmlType.Q4_K, quantize, dequantize };

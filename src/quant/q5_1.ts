@@ -1,0 +1,112 @@
+/**
+ * Q5_1 — 32 values in 24 bytes (6 bits per weight): d fp16 @0, m fp16 @2, qh u32 LE @4 (bit e = 5th
+ * bit of element e), qs[16] @8 (low nibbles: element j in the low, j+16 in the high nibble of qs[j]);
+ * value = d·q + m. Reproduces ggml's `quantize_q5_1` (reference `quantize_row_q5_1_ref`, imatrix
+ * `quantize_row_q5_1_impl`) and `dequantize_row_q5_1`; spec §1.3, §2.2.6.
+ */
+import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
+import { GgmlType } from './ggml-type.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+import { makeQkx3Quants } from './solvers-asymmetric.js';
+
+const f = Math.fround;
+const BLOCK_BYTES = 24;
+const F_M0_9 = f(-0.9);
+const F_0_05 = f(0.05);
+const FLT_MAX = 3.4028234663852886e38;
+const L = new Uint8Array(32);
+const W = new Float32Array(32);
+const MIN = new Float32Array(1);
+
+/**
+ * C's float→integer cast as x86-64 executes it (cvttss2si/cvttps2dq): truncation toward zero, and
+ * 0x80000000 for NaN, ±Inf and anything outside int32. Subnormal blocks make 1/d overflow to Inf,
+ * so this case is reached by real data; the narrowing to a byte that follows keeps the low 8 bits.
+ */
+function cvttI32(v: number): number {
+  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : -2147483648;
+}
+
+/** Header and the 5-bit codes in L[0..32) into the block at `off`. */
+function putBlock(dst: Uint8Array, off: number, d: number, m: number): void {
+  const dBits = fp32ToFp16(d);
+  const mBits = fp32ToFp16(m);
+  dst[off] = dBits & 255;
+  dst[off + 1] = dBits >> 8;
+  dst[off + 2] = mBits & 255;
+  dst[off + 3] = mBits >> 8;
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const q0 = L[j];
+    const q1 = L[j + 16];
+    dst[off + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
+    qh |= ((q0 >> 4) & 1) << j;
+    qh |= ((q1 >> 4) & 1) << (j + 16);
+  }
+  dst[off + 4] = qh & 255;
+  dst[off + 5] = (qh >>> 8) & 255;
+  dst[off + 6] = (qh >>> 16) & 255;
+  dst[off + 7] = qh >>> 24;
+}
+
+/** `quantize_row_q5_1_ref`: as Q4_1's, with no clamp of the truncated code (C converts straight to a byte). */
+function blockRef(x: Float32Array, xOff: number, dst: Uint8Array, off: number): void {
+  let min = FLT_MAX;
+  let max = -FLT_MAX;
+  for (let i = 0; i < 32; i++) {
+    const v = x[xOff + i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f(f(max - min) / 31);
+  const id = d ? f(1 / d) : 0;
+  for (let i = 0; i < 32; i++) L[i] = cvttI32(f(f(f(x[xOff + i] - min) * id) + 0.5)) & 255;
+  putBlock(dst, off, d, min);
+}
+
+function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
+  checkQuantizeArgs(GgmlType.Q5_1, src, dst, nrows, nPerRow, imatrix);
+  const nb = nPerRow / 32;
+  if (!imatrix) {
+    for (let b = 0; b < nrows * nb; b++) blockRef(src, b * 32, dst, b * BLOCK_BYTES);
+    return;
+  }
+  const nf = f(nPerRow);
+  for (let row = 0; row < nrows; row++) {
+    const x0 = row * nPerRow;
+    let sumX2 = 0;
+    for (let i = 0; i < nPerRow; i++) { const v = src[x0 + i]; sumX2 = f(sumX2 + f(v * v)); }
+    const sigma2 = f(sumX2 / nf);
+    for (let ib = 0; ib < nb; ib++) {
+      const xo = x0 + 32 * ib;
+      for (let i = 0; i < 32; i++) {
+        const v = src[xo + i];
+        W[i] = f(imatrix[32 * ib + i] * f(Math.sqrt(f(sigma2 + f(v * v)))));
+      }
+      const d = makeQkx3Quants(32, 31, src, xo, W, 0, L, 0, F_M0_9, F_0_05, 36, false, MIN, 0);
+      putBlock(dst, (row * nb + ib) * BLOCK_BYTES, d, -MIN[0]);
+    }
+  }
+}
+
+function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
+  checkDequantizeArgs(GgmlType.Q5_1, src, dst, n);
+  const nb = n / 32;
+  for (let i = 0; i < nb; i++) {
+    const off = i * BLOCK_BYTES;
+    const d = fp16ToFp32(src[off] | (src[off + 1] << 8));
+    const m = fp16ToFp32(src[off + 2] | (src[off + 3] << 8));
+    const qh = src[off + 4] | (src[off + 5] << 8) | (src[off + 6] << 16) | (src[off + 7] << 24);
+    const y = i * 32;
+    for (let j = 0; j < 16; j++) {
+      const q = src[off + 8 + j];
+      const q0 = (q & 15) | (((qh >> j) << 4) & 16);
+      const q1 = (q >> 4) | ((qh >> (j + 12)) & 16);
+      dst[y + j] = f(q0 * d) + m;
+      dst[y + j + 16] = f(q1 * d) + m;
+    }
+  }
+}
+
+export const Q5_1: QuantImpl = { type: GgmlType.Q5_1, quantize, dequantize };

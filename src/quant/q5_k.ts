@@ -1,0 +1,71 @@
+/**
+ * Q5_K — 256 values in 176 bytes (5.5 bits per weight): d fp16 @0, dmin fp16 @2, scales[12] @4 (as
+ * Q4_K, see k-scales.ts), qh[32] @16, qs[128] @48. Low nibbles as Q4_K; the 5th bit of element r of
+ * 64-value chunk c is bit 2c (r < 32) or 2c+1 (r ≥ 32) of qh[r mod 32].
+ * Reproduces ggml's `quantize_q5_K` (reference `quantize_row_q5_K_ref`, imatrix `quantize_row_q5_K_impl`)
+ * and `dequantize_row_q5_K`; spec §1.4, §2.4.4.
+ */
+import { fp16ToFp32 } from '../formats/half.js';
+import { GgmlType } from './ggml-type.js';
+import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
+import type { QuantImpl } from './registry.js';
+import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
+
+const f = Math.fround;
+const BLOCK_BYTES = 176;
+const PARAMS: ScaleMinRefParams = { nmax: 31, rmin: -0.5, nstep: 15, clampImatrixCodes: true };
+const L = new Uint8Array(256);
+const SC = new Uint8Array(8);
+const M = new Uint8Array(8);
+
+function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
+  checkQuantizeArgs(GgmlType.Q5_K, src, dst, nrows, nPerRow, imatrix);
+  const nb = nPerRow / 256;
+  for (let row = 0; row < nrows; row++) {
+    for (let ib = 0; ib < nb; ib++) {
+      const off = (row * nb + ib) * BLOCK_BYTES;
+      quantizeScaleMinBlock(src, row * nPerRow + ib * 256, imatrix, ib * 256, PARAMS, dst, off, L);
+      const qh = off + 16;
+      dst.fill(0, qh, qh + 32);
+      for (let c = 0; c < 4; c++) {
+        const ql = off + 48 + 32 * c;
+        const e = 64 * c;
+        const m1 = 1 << (2 * c);
+        const m2 = m1 << 1;
+        for (let j = 0; j < 32; j++) {
+          let l1 = L[e + j];
+          let l2 = L[e + j + 32];
+          if (l1 > 15) { l1 -= 16; dst[qh + j] |= m1; }
+          if (l2 > 15) { l2 -= 16; dst[qh + j] |= m2; }
+          dst[ql + j] = l1 | (l2 << 4);
+        }
+      }
+    }
+  }
+}
+
+function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
+  checkDequantizeArgs(GgmlType.Q5_K, src, dst, n);
+  const nb = n / 256;
+  for (let i = 0; i < nb; i++) {
+    const off = i * BLOCK_BYTES;
+    const d = fp16ToFp32(src[off] | (src[off + 1] << 8));
+    const dmin = fp16ToFp32(src[off + 2] | (src[off + 3] << 8));
+    unpackScaleMin6(src, off + 4, SC, M);
+    const qh = off + 16;
+    let y = i * 256;
+    for (let c = 0; c < 4; c++) {
+      const ql = off + 48 + 32 * c;
+      const u1 = 1 << (2 * c);
+      const u2 = u1 << 1;
+      const d1 = f(d * SC[2 * c]);
+      const m1 = f(dmin * M[2 * c]);
+      const d2 = f(d * SC[2 * c + 1]);
+      const m2 = f(dmin * M[2 * c + 1]);
+      for (let l = 0; l < 32; l++) dst[y++] = f(d1 * ((src[ql + l] & 15) + (src[qh + l] & u1 ? 16 : 0))) - m1;
+      for (let l = 0; l < 32; l++) dst[y++] = f(d2 * ((src[ql + l] >> 4) + (src[qh + l] & u2 ? 16 : 0))) - m2;
+    }
+  }
+}
+
+export const Q5_K: QuantImpl = { type: GgmlType.Q5_K, quantize, dequantize };
