@@ -45,7 +45,8 @@ function sourceType(name: string, ne: number[]): GgmlType {
 
 /** llama-quantize command-line options → policy options (the CLI lower-cases --tensor-type names). */
 function cliOptions(args: string[], ftype: number, hasImatrix: boolean): PolicyOptions {
-  const o: PolicyOptions = { ftype, hasImatrix, tensorTypes: [], dryRun: true };
+  const tensorTypes: { pattern: string; type: GgmlType }[] = [];
+  const o: PolicyOptions = { ftype, hasImatrix, tensorTypes, dryRun: true };
   for (let i = 0; i < args.length; i++) {
     switch (args[i]) {
       case '--leave-output-tensor': o.leaveOutputTensor = true; break;
@@ -54,7 +55,7 @@ function cliOptions(args: string[], ftype: number, hasImatrix: boolean): PolicyO
       case '--token-embedding-type': o.tokenEmbeddingType = typeOf(args[++i]); break;
       case '--tensor-type': {
         const [pattern, type] = args[++i].split('=');
-        o.tensorTypes!.push({ pattern: pattern.toLowerCase(), type: typeOf(type) });
+        tensorTypes.push({ pattern: pattern.toLowerCase(), type: typeOf(type) });
         break;
       }
       default: throw new Error(`golden option ${args[i]} not handled by this test`);
