@@ -11,6 +11,11 @@ import { Q4_0 } from './q4_0.js';
 import { Q5_0 } from './q5_0.js';
 import { Q3_K } from './q3_k.js';
 import { Q6_K } from './q6_k.js';
+import { Q4_1 } from './q4_1.js';
+import { Q5_1 } from './q5_1.js';
+import { Q2_K } from './q2_k.js';
+import { Q4_K } from './q4_k.js';
+import { Q5_K } from './q5_k.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -30,6 +35,7 @@ export type QuantType = TypeLayout & QuantImpl;
 
 const IMPLS: QuantImpl[] = [
   F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
+  Q4_1, Q5_1, Q2_K, Q4_K, Q5_K,
 ];
 
 const REGISTRY = new Map<number, QuantType>();
