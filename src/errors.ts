@@ -36,8 +36,9 @@ export class ImatrixError extends QuantizeError {
 
 /** A ggml type (or ftype) that exists but this implementation, or this tensor's shape, cannot produce. */
 export class UnsupportedTypeError extends QuantizeError {
-  constructor(readonly typeName: string, readonly detail: string) {
-    super(`${typeName}: ${detail}`);
+  /** `message` names the type and where it was asked for; `typeName` is the ggml name when known */
+  constructor(message: string, readonly typeName?: string) {
+    super(message);
   }
 }
 

@@ -129,13 +129,16 @@ export async function readTensorRows(source: ByteSource, t: GgufTensorInfo, rowS
 
 let f16Bits: Uint32Array | null = null;
 
-/** binary32 bits of every binary16 value, NaN payloads included (exact widening, ggml_fp16_to_fp32). */
+/**
+ * binary32 bits of every binary16 value (exact widening, ggml_fp16_to_fp32). NaNs keep sign and payload
+ * and come out quiet, as the x86-64 reference's SSE conversion makes them.
+ */
 function f16Table(): Uint32Array {
   if (f16Bits) return f16Bits;
   const t = new Uint32Array(65536);
   const f = new Float32Array(t.buffer);
   for (let h = 0; h < 65536; h++) {
-    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) t[h] = ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
+    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) t[h] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
     else f[h] = fp16ToFp32(h);
   }
   return (f16Bits = t);
