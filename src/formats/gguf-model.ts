@@ -65,14 +65,15 @@ function splitKey(f: GgufFile, key: string, type: GgufValueType): number | undef
  * split.tensors.count, and tensor names unique across shards.
  */
 export async function openGgufModel(first: ByteSource, openShard: (name: string) => Promise<ByteSource>): Promise<GgufModel> {
-  const f0 = await readGgufHeader(first);
-  const nSplit = splitKey(f0, 'split.count', GgufValueType.UINT16) ?? 0;
-  const files: GgufFile[] = [f0];
+  const files: GgufFile[] = [];
   const sources: ByteSource[] = [first];
   const close = async () => {
     for (const s of sources) await s.close?.();
   };
   try {
+    const f0 = await readGgufHeader(first);
+    files.push(f0);
+    const nSplit = splitKey(f0, 'split.count', GgufValueType.UINT16) ?? 0;
     if (nSplit > 1) {
       const no = splitKey(f0, 'split.no', GgufValueType.UINT16);
       if (no === undefined) throw new GgufFormatError(f0.name, `split.count is ${nSplit} but key 'split.no' is missing`);

@@ -82,10 +82,14 @@ class HeaderParser {
   fail(detail: string): never {
     throw new GgufFormatError(this.file, detail);
   }
+  /** A field that runs past the end of the file. */
+  truncated(detail: string): never {
+    this.fail(`truncated: ${detail} (the file has ${this.fileSize} bytes)`);
+  }
   need(n: number, what: string): void {
     const end = this.pos + n;
     if (end <= this.bytes.length) return;
-    if (end > this.fileSize) this.fail(`truncated: ${what} at offset ${this.pos} needs ${n} bytes, the file has ${this.fileSize}`);
+    if (end > this.fileSize) this.truncated(`${what} at offset ${this.pos} needs ${n} bytes`);
     throw new NeedMore(end);
   }
   remaining(): number {
@@ -102,7 +106,7 @@ class HeaderParser {
     const start = this.pos;
     const len = this.u64(`length of ${what}`);
     if (len > BigInt(MAX_STRING_BYTES)) this.fail(`${what} at offset ${start} has length ${len}, more than the limit ${MAX_STRING_BYTES}`);
-    if (len > BigInt(this.remaining())) this.fail(`truncated: ${what} at offset ${start} has length ${len} but only ${this.remaining()} bytes remain`);
+    if (len > BigInt(this.remaining())) this.truncated(`${what} at offset ${start} has length ${len} but only ${this.remaining()} bytes remain`);
     return this.raw(Number(len), what);
   }
   string(what: string): string {
@@ -128,7 +132,7 @@ function readArray(p: HeaderParser, key: string, type: GgufValueType, n: number)
   const what = `value of key '${key}'`;
   // strings need at least their 8-byte length each: refuse counts the file cannot hold before allocating
   const minBytes = n * (type === GgufValueType.STRING ? 8 : GGUF_VALUE_SIZE[type]);
-  if (minBytes > p.remaining()) p.fail(`truncated: key '${key}' holds ${n} ${GGUF_VALUE_TYPE_NAME[type]} values (at least ${minBytes} bytes) but only ${p.remaining()} bytes remain`);
+  if (minBytes > p.remaining()) p.truncated(`key '${key}' holds ${n} ${GGUF_VALUE_TYPE_NAME[type]} values (at least ${minBytes} bytes) but only ${p.remaining()} bytes remain`);
   if (type === GgufValueType.STRING) {
     const out: string[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = p.string(`element ${i} of key '${key}'`);
