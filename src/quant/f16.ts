@@ -43,11 +43,23 @@ export const F16: QuantImpl = {
   quantize(src, dst, nrows, nPerRow, imatrix) {
     checkQuantizeArgs(GgmlType.F16, src, dst, nrows, nPerRow, imatrix);
     const n = nrows * nPerRow;
-    // NaN payloads and signs are lost when a Float32Array element becomes a JS number: read bits
+    // works on bits: NaN signs are lost when a Float32Array element becomes a JS number, and the
+    // common normal-range case is a few integer operations (the rest goes to the shared converter)
     const bits = new Uint32Array(src.buffer, src.byteOffset, n);
     for (let i = 0; i < n; i++) {
       const b = bits[i];
-      const h = (b & 0x7fffffff) > 0x7f800000 ? ((b >>> 16) & 0x8000) | 0x7e00 : fp32ToFp16(src[i]);
+      const a = b & 0x7fffffff;
+      let h: number;
+      if (a >= 0x38800000 && a < 0x477ff000) {
+        h = (a >>> 13) - (112 << 10);
+        const r = a & 0x1fff;
+        if (r > 0x1000 || (r === 0x1000 && (h & 1) === 1)) h++;
+        h |= (b >>> 16) & 0x8000;
+      } else if (a > 0x7f800000) {
+        h = ((b >>> 16) & 0x8000) | 0x7e00;
+      } else {
+        h = fp32ToFp16(src[i]);
+      }
       dst[2 * i] = h & 255;
       dst[2 * i + 1] = h >>> 8;
     }

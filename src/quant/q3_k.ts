@@ -24,6 +24,8 @@ const SUB_SCALES = new Float32Array(16);
 const SUB_WEIGHTS = new Float32Array(16);
 const WEIGHT = new Float32Array(16);
 const LS = new Uint8Array(16);
+/** dequantize: d·(s_j − 32) per sub-block, the first product of ggml's (d·sc)·q */
+const DL = new Float64Array(16);
 
 /** ORs the 16 biased 6-bit codes into the zeroed `scales` field of the block at `o`. */
 function packScales(dst: Uint8Array, o: number, codes: ArrayLike<number>): void {
@@ -143,12 +145,15 @@ export const Q3_K: QuantImpl = {
       const hb = src[o + D] | (src[o + D + 1] << 8);
       const dAll = F16_TO_F32[hb];
       const y0 = b * QK_K;
-      for (let j = 0; j < 16; j++) {
-        const dl = f(dAll * subScale(src, o, j));
-        for (let e = 16 * j; e < 16 * j + 16; e++) {
-          const low = (src[o + QS + 32 * (e >> 7) + (e & 31)] >> (2 * ((e >> 5) & 3))) & 3;
-          const high = (src[o + (e & 31)] >> (e >> 5)) & 1;
-          dst[y0 + e] = dl * (low - (high ? 0 : 4));
+      for (let j = 0; j < 16; j++) DL[j] = f(dAll * subScale(src, o, j));
+      for (let hf = 0; hf < 2; hf++) {
+        for (let l = 0; l < 32; l++) {
+          const q = src[o + QS + 32 * hf + l];
+          const hm = src[o + l] >> (4 * hf);
+          for (let g = 0; g < 4; g++) {
+            const e = 128 * hf + 32 * g + l;
+            dst[y0 + e] = DL[e >> 4] * (((q >> (2 * g)) & 3) - ((hm >> g) & 1 ? 0 : 4));
+          }
         }
       }
       if (!Number.isFinite(dAll)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);

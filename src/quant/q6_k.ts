@@ -20,6 +20,8 @@ const D = 208;
 
 const L = new Uint8Array(QK_K);
 const SUB_SCALES = new Float32Array(16);
+/** dequantize: d·scales[j] per sub-block, the first product of ggml's (d·sc)·q */
+const DS = new Float64Array(16);
 
 function quantizeBlock(src: Float32Array, x0: number, dst: Uint8Array, o: number, qw: Float32Array | null, q0: number): void {
   let maxScale = 0;
@@ -86,15 +88,18 @@ export const Q6_K: QuantImpl = {
       const hb = src[o + D] | (src[o + D + 1] << 8);
       const d = F16_TO_F32[hb];
       const y0 = b * QK_K;
-      for (let e = 0; e < QK_K; e++) {
-        const hf = e >> 7;
-        const g = (e >> 5) & 3;
-        const l = e & 31;
-        const qlByte = src[o + 64 * hf + 32 * (g & 1) + l];
-        const low = g < 2 ? qlByte & 15 : qlByte >> 4;
-        const high = (src[o + QH + 32 * hf + l] >> (2 * g)) & 3;
-        const sc = (src[o + SCALES + (e >> 4)] << 24) >> 24;
-        dst[y0 + e] = f(d * sc) * ((low | (high << 4)) - 32);
+      for (let j = 0; j < 16; j++) DS[j] = f(d * ((src[o + SCALES + j] << 24) >> 24));
+      for (let hf = 0; hf < 2; hf++) {
+        for (let l = 0; l < 32; l++) {
+          const e = 128 * hf + l;
+          const a = src[o + 64 * hf + l];
+          const c = src[o + 64 * hf + 32 + l];
+          const h = src[o + QH + 32 * hf + l];
+          dst[y0 + e] = DS[e >> 4] * (((a & 15) | ((h & 3) << 4)) - 32);
+          dst[y0 + e + 32] = DS[(e + 32) >> 4] * (((c & 15) | (((h >> 2) & 3) << 4)) - 32);
+          dst[y0 + e + 64] = DS[(e + 64) >> 4] * (((a >> 4) | (((h >> 4) & 3) << 4)) - 32);
+          dst[y0 + e + 96] = DS[(e + 96) >> 4] * (((c >> 4) | (((h >> 6) & 3) << 4)) - 32);
+        }
       }
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
     }
