@@ -86,7 +86,7 @@ export function planOutput(input: { kvs: readonly GgufKv[]; tensors: readonly Ou
 
 /**
  * The output prefix the shards are named from: quantize.cpp drops the last 5 characters of the output path
- * when it contains ".gguf" anywhere (so "a.gguf" -> "a", but also "a.gguf.bak" -> "a.gguf"), then each
+ * when it contains ".gguf" anywhere (so "a.gguf" -> "a", but also "a.gguf.bak" -> "a.ggu"), then each
  * shard is `<prefix>-%05d-of-%05d.gguf`. (With no output path, quantize.cpp uses
  * `<input dir>/ggml-model-<FTYPE>` without suffix.)
  */
