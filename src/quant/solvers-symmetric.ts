@@ -85,7 +85,7 @@ export function makeQxQuants(
   }
   const iscale = ISCALE[win];
   for (let i = 0; i < n; i++) {
-    const l = f(f(iscale * x[xOff + i]) + MAGIC) - MAGIC;
+    const l = ni(f(iscale * x[xOff + i])); // the full rule here, so even a stray Inf input gives C's code
     out[outOff + i] = (l < -nmax ? -nmax : l > hi ? hi : l) + nmax;
   }
   return scale;

@@ -123,6 +123,19 @@ describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', (
     });
   }
 
+  it('volume: 64 rows of 4096 for each type, three distributions, with and without imatrix', () => {
+    const failures: string[] = [];
+    for (const type of TYPES) {
+      for (const dist of ['gauss', 'laplace', 'student-t'] as const) {
+        const src = generate(dist, 64, 4096, 11);
+        for (const im of [null, generateImatrix(4096, 12)]) {
+          for (const p of compare(type, src, 64, 4096, im)) failures.push(`${typeLayout(type).name} ${dist} imatrix=${!!im}: ${p}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('F16/BF16: special values and NaN payloads convert as ggml does', () => {
     const specials = [0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345,
       0x7fbfffff, 0x00000001, 0x807fffff, 0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x387fe000, 0x7f7fffff];
