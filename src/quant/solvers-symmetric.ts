@@ -33,7 +33,8 @@ const LS = new Int32Array(MAX_N);
  *
  * The sums of each of the 19 trial scales depend only on that scale, so they are accumulated
  * interleaved (independent dependency chains, each in C's order); C's accept sequence is then replayed
- * in order and the codes are computed once, for the scale it kept last. Same bytes, ~30% faster.
+ * in order and the codes are computed once, for the scale it kept last. Same bytes, about 2.5x faster
+ * on V8 than the trial-by-trial loop.
  */
 export function makeQxQuants(
   n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number,
@@ -93,7 +94,7 @@ export function makeQxQuants(
 
 /**
  * `make_q3_quants(n, nmax, x, L, do_rmse = true)`: the coordinate-descent refinement used by the Q3_K
- * reference path. Codes L_i = l_i + nmax are written to `out[outOff..outOff+n)`; returns the scale.
+ * reference path (n <= 32). Codes L_i = l_i + nmax are written to `out[outOff..outOff+n)`; returns the scale.
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number): number {
   let amax = 0;
