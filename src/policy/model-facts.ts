@@ -4,6 +4,7 @@
  * reads them. KV overrides must already be applied to `kv` (they change what the loader sees).
  */
 import type { GgmlType } from '../quant/ggml-type.js';
+import { PolicyError } from './errors.js';
 
 export interface TensorFacts {
   name: string;
@@ -65,9 +66,9 @@ export function detect70B(arch: string, nLayerMain: number, nHead: number, nHead
 
 export function modelFactsFromKv(kv: KvSource, tensors: TensorFacts[]): ModelFacts {
   const arch = getKv(kv, 'general.architecture');
-  if (typeof arch !== 'string') throw new Error('general.architecture is missing or not a string');
+  if (typeof arch !== 'string') throw new PolicyError('model-metadata', 'key general.architecture is missing or not a string');
   const nLayer = firstNumber(getKv(kv, `${arch}.block_count`));
-  if (nLayer === undefined) throw new Error(`${arch}.block_count is missing`);
+  if (nLayer === undefined) throw new PolicyError('model-metadata', `key ${arch}.block_count is missing`);
   const nHead = firstNumber(getKv(kv, `${arch}.attention.head_count`)) ?? 0;
   const nHeadKv = firstNumber(getKv(kv, `${arch}.attention.head_count_kv`)) ?? nHead;
   const nExpert = firstNumber(getKv(kv, `${arch}.expert_count`)) ?? 0;

@@ -45,6 +45,13 @@ export interface PolicyOptions {
   pruneLayers?: readonly number[];
   /** --dry-run: report, but do not enforce, the imatrix requirement; no requantize check */
   dryRun?: boolean;
+  /**
+   * --keep-split: llama-quantize then decides and writes tensors in input order (shard, then data offset)
+   * instead of name order, which also changes what the running counters see. Needs `tensorShard`.
+   */
+  keepSplit?: boolean;
+  /** where a tensor (by input name) lies in the input: its shard index and data offset */
+  tensorShard?: (sourceName: string) => { shard: number; dataOffset: number };
 }
 
 export interface PlanEntry {
@@ -148,6 +155,11 @@ export function planTensorTypes(model: ModelFacts, options: PolicyOptions): Type
   for (const t of ordered) {
     const name = remap(t.name);
     if (name !== null) kept.push({ name, src: t });
+  }
+  if (o.keepSplit) {
+    if (!o.tensorShard) throw new Error('planTensorTypes: keepSplit needs tensorShard');
+    const at = new Map(kept.map((k) => [k, o.tensorShard!(k.src.name)]));
+    kept.sort((a, b) => at.get(a)!.shard - at.get(b)!.shard || at.get(a)!.dataOffset - at.get(b)!.dataOffset);
   }
 
   const cats = kept.map((k) => tensorCategory(k.name));

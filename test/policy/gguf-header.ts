@@ -6,7 +6,7 @@ import fs from 'node:fs';
 
 export interface GgufHeader {
   kv: Map<string, unknown>;
-  tensors: { name: string; ne: number[]; type: number }[];
+  tensors: { name: string; ne: number[]; type: number; offset: number }[];
 }
 
 export function readGgufHeader(file: string): GgufHeader {
@@ -58,8 +58,7 @@ export function readGgufHeader(file: string): GgufHeader {
     const ne: number[] = [];
     for (let d = 0; d < nd; d++) ne.push(u64());
     const type = u32();
-    u64(); // offset
-    tensors.push({ name, ne, type });
+    tensors.push({ name, ne, type, offset: u64() });
   }
   return { kv, tensors };
 }

@@ -24,7 +24,7 @@ const SYNTH = path.resolve(repoRoot, '../shared/golden/synth-v050/synth-f32.gguf
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
-interface RunOptions extends Omit<PolicyOptions, 'hasImatrix' | 'imatrixNames'> {
+interface RunOptions extends Omit<PolicyOptions, 'hasImatrix' | 'imatrixNames' | 'tensorShard'> {
   /** imatrix entries: name → number of values (all 1.0) */
   imatrix?: Map<string, number>;
 }
@@ -75,6 +75,7 @@ function makeQuantizer() {
     p.quantize_output_tensor = !o.leaveOutputTensor;
     p.only_copy = !!o.onlyCopy;
     p.pure = !!o.pure;
+    p.keep_split = !!o.keepSplit;
     if (o.pruneLayers?.length) {
       // the CLI sorts and de-duplicates the list; the library takes it as given (its first entry matters)
       const list = [...new Set(o.pruneLayers)].sort((a, b) => a - b);
@@ -117,7 +118,11 @@ function planFor(input: string, o: RunOptions): TypePlan | PolicyError {
   const h = readGgufHeader(input);
   const model = modelFactsFromKv(h.kv, h.tensors);
   try {
-    return planTensorTypes(model, { ...o, hasImatrix: !!o.imatrix?.size, imatrixNames: o.imatrix && new Set(o.imatrix.keys()) });
+    const offsets = new Map(h.tensors.map((t) => [t.name, t.offset]));
+    return planTensorTypes(model, {
+      ...o, hasImatrix: !!o.imatrix?.size, imatrixNames: o.imatrix && new Set(o.imatrix.keys()),
+      tensorShard: (name) => ({ shard: 0, dataOffset: offsets.get(name)! }),
+    });
   } catch (e) {
     if (e instanceof PolicyError) return e;
     throw e;
@@ -127,14 +132,15 @@ function planFor(input: string, o: RunOptions): TypePlan | PolicyError {
 let seq = 0;
 /** Runs llama.cpp and the planner; returns a description of any disagreement ('' when they agree). */
 function compare(input: string, o: RunOptions): { diff: string; plan: TypePlan | PolicyError; out: string } {
-  const out = path.join(tmp, `out-${seq++}.gguf`);
+  // like the CLI, --keep-split gets a prefix: the library names each output <prefix>-0000i-of-0000n.gguf
+  const out = path.join(tmp, `out-${seq++}${o.keepSplit ? '' : '.gguf'}`);
   const rc = run(input, out, o);
   const plan = planFor(input, o);
   if (rc !== 0 || plan instanceof PolicyError) {
     const ok = rc !== 0 && plan instanceof PolicyError;
     return { diff: ok ? '' : `rc ${rc} vs ${plan instanceof PolicyError ? plan.message : 'a plan'}`, plan, out };
   }
-  const h = readGgufHeader(out);
+  const h = readGgufHeader(o.keepSplit ? `${out}-00001-of-00001.gguf` : out);
   const got = h.tensors.map((t) => `${t.name}:${GgmlType[t.type]}`);
   const want = plan.entries.map((e) => `${e.name}:${GgmlType[e.targetType]}`);
   const bc = h.kv.get(`${h.kv.get('general.architecture')}.block_count`);
@@ -171,6 +177,17 @@ describe.skipIf(!oracle)('planner vs llama_model_quantize (real runs)', () => {
       expect(diff, pruneLayers.join(',')).toBe('');
       expect((plan as TypePlan).blockCount).toBe(5 - new Set(pruneLayers).size);
     }
+  });
+
+  it('--keep-split on a single file: input data order instead of name order', () => {
+    const h = readGgufHeader(STORIES);
+    const byOffset = [...h.tensors].sort((a, b) => a.offset - b.offset).map((t) => t.name);
+    for (const ftype of [F.Q4_K_M, F.Q3_K_M, F.IQ3_XS]) {
+      const r = compare(STORIES, { ftype, keepSplit: true });
+      expect(r.diff).toBe('');
+      expect((r.plan as TypePlan).entries.map((e) => e.name)).toEqual(byOffset);
+    }
+    expect(byOffset).not.toEqual([...byOffset].sort());
   });
 
   it('an imatrix without the entry of a tensor that needs one fails at that tensor', () => {

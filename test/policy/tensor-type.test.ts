@@ -103,6 +103,24 @@ describe('options', () => {
   });
 });
 
+describe('--keep-split', () => {
+  it('decides and writes in input order, so the running counters see the layers in that order', () => {
+    const m = dense(8);
+    // the input stores layers last-to-first: m.tensors is already in that order (see dense())
+    const offset = new Map(m.tensors.map((t, i) => [t.name, i * 1000]));
+    const p = plan(m, { keepSplit: true, tensorShard: (n) => ({ shard: 0, dataOffset: offset.get(n)! }) });
+    expect(p.entries.map((e) => e.name)).toEqual(m.tensors.map((t) => t.name));
+    // processing index i ∈ {0, 3, 6, 7} gets q6_K; layer 7 is processed first
+    const v = [0, 1, 2, 3, 4, 5, 6, 7].filter((i) => typeOf(p, `blk.${i}.attn_v.weight`) === T.Q6_K);
+    expect(v).toEqual([0, 1, 4, 7]);
+  });
+  it('orders by shard first', () => {
+    const m = dense(2);
+    const p = plan(m, { keepSplit: true, tensorShard: (n) => ({ shard: n.startsWith('blk.0.') ? 1 : 0, dataOffset: n.length }) });
+    expect(p.entries.findIndex((e) => e.name.startsWith('blk.0.'))).toBe(p.entries.length - 8);
+  });
+});
+
 describe('--prune-layers', () => {
   it('drops layers, renumbers the rest, sets block_count, keeps imatrix names', () => {
     const p = plan(dense(5), { pruneLayers: [3, 1, 1] });
