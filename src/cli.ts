@@ -1,3 +1,131 @@
-// placeholder: the command line lands with the pipeline
-console.error('webgpu-quantize: not built yet');
-process.exit(1);
+/**
+ * `webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]` — llama-quantize's
+ * command line (same grammar, same per-tensor lines and totals), plus `--backend` and `--demo`, and the
+ * `compare` subcommand for kernel developers.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { QuantizeError } from './errors.js';
+import { parseArgs } from './cli-args.js';
+import { FileSink } from './node-io.js';
+import { createBackend, quantizeFile, resolveThreads } from './node.js';
+import { FTYPES } from './policy/ftype.js';
+import type { QuantizeOptions } from './pipeline/options.js';
+import type { RunLog } from './pipeline/quantize-model.js';
+import { progressBar, timeLines } from './pipeline/report.js';
+import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
+
+const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
+       webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize --demo
+
+  type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
+
+  --allow-requantize            allow requantizing tensors that are already quantized
+  --leave-output-tensor         leave output.weight un(re)quantized
+  --pure                        no k-quant mixtures: every tensor gets the default type
+  --imatrix file                importance matrix (GGUF or legacy .dat) for quant optimizations
+  --include-weights name        use the imatrix only for tensors containing name (repeatable)
+  --exclude-weights name        do not use the imatrix for tensors containing name (repeatable)
+  --output-tensor-type type     ggml type for output.weight
+  --token-embedding-type type   ggml type for token_embd.weight
+  --tensor-type name=type       quantize tensors matching regex name to type (repeatable)
+  --tensor-type-file file       NAME=TYPE entries separated by whitespace
+  --prune-layers L0,L1,...      drop these layers and renumber the rest
+  --keep-split                  write one output per input shard
+  --override-kv KEY=TYPE:VALUE  set a metadata key (TYPE: int, float, bool, str)
+  --dry-run                     show the plan and sizes, write nothing
+  --max-buffer-size MiB         rows held in memory per slab (default 64)
+  --backend auto|gpu|cpu        where to quantize (default auto: the GPU when an adapter exists)
+  --demo                        quantize a generated demo model
+
+allowed quantization types:
+${FTYPES.map((f) => `  ${f.name === 'COPY' ? '        ' : `${String(f.id).padStart(2)}  or  `}${f.name.padEnd(9)}: ${f.description}`).join('\n')}
+`;
+
+/** ftypes whose default type has at most 4 bits per weight in name (Q4_*, IQ1-4, Q2/Q3, TQ, MXFP4) */
+const LOW_BIT = /^(Q[1234]_|IQ[1234]_|TQ|MXFP4)/;
+
+function consoleLog(): RunLog & { finish(): void } {
+  const tty = process.stderr.isTTY;
+  const t0 = Date.now();
+  let bar = false;
+  const clear = () => {
+    if (bar) process.stderr.write('\r\x1b[K');
+    bar = false;
+  };
+  return {
+    info: (line) => { clear(); process.stdout.write(line + '\n'); },
+    warn: (line) => { clear(); process.stderr.write(line + '\n'); },
+    progress: tty ? (done, total) => { clear(); process.stderr.write(progressBar(done, total, Date.now() - t0)); bar = true; } : undefined,
+    finish: clear,
+  };
+}
+
+function lowBitWarning(o: QuantizeOptions): string | null {
+  if (o.imatrixPath || o.onlyCopy || !LOW_BIT.test(o.ftypeName)) return null;
+  const bar = '='.repeat(76);
+  return `${bar}\n WARNING: ${o.ftypeName} is a low-bit type (<= 4 bits per weight) and no importance matrix was given.\n` +
+    ` Quality will suffer noticeably: compute one with llama-imatrix and pass --imatrix FILE.\n${bar}`;
+}
+
+async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void }) {
+  const dir = path.join(os.tmpdir(), 'webgpu-quantize-demo');
+  fs.mkdirSync(dir, { recursive: true });
+  const input = path.join(dir, 'demo-f32.gguf');
+  await syntheticModel(DEMO_SPEC).write(await FileSink.create(input));
+  const output = path.join(dir, `demo-${options.ftypeName}.gguf`);
+  log.info(`webgpu-quantize: demo: generated ${input} (${DEMO_SPEC.nLayer} layers, n_embd ${DEMO_SPEC.nEmbd}, F32)`);
+  await runQuantize(input, output, options, log);
+}
+
+async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }) {
+  const t0 = Date.now();
+  const threads = resolveThreads(options.nthreads);
+  const warning = lowBitWarning(options);
+  if (warning && !options.dryRun) log.warn(warning);
+  log.info(options.dryRun
+    ? `llama_quantize: calculating quantization size for '${input}' as ${options.ftypeName} using ${threads} threads`
+    : `llama_quantize: quantizing '${input}' to '${output}' as ${options.ftypeName} using ${threads} threads`);
+  const backend = options.dryRun ? undefined : await createBackend(options.backend, options.nthreads, log);
+  if (backend) log.info(`webgpu-quantize: backend: ${backend.description}`);
+  try {
+    const r = await quantizeFile({ input, output, options, log, backend });
+    log.finish();
+    log.info('');
+    for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
+    if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
+  } finally {
+    await backend?.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const log = consoleLog();
+  try {
+    if (argv[0] === 'compare') {
+      const { runCompare } = await import('./compare-cli.js');
+      return await runCompare(argv.slice(1), log);
+    }
+    const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
+    if (args.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (args.demo && !args.input) await runDemo(args.options, log);
+    else await runQuantize(args.input!, args.output, args.options, log);
+    return 0;
+  } catch (e) {
+    log.finish();
+    if (e instanceof QuantizeError) {
+      process.stderr.write(`webgpu-quantize: error: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`webgpu-quantize: internal error: ${(e as Error).stack ?? e}\n`);
+    return 2;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

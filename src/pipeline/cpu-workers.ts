@@ -76,7 +76,7 @@ export class CpuWorkerBackend implements QuantizeBackend {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.workers[worker].postMessage({ id, job }, [job.src.buffer]);
+      this.workers[worker].postMessage({ id, job }, [job.src.buffer as ArrayBuffer]);
     });
   }
 

@@ -5,7 +5,7 @@ import { quantizeOnCpu, type QuantizeJob } from './backend.js';
 parentPort!.on('message', (msg: { id: number; job: QuantizeJob }) => {
   try {
     const out = quantizeOnCpu(msg.job);
-    parentPort!.postMessage({ id: msg.id, out }, [out.buffer]);
+    parentPort!.postMessage({ id: msg.id, out }, [out.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort!.postMessage({ id: msg.id, error: (e as Error).message });
   }

@@ -1,0 +1,20 @@
+/**
+ * Browser-safe public API (no node:* imports, no 'webgpu' import): GGUF reading and writing over
+ * Blob/memory sources, the type registry and CPU reference quantizers, the llama-quantize policy, and the
+ * quantization pipeline that any backend plugs into.
+ */
+export * from './errors.js';
+export { GgmlType, QK_K, TYPE_LAYOUTS, typeLayout, typeByName, rowSize } from './quant/ggml-type.js';
+export { quantType, implementedTypes, type QuantImpl, type QuantType } from './quant/registry.js';
+export { fp32ToFp16, fp16ToFp32, fp32ToBf16, bf16ToFp32 } from './formats/half.js';
+export { MemorySource, BlobSource, MemorySink, type ByteSource, type ByteSink } from './formats/byte-source.js';
+export { readGgufHeader, type GgufFile, type GgufTensorInfo } from './formats/gguf-reader.js';
+export { openGgufModel, readTensorRows, toFloat32, type GgufModel } from './formats/gguf-model.js';
+export { planOutput } from './formats/gguf-writer.js';
+export { loadImatrix, parseImatrix, filterImatrix, type Imatrix } from './formats/imatrix.js';
+export { FTYPES, parseFtype, ftypeName } from './policy/ftype.js';
+export { planTensorTypes, type TypePlan, type PlanEntry } from './policy/tensor-type.js';
+export { InlineCpuBackend, type QuantizeBackend, type QuantizeJob } from './pipeline/backend.js';
+export { defaultOptions, type QuantizeOptions } from './pipeline/options.js';
+export { quantizeModel, planRun, type RunLog, type RunRequest, type RunResult } from './pipeline/quantize-model.js';
+export { syntheticModel, DEMO_SPEC, type SyntheticSpec } from './synthetic-model.js';

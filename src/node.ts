@@ -1,0 +1,96 @@
+/**
+ * Node entry: quantize GGUF files on disk with the CPU worker pool or the GPU (Dawn through the `webgpu`
+ * package). Everything format- and policy-related is in the browser-safe core; this file only adds files,
+ * threads and device choice.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ImatrixError, UsageError } from './errors.js';
+import { checkImatrixFinite, loadImatrix, type Imatrix } from './formats/imatrix.js';
+import { FileSink, openGgufModelFile } from './node-io.js';
+import { InlineCpuBackend, type QuantizeBackend } from './pipeline/backend.js';
+import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
+import { defaultOptions, type BackendChoice, type QuantizeOptions } from './pipeline/options.js';
+import { quantizeModel, type RunLog, type RunResult } from './pipeline/quantize-model.js';
+
+export * from './index.js';
+export { FileSink, FileSource, openGgufModelFile } from './node-io.js';
+export { CpuWorkerBackend } from './pipeline/cpu-workers.js';
+
+export function resolveThreads(n: number): number {
+  return n > 0 ? n : os.availableParallelism();
+}
+
+/** Pick the compute backend: `cpu`, `gpu` (fails without an adapter), or `auto` (GPU when one exists). */
+export async function createBackend(choice: BackendChoice, nthreads: number, log: RunLog): Promise<QuantizeBackend> {
+  if (choice !== 'cpu') {
+    try {
+      const { createGpuBackend } = await import('./gpu/node-backend.js');
+      return await createGpuBackend(log);
+    } catch (e) {
+      if (choice === 'gpu') throw e;
+      log.warn(`webgpu-quantize: no usable GPU (${(e as Error).message}); falling back to the CPU path`);
+    }
+  }
+  const n = resolveThreads(nthreads);
+  return n > 1 ? new CpuWorkerBackend(n) : new InlineCpuBackend();
+}
+
+export function readImatrixFile(file: string, include: string[] = [], exclude: string[] = []): Imatrix {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new ImatrixError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const im = loadImatrix(bytes, file, include, exclude);
+  checkImatrixFinite(im);
+  return im;
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+export interface QuantizeFileRequest {
+  input: string;
+  /** output path (a prefix with keepSplit); may be omitted for dry runs */
+  output?: string;
+  options?: Partial<QuantizeOptions>;
+  log?: RunLog;
+  /** reuse a backend across runs (tests, benchmarks); otherwise one is created and closed */
+  backend?: QuantizeBackend;
+}
+
+const silent: RunLog = { info() {}, warn() {} };
+
+/** Quantize one model file (or split set) to another, as `llama-quantize` would. */
+export async function quantizeFile(req: QuantizeFileRequest): Promise<RunResult & { backend: string }> {
+  const options = { ...defaultOptions(), ...req.options };
+  const log = req.log ?? silent;
+  if (!options.dryRun) {
+    if (!req.output) throw new UsageError('no output path given');
+    if (sameFile(req.input, req.output)) throw new UsageError(`input and output files are the same: '${req.input}'`);
+  }
+  const imatrix = options.imatrixPath ? readImatrixFile(options.imatrixPath, options.includeWeights, options.excludeWeights) : null;
+  const model = await openGgufModelFile(req.input);
+  const backend = req.backend ?? (options.dryRun ? new InlineCpuBackend() : await createBackend(options.backend, options.nthreads, log));
+  try {
+    const result = await quantizeModel({
+      model, options, imatrix, backend, outputPath: req.output ?? '', log,
+      openOutput: (p) => FileSink.create(p),
+    });
+    return { ...result, backend: backend.description };
+  } finally {
+    if (!req.backend) await backend.close();
+    await model.close();
+  }
+}

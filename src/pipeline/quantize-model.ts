@@ -1,0 +1,276 @@
+/**
+ * The one host path: read -> plan -> quantize -> write, exactly as llama-quantize does it (spec §4, §5),
+ * for any backend (CPU workers, in-thread CPU, GPU) and any I/O (Node files, browser Blobs). Memory stays
+ * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
+ * current one is quantized.
+ */
+import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import type { ByteSink } from '../formats/byte-source.js';
+import type { GgufKv } from '../formats/gguf-kv.js';
+import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
+import type { GgufTensorInfo } from '../formats/gguf-reader.js';
+import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
+import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
+import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
+import { quantType } from '../quant/registry.js';
+import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
+import { modelFactsFromKv } from '../policy/model-facts.js';
+import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
+import type { QuantizeBackend } from './backend.js';
+import type { QuantizeOptions } from './options.js';
+import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
+import * as report from './report.js';
+
+export interface RunLog {
+  info(line: string): void;
+  warn(line: string): void;
+  /** bytes of input processed so far, of the total to process */
+  progress?(done: number, total: number): void;
+}
+
+export interface RunRequest {
+  model: GgufModel;
+  options: QuantizeOptions;
+  /** loaded and filtered (--include/--exclude-weights); null without --imatrix */
+  imatrix: Imatrix | null;
+  backend: QuantizeBackend;
+  /** the output path as given (a prefix with --keep-split); unused for dry runs */
+  outputPath: string;
+  openOutput(path: string): Promise<ByteSink>;
+  log: RunLog;
+}
+
+export interface RunResult {
+  plan: TypePlan;
+  outputs: string[];
+  sizeIn: number;
+  sizeOut: number;
+  nElements: number;
+  quantizeMs: number;
+}
+
+/** llama-quantize's refusal messages arrive as PolicyError; give them the project's typed errors. */
+function typedPolicyError(e: PolicyError): QuantizeError {
+  if (e.code === 'requantize-disabled') return new RequantizeError(e.tensor ?? '?', e.message);
+  if (e.code === 'no-fallback') return new UnsupportedTypeError(e.message);
+  return new UsageError(e.message);
+}
+
+export function planRun(model: GgufModel, options: QuantizeOptions, imatrix: Imatrix | null): TypePlan {
+  const kv = loaderKvs(model.kvs, options.overrideKv);
+  const facts = modelFactsFromKv(kv, model.tensors.map((t) => ({ name: t.name, ne: [...t.ne], type: t.type })));
+  try {
+    return planTensorTypes(facts, {
+      ftype: options.ftype,
+      hasImatrix: !!imatrix && imatrix.entries.size > 0,
+      imatrixNames: imatrix ? new Set(imatrix.entries.keys()) : undefined,
+      pure: options.pure,
+      leaveOutputTensor: options.leaveOutputTensor,
+      outputTensorType: options.outputTensorType,
+      tokenEmbeddingType: options.tokenEmbeddingType,
+      tensorTypes: options.tensorTypes,
+      allowRequantize: options.allowRequantize,
+      onlyCopy: options.onlyCopy,
+      pruneLayers: options.pruneLayers,
+      dryRun: options.dryRun,
+    });
+  } catch (e) {
+    throw e instanceof PolicyError ? typedPolicyError(e) : e;
+  }
+}
+
+interface OutputFile {
+  path: string;
+  kvs: GgufKv[];
+  entries: PlanEntry[];
+  layout: OutputPlan;
+}
+
+function planFiles(req: RunRequest, plan: TypePlan): OutputFile[] {
+  const { model, options } = req;
+  const kv = loaderKvs(model.kvs, options.overrideKv);
+  const arch = String(kv.get('general.architecture') ?? '');
+  const fileType = options.onlyCopy ? loaderFtype(kv, model.tensors) : options.ftype;
+  const kvs = outputKvs({
+    input: model.kvs, fileType, overrides: options.overrideKv, imatrix: req.imatrix,
+    imatrixPath: options.imatrixPath, arch, blockCount: plan.blockCount,
+  });
+  const outTensors = (entries: PlanEntry[]) => entries.map((e) => ({ name: e.name, ne: e.ne, type: e.targetType }));
+  if (!options.keepSplit) {
+    return [{ path: req.outputPath, kvs, entries: plan.entries, layout: planOutput({ kvs, tensors: outTensors(plan.entries) }) }];
+  }
+  const byName = new Map(plan.entries.map((e) => [e.name, e]));
+  const info = new Map(model.tensors.map((t) => [t.name, t]));
+  const refs = plan.entries.map((e) => ({ name: e.name, shard: info.get(e.sourceName)!.shard, dataOffset: info.get(e.sourceName)!.dataOffset }));
+  return planKeepSplit(keepSplitOutputPrefix(req.outputPath), kvs, refs).map((s) => {
+    const entries = s.tensors.map((n) => byName.get(n)!);
+    return { path: s.path, kvs: s.kvs, entries, layout: planOutput({ kvs: s.kvs, tensors: outTensors(entries) }) };
+  });
+}
+
+export async function quantizeModel(req: RunRequest): Promise<RunResult> {
+  const { model, options, log } = req;
+  const plan = planRun(model, options, req.imatrix);
+  for (const e of plan.entries) {
+    if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
+      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet (${req.backend.description})`, typeLayout(e.targetType).name);
+    }
+  }
+  const files = options.dryRun ? [] : planFiles(req, plan);
+  const info = new Map(model.tensors.map((t) => [t.name, t]));
+  const nElements = model.tensors.reduce((n, t) => n + t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3], 0);
+  const total = plan.entries.length;
+  const workBytes = plan.entries.reduce((n, e) => n + info.get(e.sourceName)!.nbytes, 0);
+  let done = 0;
+  let sizeIn = 0;
+  let sizeOut = 0;
+  const t0 = Date.now();
+  let index = 0;
+
+  if (options.dryRun) {
+    for (const e of plan.entries) {
+      const t = info.get(e.sourceName)!;
+      const after = e.quantize ? rowSize(e.targetType, e.ne[0]) * (e.ne[1] * e.ne[2] * e.ne[3]) : t.nbytes;
+      log.info(report.tensorLinePrefix(++index, total, e.name, e.ne, e.sourceType) +
+        (e.quantize ? report.dryRunSuffix(e.targetType, t.nbytes, after) : report.copiedSuffix(t.nbytes)));
+      sizeIn += t.nbytes;
+      sizeOut += after;
+    }
+  }
+
+  for (const file of files) {
+    const sink = await req.openOutput(file.path);
+    try {
+      await sink.write(file.layout.meta);
+      for (const [k, e] of file.entries.entries()) {
+        const t = info.get(e.sourceName)!;
+        const prefix = report.tensorLinePrefix(++index, total, e.name, e.ne, e.sourceType);
+        const written = e.quantize
+          ? await quantizeTensor(req, t, e, sink)
+          : await copyTensor(req, t, sink);
+        if (written !== file.layout.nbytes[k]) {
+          throw new QuantizeError(`internal: tensor '${e.name}' produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+        }
+        await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
+        log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
+        sizeIn += t.nbytes;
+        sizeOut += written;
+        done += t.nbytes;
+        log.progress?.(done, workBytes);
+      }
+      await sink.close();
+    } catch (e) {
+      await sink.abort();
+      throw e;
+    }
+  }
+  const quantizeMs = Date.now() - t0;
+  for (const line of report.totalsLines(sizeIn, sizeOut, nElements)) log.info(line);
+  if (options.dryRun && plan.willRequireImatrix && !req.imatrix) {
+    log.warn('llama_model_quantize_impl: WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!');
+  }
+  if (plan.nFallback > 0) {
+    log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization`);
+  }
+  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs };
+}
+
+/** rows per slab: llama.cpp's bound on source + destination + f32 bytes per row */
+function slabRows(t: GgufTensorInfo, target: GgmlType, maxBytes: number): number {
+  const n = t.ne[0];
+  const perRow = rowSize(t.type, n) + rowSize(target, n) + (t.type === GgmlType.F32 ? 0 : 4 * n);
+  const rows = t.ne[1] * t.ne[2] * t.ne[3];
+  return Math.max(1, Math.min(rows, Math.floor(maxBytes / perRow)));
+}
+
+async function copyTensor(req: RunRequest, t: GgufTensorInfo, sink: ByteSink): Promise<number> {
+  const rows = t.ne[1] * t.ne[2] * t.ne[3];
+  const rowBytes = rowSize(t.type, t.ne[0]);
+  const step = Math.max(1, Math.floor(req.options.maxBufferSize / rowBytes));
+  const source = req.model.sources[t.shard];
+  for (let r = 0; r < rows; r += step) {
+    const n = Math.min(step, rows - r);
+    const bytes = await readTensorRows(source, t, r, n);
+    checkStored(t, bytes, r);
+    await sink.write(bytes);
+  }
+  return rows * rowBytes;
+}
+
+/** ggml_validate_row_data on stored data (check_tensors): values of F32/F16/BF16, fp16 scales of blocks. */
+function checkStored(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): void {
+  const layout = typeLayout(t.type);
+  if (!layout.isQuantized && t.type !== GgmlType.F32 && t.type !== GgmlType.F16 && t.type !== GgmlType.BF16) return;
+  const bad = firstInvalidBlock(t.type, bytes);
+  if (bad < 0) return;
+  const perRow = t.ne[0] / layout.blockSize;
+  const site = { tensor: t.name, row: firstRow + Math.floor(bad / perRow), column: (bad % perRow) * layout.blockSize };
+  const value = layout.isQuantized ? NaN : toFloat32(t.type, bytes.subarray(bad * layout.typeSize, (bad + 1) * layout.typeSize))[0];
+  throw new InvalidWeightsError({ ...site, value, what: layout.isQuantized ? `the fp16 scale of a ${layout.name} block` : 'input data' });
+}
+
+/** The source rows as f32: exact widening for F32/F16/BF16, dequantization (--allow-requantize) otherwise. */
+function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32Array {
+  const layout = typeLayout(t.type);
+  if (!layout.isQuantized) {
+    const f = toFloat32(t.type, bytes);
+    const bad = firstNonFinite(f);
+    if (bad >= 0) throw new InvalidWeightsError({ tensor: t.name, row: firstRow + Math.floor(bad / t.ne[0]), column: bad % t.ne[0], value: f[bad] });
+    return f;
+  }
+  checkStored(t, bytes, firstRow);
+  const q = quantType(t.type);
+  if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
+  const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
+  q.dequantize(bytes, out, out.length);
+  return out;
+}
+
+async function quantizeTensor(req: RunRequest, t: GgufTensorInfo, e: PlanEntry, sink: ByteSink): Promise<number> {
+  const n = t.ne[0];
+  const rowsPerExpert = t.ne[1];
+  const rows = t.ne[1] * t.ne[2] * t.ne[3];
+  const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
+  if (!imatrix && e.requiresImatrix) {
+    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+  }
+  const step = slabRows(t, e.targetType, req.options.maxBufferSize);
+  const source = req.model.sources[t.shard];
+  const read = (r: number) => readTensorRows(source, t, r, Math.min(step, rows - r));
+  let next: Promise<Uint8Array> | null = read(0);
+  let written = 0;
+  for (let r = 0; r < rows; r += step) {
+    const bytes = await next!;
+    next = r + step < rows ? read(r + step) : null; // read ahead while this slab is quantized
+    next?.catch(() => {}); // surfaced when awaited
+    const f32 = toF32(t, bytes, r);
+    const nrows = bytes.length / rowSize(t.type, n);
+    // one job per expert segment: a call never crosses an expert boundary (its imatrix slice differs)
+    const jobs: Promise<Uint8Array>[] = [];
+    const jobRows: number[] = [];
+    for (let k = 0; k < nrows;) {
+      const row = r + k;
+      const m = Math.min(nrows - k, rowsPerExpert - (row % rowsPerExpert));
+      const expert = Math.floor(row / rowsPerExpert);
+      jobs.push(req.backend.quantize({
+        type: e.targetType, src: f32.subarray(k * n, (k + m) * n), nrows: m, nPerRow: n,
+        imatrix: imatrix ? imatrix.subarray(expert * n, (expert + 1) * n) : null, label: e.name,
+      }));
+      jobRows.push(row);
+      k += m;
+    }
+    for (const [j, out] of (await Promise.all(jobs)).entries()) {
+      const bad = firstInvalidBlock(e.targetType, out);
+      if (bad >= 0) {
+        const perRow = n / typeLayout(e.targetType).blockSize;
+        throw new InvalidWeightsError({
+          tensor: e.name, row: jobRows[j] + Math.floor(bad / perRow), column: (bad % perRow) * typeLayout(e.targetType).blockSize,
+          value: Infinity, what: `quantized ${typeLayout(e.targetType).name} data (a block scale overflows fp16)`,
+        });
+      }
+      await sink.write(out);
+      written += out.length;
+    }
+  }
+  return written;
+}
