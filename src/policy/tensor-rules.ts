@@ -41,7 +41,7 @@ export function tensorAllowsQuantization(name: string, ne: readonly number[], op
   if (nDims(ne) < 2) return false;
   // llama.cpp tests `rfind("weight") == size - 6` in size_t: for a 5-byte name both sides are npos, so such
   // a name counts as ending in "weight"
-  if (!(name.endsWith('weight') || utf8Length(name) === 5)) return false;
+  if (!(name.endsWith('weight') || (name.length <= 5 && utf8Length(name) === 5))) return false;
   if (name.includes('_norm.weight')) return false;
   if (opts.leaveOutputTensor && name === 'output.weight') return false;
   if (name === 'position_embd.weight' || name === 'token_types.weight') return false;
@@ -90,12 +90,23 @@ export function blockIndex(name: string): number | undefined {
   return Number(m[1]) | 0;
 }
 
+/**
+ * Byte-wise comparison of the UTF-8 encodings without encoding: UTF-16 code units order like code points
+ * (and so like UTF-8 bytes) except that surrogates (U+D800–DFFF, used for code points ≥ U+10000) must sort
+ * above U+E000–FFFF; shifting them up at the first difference fixes that.
+ */
 function utf8Compare(a: string, b: string): number {
-  if (a === b) return 0;
-  const x = utf8.encode(a), y = utf8.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x += x >= 0xe000 ? -0x800 : 0x2000;
+      y += y >= 0xe000 ? -0x800 : 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 /**

@@ -112,6 +112,16 @@ describe('loader order (spec §4.2)', () => {
     // UTF-8 bytes: é (c3 a9) < U+FF01 (ef bc 81) < U+1F600 (f0 9f 98 80); UTF-16 would put the emoji second
     expect(sorted(['\u{1F600}', '\uFF01', 'é'])).toEqual(['é', '\uFF01', '\u{1F600}']);
   });
+  it('agrees with Buffer.compare of the UTF-8 bytes on random names', () => {
+    const pool = ['a', 'b', 'Z', '_', '.', 'é', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}'];
+    let seed = 12345;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return (seed >>> 8) % n; };
+    for (let k = 0; k < 5000; k++) {
+      const mk = () => Array.from({ length: 1 + rnd(4) }, () => pool[rnd(pool.length)]).join('');
+      const a = mk(), b = mk();
+      expect(Math.sign(compareTensorNames(a, b)), `${a} ${b}`).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    }
+  });
   it('reads the layer like sscanf("blk.%d.")', () => {
     expect(blockIndex('blk.12.attn_q.weight')).toBe(12);
     expect(blockIndex('blk.7x')).toBe(7);
