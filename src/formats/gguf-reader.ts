@@ -24,7 +24,7 @@ export const MAX_HEADER_BYTES = 2 ** 30;
 export const MIN_KV_BYTES = 14;
 /** smallest tensor info: 8-byte name length, n_dims, type, 8-byte offset; bounds n_tensors by the file size */
 export const MIN_TENSOR_INFO_BYTES = 24;
-/** first read of a header; doubled until the header fits */
+/** first read of a header; grown fourfold until the header fits (each try re-parses from the start) */
 const INITIAL_HEADER_READ = 1 << 20;
 
 export interface GgufTensorInfo {
@@ -110,7 +110,14 @@ class HeaderParser {
     return this.raw(Number(len), what);
   }
   string(what: string): string {
-    return TEXT.decode(this.stringBytes(what));
+    const b = this.stringBytes(what);
+    // short ASCII strings (most vocabulary entries) decode much faster without TextDecoder
+    if (b.length <= 64) {
+      let ascii = true;
+      for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
+      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+    }
+    return TEXT.decode(b);
   }
 }
 
@@ -302,7 +309,7 @@ export async function readGgufHeader(source: ByteSource, shard = 0): Promise<Ggu
     } catch (e) {
       if (!(e instanceof NeedMore)) throw e;
       if (e.end > MAX_HEADER_BYTES) throw new GgufFormatError(source.name, `header extends past ${MAX_HEADER_BYTES} bytes (the limit)`);
-      want = Math.min(source.size, MAX_HEADER_BYTES, Math.max(want * 2, e.end + (e.end >> 2)));
+      want = Math.min(source.size, MAX_HEADER_BYTES, Math.max(want * 4, e.end + (e.end >> 2)));
     }
   }
 }
