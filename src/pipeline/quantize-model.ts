@@ -73,6 +73,11 @@ export function planRun(model: GgufModel, options: QuantizeOptions, imatrix: Ima
       onlyCopy: options.onlyCopy,
       pruneLayers: options.pruneLayers,
       dryRun: options.dryRun,
+      keepSplit: options.keepSplit,
+      tensorShard: (name: string) => {
+        const t = model.tensors.find((x) => x.name === name)!;
+        return { shard: t.shard, dataOffset: t.dataOffset };
+      },
     });
   } catch (e) {
     throw e instanceof PolicyError ? typedPolicyError(e) : e;
