@@ -63,7 +63,7 @@ export class MemorySink implements ByteSink {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.done) throw new Error(`${this.name}: write after close`);
     // copy: callers reuse their slab buffers
-    this.chunks.push(chunk.slice());
+    this.chunks.push(new Uint8Array(chunk));
     this.written += chunk.length;
   }
   async close(): Promise<void> {
@@ -98,7 +98,7 @@ export class StreamSink implements ByteSink {
     return this.written;
   }
   async write(chunk: Uint8Array): Promise<void> {
-    await this.writer.write(chunk.slice());
+    await this.writer.write(new Uint8Array(chunk));
     this.written += chunk.length;
   }
   async close(): Promise<void> {

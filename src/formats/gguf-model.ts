@@ -159,10 +159,10 @@ export function toFloat32(type: GgmlType, bytes: Uint8Array, out?: Float32Array)
     new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes);
   } else if (type === GgmlType.F16) {
     const lut = f16Table();
-    const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+    const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(new Uint8Array(bytes).buffer);
     for (let i = 0; i < n; i++) bits[i] = lut[src[i]];
   } else if (type === GgmlType.BF16) {
-    const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+    const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(new Uint8Array(bytes).buffer);
     for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
   } else {
     throw new RangeError(`toFloat32: type ${typeLayout(type).name} is not F32/F16/BF16`);

@@ -155,7 +155,8 @@ function readArray(p: HeaderParser, key: string, type: GgufValueType, n: number)
     }
     return { value: out, normalized };
   }
-  const buf = src.slice().buffer; // aligned copy for the typed-array view
+  // aligned copy for the typed-array view (never Buffer#slice, which is a view, not a copy)
+  const buf = new Uint8Array(src).buffer;
   const views: Record<number, (b: ArrayBuffer) => GgufArray> = {
     [GgufValueType.UINT8]: (b) => new Uint8Array(b), [GgufValueType.INT8]: (b) => new Int8Array(b),
     [GgufValueType.UINT16]: (b) => new Uint16Array(b), [GgufValueType.INT16]: (b) => new Int16Array(b),

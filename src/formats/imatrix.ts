@@ -58,7 +58,8 @@ export function parseImatrix(bytes: Uint8Array, file: string): Imatrix {
 }
 
 function f32Data(bytes: Uint8Array, offset: number, n: number): Float32Array {
-  return new Float32Array(bytes.slice(offset, offset + n * 4).buffer);
+  // a copy (Uint8Array#slice; a Node Buffer's own slice would be a view of its whole pool)
+  return new Float32Array(Uint8Array.prototype.slice.call(bytes, offset, offset + n * 4).buffer);
 }
 
 export function parseGgufImatrix(bytes: Uint8Array, file: string): Imatrix {
@@ -144,7 +145,7 @@ export function parseLegacyImatrix(bytes: Uint8Array, file: string): Imatrix {
     const ncall = i32(`ncall of entry '${name}'`);
     const nval = i32(`value count of entry '${name}'`);
     if (nval < 1) fail(`entry '${name}' has ${nval} values`);
-    const v = new Float32Array(take(nval * 4, `values of entry '${name}'`).slice().buffer);
+    const v = new Float32Array(new Uint8Array(take(nval * 4, `values of entry '${name}'`)).buffer);
     // legacy values are (sum/count)·ncall: undo the ncall factor (float division by (float)ncall)
     if (ncall > 0) {
       const d = Math.fround(ncall);
