@@ -22,7 +22,7 @@ describe('readers on Node Buffers with a byteOffset', () => {
       const a = parseImatrix(plain, file);
       const b = parseImatrix(pooled(plain), file);
       expect(b.chunkCount).toBe(a.chunkCount);
-      expect(b.chunkCount).toBe(512);
+      expect(b.chunkCount).toBe(file.endsWith('.gguf') ? 512 : 1);
       expect([...b.entries.keys()]).toEqual([...a.entries.keys()]);
       for (const [k, v] of a.entries) expect(Buffer.from(b.entries.get(k)!.buffer)).toEqual(Buffer.from(v.buffer));
       // in_sum2 / 512 for blk.0.ffn_up.weight: a value the pooled bytes would corrupt
