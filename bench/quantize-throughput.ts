@@ -1,0 +1,115 @@
+/**
+ * Throughput per type, measured side by side in one run on the same tensors (8B-model row widths,
+ * synthetic values): the GPU path, the CPU path on all threads, and llama.cpp's ggml_quantize_chunk on
+ * one thread (the oracle library, whose per-thread speed is multiplied by the thread count and stated as
+ * such). Prints input GB/s, seconds, and ratios, with the adapter's name.
+ *
+ *   node dist/quantize-throughput.js [--rows 64] [--full] [--types q8_0,q4_K,...] [--imatrix] [--no-gpu] [--no-oracle]
+ *
+ * `--rows N` takes N rows of each shape (default 64); `--full` uses the full 8B shapes (slow on software
+ * adapters). The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
+ * is excluded as warm-up.
+ */
+import os from 'node:os';
+import { CpuWorkerBackend } from '../src/pipeline/cpu-workers.js';
+import type { QuantizeBackend } from '../src/pipeline/backend.js';
+import { GgmlType, typeByName, typeLayout } from '../src/quant/ggml-type.js';
+import { quantType } from '../src/quant/registry.js';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : def;
+};
+
+/** Llama-3-8B weight shapes: [n_per_row, rows] */
+const SHAPES: [string, number, number][] = [
+  ['attn_q', 4096, 4096], ['attn_k', 4096, 1024], ['ffn_up', 4096, 14336], ['ffn_down', 14336, 4096], ['token_embd', 4096, 128256],
+];
+const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'];
+
+function values(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const r = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = 0.02 * Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+interface Tensor { name: string; n: number; rows: number; data: Float32Array; imatrix: Float32Array }
+
+async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function main() {
+  const full = argv.includes('--full');
+  const rowsArg = Number(arg('--rows', '64'));
+  const useImatrix = argv.includes('--imatrix');
+  const types = arg('--types', DEFAULT_TYPES.join(',')).split(',').map((n) => typeByName(n)!.type);
+  const threads = Number(arg('--threads', String(os.availableParallelism())));
+  const tensors: Tensor[] = SHAPES.map(([name, n, rows], i) => {
+    const r = full ? rows : Math.min(rows, rowsArg);
+    return { name, n, rows: r, data: values(n * r, i + 1), imatrix: values(n, 100 + i).map((v) => v * v * 2500) };
+  });
+  const inBytes = tensors.reduce((s, t) => s + t.data.length * 4, 0);
+  console.log(`tensors: ${tensors.map((t) => `${t.name} ${t.n}x${t.rows}`).join(', ')} (${(inBytes / 1e6).toFixed(1)} MB of f32 per type)${useImatrix ? ', with imatrix' : ''}`);
+
+  let gpu: QuantizeBackend | null = null;
+  let gpuName = 'none';
+  if (!argv.includes('--no-gpu')) {
+    try {
+      const { createGpuBackend } = await import('../src/gpu/node-backend.js');
+      const b = await createGpuBackend({ info: () => {}, warn: (l) => console.log(l) });
+      gpu = b;
+      gpuName = b.description;
+    } catch (e) {
+      console.log(`no GPU: ${(e as Error).message}`);
+    }
+  }
+  const cpu = new CpuWorkerBackend(threads);
+  let oracle: { quantizeChunk(type: number, src: Float32Array, nrows: number, n: number, im: Float32Array | null): Uint8Array } | null = null;
+  if (!argv.includes('--no-oracle')) {
+    const { loadOracle, oracleUnavailable } = await import('../test/oracle/llama-cpp.js');
+    oracle = loadOracle();
+    if (!oracle) console.log(oracleUnavailable);
+  }
+  console.log(`machine: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; GPU: ${gpuName}; CPU path: ${threads} threads`);
+  const rows: string[][] = [['type', 'gpu GB/s', 'gpu s', `cpu(${threads}t) GB/s`, 'cpu s', `llama.cpp 1t GB/s`, `llama.cpp x${threads} GB/s*`, 'gpu/cpu', `gpu/llama.cpp x${threads}`, `cpu/llama.cpp x${threads}`, 'gpu==cpu']];
+  for (const type of types) {
+    const name = typeLayout(type).name;
+    if (!quantType(type)) { console.log(`${name}: not implemented yet`); continue; }
+    const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: useImatrix ? t.imatrix : null, label: t.name });
+    let gpuS = NaN;
+    let identical = '-';
+    if (gpu) {
+      await gpu.quantize(job({ ...tensors[1], rows: 1, data: tensors[1].data.subarray(0, tensors[1].n) })); // compile
+      const outs: Uint8Array[] = [];
+      gpuS = await time(async () => { for (const t of tensors) outs.push(await gpu!.quantize(job(t))); });
+      const ref = await Promise.all(tensors.map((t) => cpu.quantize(job(t))));
+      identical = outs.every((o, i) => Buffer.compare(Buffer.from(o), Buffer.from(ref[i])) === 0) ? 'yes' : 'NO';
+    }
+    const cpuS = await time(async () => { for (const t of tensors) await cpu.quantize(job(t)); });
+    let oracleS = NaN;
+    if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, useImatrix ? t.imatrix : null); });
+    const gbs = (s: number) => (Number.isFinite(s) ? (inBytes / 1e9 / s).toFixed(3) : '-');
+    const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (b / a).toFixed(2) : '-');
+    rows.push([name, gbs(gpuS), gpuS.toFixed(2), gbs(cpuS), cpuS.toFixed(2), gbs(oracleS), gbs(oracleS / threads),
+      ratio(gpuS, cpuS), ratio(gpuS, oracleS / threads), ratio(cpuS, oracleS / threads), identical]);
+  }
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) console.log(r.map((s, c) => s.padStart(w[c])).join('  '));
+  console.log(`* llama.cpp x${threads}: one-thread ggml_quantize_chunk throughput times ${threads} (an ideal-scaling estimate, not a measured multi-thread run).`);
+  console.log('ratios are speed-ups: gpu/cpu = cpu seconds / gpu seconds.');
+  await cpu.close();
+  await gpu?.close();
+}
+
+await main();
