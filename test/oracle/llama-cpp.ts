@@ -7,6 +7,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fs from 'node:fs';
+import { loadImatrix } from '../../src/formats/imatrix.js';
+import type { KvOverride, TensorTypeOverride } from '../../src/pipeline/options.js';
 
 const require = createRequire(import.meta.url);
 
@@ -16,6 +18,8 @@ export interface Oracle {
   rowSize(type: number, n: number): number;
   /** llama_model_quantize(in, out, params); returns its status (0 = ok). */
   modelQuantize(input: string, output: string, params: ModelQuantizeParams): number;
+  /** the error lines llama.cpp logged during the last modelQuantize call ('' when none) */
+  lastQuantizeError(): string;
 }
 
 export interface ModelQuantizeParams {
@@ -29,7 +33,29 @@ export interface ModelQuantizeParams {
   pure?: boolean;
   keepSplit?: boolean;
   dryRun?: boolean;
+  /** importance weights by entry name, passed as llama_model_imatrix_data (no KVs added) */
+  imatrix?: ReadonlyMap<string, Float32Array>;
+  /**
+   * an imatrix file handled as llama-quantize's CLI does: read and converted to weights (our
+   * loadImatrix), filtered, then the quantize.imatrix.* KV overrides appended after `kvOverrides`
+   */
+  imatrixFile?: { path: string; includeWeights?: readonly string[]; excludeWeights?: readonly string[] };
+  kvOverrides?: readonly KvOverride[];
+  /** --tensor-type entries, in order (patterns already lower-cased as the CLI does) */
+  tensorTypes?: readonly TensorTypeOverride[];
+  /** --prune-layers: sorted and de-duplicated here as the CLI does */
+  pruneLayers?: readonly number[];
 }
+
+/** enum ggml_log_level */
+const LOG_ERROR = 4;
+const LOG_CONT = 5;
+/** enum llama_model_kv_override_type */
+const KV_TAG = { int: 0, float: 1, bool: 2, str: 3 } as const;
+/** struct llama_model_kv_override: tag @0, key[128] @4, union (i64/f64/bool/char[128]) @136, size 264 */
+const KVO_SIZE = 264;
+const KVO_VALUE = 136;
+const KEY_MAX = 128;
 
 let cached: Oracle | null | undefined;
 export let oracleUnavailable = '';
@@ -80,6 +106,7 @@ export function loadOracle(): Oracle | null {
   // libllama needs libggml.so and libggml-base.so resolvable: load them first by absolute path.
   koffi.load(path.join(dir, 'libggml.v0.5.0.so'));
   let llama: any = null;
+  let errorText = '';
   const Params = koffi.struct('llama_model_quantize_params_x', {
     nthread: 'int32_t', ftype: 'int', output_tensor_type: 'int', token_embedding_type: 'int',
     allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool',
@@ -95,6 +122,15 @@ export function loadOracle(): Oracle | null {
         backendInit: lib.func('void llama_backend_init()'),
       };
       llama.backendInit();
+      // llama_model_quantize logs every tensor: keep only the error lines (ORACLE_VERBOSE=1 prints all)
+      const LogCb = koffi.proto('void oracle_log_cb(int level, const char *text, void *ud)');
+      let lastLevel = 0;
+      llama.logger = koffi.register((level: number, text: string) => {
+        if (process.env.ORACLE_VERBOSE) process.stderr.write(text);
+        if (level !== LOG_CONT) lastLevel = level;
+        if (lastLevel === LOG_ERROR) errorText += text;
+      }, koffi.pointer(LogCb));
+      lib.func('void llama_log_set(oracle_log_cb *cb, void *ud)')(llama.logger, null);
     }
     return llama;
   };
@@ -111,8 +147,10 @@ export function loadOracle(): Oracle | null {
       dequantizer(type)(src, out, n);
       return out;
     },
+    lastQuantizeError: () => errorText.trim(),
     modelQuantize(input, output, p) {
       const l = getLlama();
+      errorText = '';
       const params = l.defaults();
       params.nthread = p.nthread ?? 1;
       params.ftype = p.ftype;
@@ -124,8 +162,110 @@ export function loadOracle(): Oracle | null {
       params.pure = !!p.pure;
       params.keep_split = !!p.keepSplit;
       params.dry_run = !!p.dryRun;
-      return l.quantize(input, output, params);
+      const mem = new CallMemory(koffi);
+      let imatrix = p.imatrix;
+      const kvos: KvOverride[] = [...(p.kvOverrides ?? [])];
+      if (p.imatrixFile) {
+        const f = p.imatrixFile;
+        const im = loadImatrix(fs.readFileSync(f.path), f.path, f.includeWeights ?? [], f.excludeWeights ?? []);
+        if (im.entries.size > 0) {
+          imatrix = im.entries;
+          kvos.push({ key: 'quantize.imatrix.file', kind: 'str', value: f.path });
+          if (im.datasets.length) kvos.push({ key: 'quantize.imatrix.dataset', kind: 'str', value: im.datasets[0] });
+          kvos.push({ key: 'quantize.imatrix.entries_count', kind: 'int', value: im.entries.size });
+          if (im.chunkCount > 0) kvos.push({ key: 'quantize.imatrix.chunks_count', kind: 'int', value: im.chunkCount });
+        }
+      }
+      try {
+        if (imatrix?.size) params.imatrix = mem.imatrix(imatrix);
+        if (kvos.length) params.kv_overrides = mem.kvOverrides(kvos);
+        if (p.tensorTypes?.length) params.tt_overrides = mem.tensorTypes(p.tensorTypes);
+        if (p.pruneLayers?.length) params.prune_layers = mem.pruneLayers(p.pruneLayers);
+        return l.quantize(input, output, params);
+      } finally {
+        mem.free();
+      }
     },
   };
   return cached;
+}
+
+/** C memory for the pointer fields of one llama_model_quantize call; kept referenced until the call returns. */
+class CallMemory {
+  private readonly keep: unknown[] = [];
+  constructor(private readonly koffi: any) {}
+
+  free(): void {
+    for (const m of this.keep) this.koffi.free(m);
+    this.keep.length = 0;
+  }
+
+  private block(n: number): { mem: unknown; bytes: Uint8Array; view: DataView; addr: bigint } {
+    const size = Math.max(n, 8);
+    const mem = this.koffi.alloc('uint8_t', size);
+    this.keep.push(mem);
+    const buf: ArrayBuffer = this.koffi.view(mem, size);
+    const bytes = new Uint8Array(buf);
+    bytes.fill(0);
+    return { mem, bytes, view: new DataView(buf), addr: BigInt(this.koffi.address(mem)) };
+  }
+
+  private cstr(s: string): bigint {
+    const b = Buffer.from(s, 'utf8');
+    const m = this.block(b.length + 1);
+    m.bytes.set(b);
+    return m.addr;
+  }
+
+  /** llama_model_imatrix_data[] {name, data, size} ended by {NULL, NULL, 0} */
+  imatrix(entries: ReadonlyMap<string, Float32Array>): unknown {
+    const list = [...entries];
+    const arr = this.block(24 * (list.length + 1));
+    list.forEach(([name, w], i) => {
+      const d = this.block(4 * w.length);
+      d.bytes.set(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+      arr.view.setBigUint64(24 * i, this.cstr(name), true);
+      arr.view.setBigUint64(24 * i + 8, d.addr, true);
+      arr.view.setBigUint64(24 * i + 16, BigInt(w.length), true);
+    });
+    return arr.mem;
+  }
+
+  /** llama_model_kv_override[] ended by an entry whose key is empty */
+  kvOverrides(list: readonly KvOverride[]): unknown {
+    const arr = this.block(KVO_SIZE * (list.length + 1));
+    const enc = new TextEncoder();
+    list.forEach((o, i) => {
+      const at = KVO_SIZE * i;
+      const key = enc.encode(o.key);
+      if (key.length >= KEY_MAX) throw new RangeError(`kv override key '${o.key}' is longer than ${KEY_MAX - 1} bytes`);
+      arr.view.setInt32(at, KV_TAG[o.kind], true);
+      arr.bytes.set(key, at + 4);
+      const v = at + KVO_VALUE;
+      if (o.kind === 'int') arr.view.setBigInt64(v, BigInt(Math.trunc(o.value)), true);
+      else if (o.kind === 'float') arr.view.setFloat64(v, o.value, true);
+      else if (o.kind === 'bool') arr.view.setUint8(v, o.value ? 1 : 0);
+      else arr.bytes.set(enc.encode(o.value).subarray(0, 127), v); // strncpy(val_str, s, 127), NUL after
+    });
+    return arr.mem;
+  }
+
+  /** llama_model_tensor_override[] {pattern, type} ended by {NULL, GGML_TYPE_COUNT} */
+  tensorTypes(list: readonly TensorTypeOverride[]): unknown {
+    const arr = this.block(16 * (list.length + 1));
+    list.forEach((t, i) => {
+      arr.view.setBigUint64(16 * i, this.cstr(t.pattern), true);
+      arr.view.setInt32(16 * i + 8, t.type, true);
+    });
+    arr.view.setInt32(16 * list.length + 8, 43, true); // GGML_TYPE_COUNT; only the NULL pattern is read
+    return arr.mem;
+  }
+
+  /** int32 layer ids ended by -1 */
+  pruneLayers(ids: readonly number[]): unknown {
+    const list = [...new Set(ids)].sort((a, b) => a - b);
+    const arr = this.block(4 * (list.length + 1));
+    [...list, -1].forEach((v, i) => arr.view.setInt32(4 * i, v, true));
+    return arr.mem;
+  }
 }
