@@ -120,6 +120,12 @@ export async function quantizeModel(req: RunRequest): Promise<RunResult> {
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
       throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet (${req.backend.description})`, typeLayout(e.targetType).name);
     }
+    // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
+    // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
+    const lay = typeLayout(e.targetType);
+    if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
+      throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+    }
   }
   const files = options.dryRun ? [] : planFiles(req, plan);
   const info = new Map(model.tensors.map((t) => [t.name, t]));
