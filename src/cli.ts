@@ -9,7 +9,7 @@ import path from 'node:path';
 import { QuantizeError } from './errors.js';
 import { parseArgs } from './cli-args.js';
 import { FileSink } from './node-io.js';
-import { createBackend, quantizeFile, resolveThreads } from './node.js';
+import { quantizeFile, resolveThreads } from './node.js';
 import { FTYPES } from './policy/ftype.js';
 import type { QuantizeOptions } from './pipeline/options.js';
 import type { RunLog } from './pipeline/quantize-model.js';
@@ -88,17 +88,11 @@ async function runQuantize(input: string, output: string | undefined, options: Q
   log.info(options.dryRun
     ? `llama_quantize: calculating quantization size for '${input}' as ${options.ftypeName} using ${threads} threads`
     : `llama_quantize: quantizing '${input}' to '${output}' as ${options.ftypeName} using ${threads} threads`);
-  const backend = options.dryRun ? undefined : await createBackend(options.backend, options.nthreads, log);
-  if (backend) log.info(`webgpu-quantize: backend: ${backend.description}`);
-  try {
-    const r = await quantizeFile({ input, output, options, log, backend });
-    log.finish();
-    log.info('');
-    for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
-    if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
-  } finally {
-    await backend?.close();
-  }
+  const r = await quantizeFile({ input, output, options, log });
+  log.finish();
+  log.info('');
+  for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
+  if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -66,7 +66,7 @@ export interface QuantizeFileRequest {
   output?: string;
   options?: Partial<QuantizeOptions>;
   log?: RunLog;
-  /** reuse a backend across runs (tests, benchmarks); otherwise one is created and closed */
+  /** reuse a backend across runs (tests, benchmarks); otherwise one is created once the plan is valid, and closed */
   backend?: QuantizeBackend;
 }
 
@@ -82,15 +82,19 @@ export async function quantizeFile(req: QuantizeFileRequest): Promise<RunResult 
   }
   const imatrix = options.imatrixPath ? readImatrixFile(options.imatrixPath, options.includeWeights, options.excludeWeights) : null;
   const model = await openGgufModelFile(req.input);
-  const backend = req.backend ?? (options.dryRun ? new InlineCpuBackend() : await createBackend(options.backend, options.nthreads, log));
+  let description = req.backend?.description ?? 'none (dry run)';
+  const factory = async () => {
+    const b = await createBackend(options.backend, options.nthreads, log);
+    description = b.description;
+    return b;
+  };
   try {
     const result = await quantizeModel({
-      model, options, imatrix, backend, outputPath: req.output ?? '', log,
-      openOutput: (p) => FileSink.create(p),
+      model, options, imatrix, backend: req.backend ?? (options.dryRun ? new InlineCpuBackend() : factory),
+      outputPath: req.output ?? '', log, openOutput: (p) => FileSink.create(p),
     });
-    return { ...result, backend: backend.description };
+    return { ...result, backend: description };
   } finally {
-    if (!req.backend) await backend.close();
     await model.close();
   }
 }

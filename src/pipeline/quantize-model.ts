@@ -33,7 +33,11 @@ export interface RunRequest {
   options: QuantizeOptions;
   /** loaded and filtered (--include/--exclude-weights); null without --imatrix */
   imatrix: Imatrix | null;
-  backend: QuantizeBackend;
+  /**
+   * The compute backend, or a factory for it: a factory is called only once the plan is known to be
+   * runnable (bad input fails before any device is started), and its backend is closed at the end.
+   */
+  backend: QuantizeBackend | (() => Promise<QuantizeBackend>);
   /** the output path as given (a prefix with --keep-split); unused for dry runs */
   outputPath: string;
   openOutput(path: string): Promise<ByteSink>;
@@ -113,18 +117,35 @@ function planFiles(req: RunRequest, plan: TypePlan): OutputFile[] {
   });
 }
 
-export async function quantizeModel(req: RunRequest): Promise<RunResult> {
-  const { model, options, log } = req;
-  const plan = planRun(model, options, req.imatrix);
+export async function quantizeModel(request: RunRequest): Promise<RunResult> {
+  const { model, options, log } = request;
+  const plan = planRun(model, options, request.imatrix);
   for (const e of plan.entries) {
-    if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet (${req.backend.description})`, typeLayout(e.targetType).name);
+    if (e.quantize && !options.dryRun && !quantType(e.targetType)) {
+      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
     }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
     if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
       throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+    }
+  }
+  if (options.dryRun || typeof request.backend !== 'function') return runPlan({ ...request, backend: request.backend as QuantizeBackend }, plan);
+  const backend = await request.backend();
+  log.info(`webgpu-quantize: backend: ${backend.description}`);
+  try {
+    return await runPlan({ ...request, backend }, plan);
+  } finally {
+    await backend.close();
+  }
+}
+
+async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: TypePlan): Promise<RunResult> {
+  const { model, options, log } = req;
+  for (const e of plan.entries) {
+    if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
+      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
     }
   }
   const files = options.dryRun ? [] : planFiles(req, plan);
@@ -237,7 +258,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32A
   return out;
 }
 
-async function quantizeTensor(req: RunRequest, t: GgufTensorInfo, e: PlanEntry, sink: ByteSink): Promise<number> {
+async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t: GgufTensorInfo, e: PlanEntry, sink: ByteSink): Promise<number> {
   const n = t.ne[0];
   const rowsPerExpert = t.ne[1];
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
