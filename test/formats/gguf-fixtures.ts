@@ -6,6 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MemorySink } from '../../src/formats/byte-source.js';
+import { kvI32 as kvI32Entry, kvU16, setKv, type GgufKv } from '../../src/formats/gguf-kv.js';
+import { splitPath } from '../../src/formats/gguf-model.js';
+import { parseGgufBytes } from '../../src/formats/gguf-reader.js';
+import { paddingAfter, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const goldenDir = path.resolve(repoRoot, '../shared/golden/synth-v050');
@@ -114,4 +119,34 @@ export function writeTemp(dir: string, name: string, bytes: Uint8Array): string 
   const p = path.join(dir, name);
   fs.writeFileSync(p, bytes);
   return p;
+}
+
+/**
+ * synth-f32.gguf cut into shards as gguf-split writes them: shard 0 holds all KVs, then every shard gets
+ * split.no, split.tensors.count and split.count; `groups` lists each shard's tensor names.
+ */
+export async function writeSynthShards(prefix: string, groups: string[][], edit?: (i: number, kvs: GgufKv[]) => GgufKv[]): Promise<string[]> {
+  const synthBytes = new Uint8Array(fs.readFileSync(synthF32));
+  const synth = parseGgufBytes(synthBytes, synthF32);
+  const paths: string[] = [];
+  const total = groups.reduce((n, g) => n + g.length, 0);
+  for (let i = 0; i < groups.length; i++) {
+    let kvs: GgufKv[] = i === 0 ? [...synth.kvs] : [];
+    kvs = setKv(kvs, kvU16('split.no', i));
+    kvs = setKv(kvs, kvI32Entry('split.tensors.count', total));
+    kvs = setKv(kvs, kvU16('split.count', groups.length));
+    if (edit) kvs = edit(i, kvs);
+    const tensors = groups[i].map((n) => synth.tensors.find((t) => t.name === n)!);
+    const plan = planOutput({ kvs, tensors });
+    const sink = new MemorySink();
+    await sink.write(plan.meta);
+    for (const t of tensors) {
+      await sink.write(synthBytes.subarray(t.dataOffset, t.dataOffset + t.nbytes));
+      await sink.write(ZERO_PAD.subarray(0, paddingAfter(t.nbytes)));
+    }
+    const p = splitPath(prefix, i, groups.length);
+    fs.writeFileSync(p, sink.toBytes());
+    paths.push(p);
+  }
+  return paths;
 }

@@ -15,38 +15,14 @@ import { keepSplitOrder, keepSplitOutputPrefix, paddingAfter, planKeepSplit, pla
 import { openGgufModelFile } from '../../src/node-io.js';
 import { GgmlType } from '../../src/quant/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
-import { synthF32, tempDir } from './gguf-fixtures.js';
+import { synthF32, tempDir, writeSynthShards } from './gguf-fixtures.js';
 
 const dir = tempDir('gguf-split');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const synthBytes = new Uint8Array(fs.readFileSync(synthF32));
 const synth = parseGgufBytes(synthBytes, synthF32);
-
-/** Shards as gguf-split writes them: shard 0 all KVs, then split.no, split.tensors.count, split.count. */
-async function writeShards(prefix: string, groups: string[][], edit?: (i: number, kvs: GgufKv[]) => GgufKv[]): Promise<string[]> {
-  const paths: string[] = [];
-  const total = groups.reduce((n, g) => n + g.length, 0);
-  for (let i = 0; i < groups.length; i++) {
-    let kvs: GgufKv[] = i === 0 ? [...synth.kvs] : [];
-    kvs = setKv(kvs, kvU16('split.no', i));
-    kvs = setKv(kvs, kvI32('split.tensors.count', total));
-    kvs = setKv(kvs, kvU16('split.count', groups.length));
-    if (edit) kvs = edit(i, kvs);
-    const tensors = groups[i].map((n) => synth.tensors.find((t) => t.name === n)!);
-    const plan = planOutput({ kvs, tensors });
-    const sink = new MemorySink();
-    await sink.write(plan.meta);
-    for (const t of tensors) {
-      await sink.write(synthBytes.subarray(t.dataOffset, t.dataOffset + t.nbytes));
-      await sink.write(ZERO_PAD.subarray(0, paddingAfter(t.nbytes)));
-    }
-    const p = splitPath(prefix, i, groups.length);
-    fs.writeFileSync(p, sink.toBytes());
-    paths.push(p);
-  }
-  return paths;
-}
+const writeShards = writeSynthShards;
 
 const names = synth.tensors.map((t) => t.name);
 const GROUPS = [names.slice(0, 8), names.slice(8, 15), names.slice(15)];
