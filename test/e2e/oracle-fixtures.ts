@@ -3,10 +3,14 @@
  * llama.cpp's llama_model_quantize and our quantizeFile, and a precise account of where two GGUF files
  * differ (KV, tensor info, or which blocks of which tensor).
  */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QuantizeError } from '../../src/errors.js';
 import { encodeKv } from '../../src/formats/gguf-kv.js';
 import { parseGgufBytes, type GgufFile } from '../../src/formats/gguf-reader.js';
 import { FileSink } from '../../src/node-io.js';
@@ -86,7 +90,7 @@ export type RunOptions = Partial<QuantizeOptions>;
 /** The same request as llama-quantize's CLI would hand the library (see ModelQuantizeParams). */
 export function oracleParams(ft: FtypeCase, o: RunOptions): ModelQuantizeParams {
   return {
-    nthread: 1,
+    nthread: 2, // llama.cpp's bytes do not depend on it either (rows are independent)
     ftype: ft.id,
     onlyCopy: !!ft.onlyCopy,
     allowRequantize: o.allowRequantize,
@@ -101,11 +105,40 @@ export function oracleParams(ft: FtypeCase, o: RunOptions): ModelQuantizeParams 
   };
 }
 
+/**
+ * Whether llama.cpp would abort the process for this model and options: the explicitly requested
+ * token-embedding / output type does not divide the row length (see runReferenceIsolated).
+ */
+export function explicitTypeMisfit(spec: SyntheticSpec, o: RunOptions): boolean {
+  const misfit = (t: GgmlType | undefined) => t !== undefined && spec.nEmbd % typeLayout(t).blockSize !== 0;
+  // with tied embeddings the output type reaches token_embd through the mix rules, and the fallback follows
+  return misfit(o.tokenEmbeddingType) || (misfit(o.outputTensorType) && spec.untiedOutput !== false);
+}
+
 export interface RefRun {
   rc: number;
   /** llama.cpp's logged error when rc != 0 */
   error: string;
   out: string;
+}
+
+const CHILD = fileURLToPath(new URL('./oracle-child.ts', import.meta.url));
+
+/**
+ * The reference run in a child process: for combinations where llama.cpp aborts the whole process
+ * (an explicit --token-embedding-type / --output-tensor-type whose block size does not divide the row
+ * hits GGML_ASSERT in gguf.cpp, since those types skip the shape fallback). The abort message becomes the
+ * error; rc is 134 (SIGABRT) then.
+ */
+export function runReferenceIsolated(input: string, out: string, ft: FtypeCase, o: RunOptions): RefRun {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify({ input, output: out, params: oracleParams(ft, o) })], { encoding: 'utf8' });
+  if (r.status === 0 && r.stdout) {
+    const { rc, error } = JSON.parse(r.stdout) as { rc: number; error: string };
+    return { rc, error: rc === 0 ? '' : error.split('\n').filter(Boolean).pop() ?? `rc ${rc}`, out };
+  }
+  const assert = /GGML_ASSERT\((.*)\) failed/.exec(r.stderr ?? '');
+  const why = assert ? `aborts: GGML_ASSERT(${assert[1]})` : `exits with ${r.signal ?? r.status}: ${(r.stderr ?? '').trim().split('\n').pop()}`;
+  return { rc: r.signal === 'SIGABRT' ? 134 : r.status ?? -1, error: why, out };
 }
 
 export function runReference(oracle: Oracle, input: string, out: string, ft: FtypeCase, o: RunOptions): RefRun {
@@ -197,4 +230,62 @@ export function diffGguf(refPath: string, ourPath: string): string {
     out.push(`first differing byte at ${k} (outside KVs, tensor infos and tensor data: padding?)`);
   }
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// one suite of cases: llama.cpp runs now (while tests are collected), ours inside the tests
+
+export interface OracleCase {
+  /** describe() group */
+  group: string;
+  /** test name, before the outcome */
+  name: string;
+  input: string;
+  ft: FtypeCase;
+  opts: RunOptions;
+  /** run llama.cpp in a child process: it is expected to abort */
+  isolate?: boolean;
+}
+
+let seq = 0;
+
+/**
+ * Runs llama.cpp for every case, then defines one test per case: the whole file sha256-identical, or,
+ * where llama.cpp refuses (its reason in the test name), ours refusing with a QuantizeError and writing
+ * nothing. Returns counters filled in as the tests pass.
+ */
+export function defineOracleCases(
+  oracle: Oracle, dir: string, cases: readonly OracleCase[], backend: () => QuantizeBackend,
+): { identical: number; refused: number; total: number } {
+  const tally = { identical: 0, refused: 0, total: cases.length };
+  const ran = cases.map((c) => {
+    const id = `${seq++}-${c.ft.name}`;
+    const out = path.join(dir, `${id}-ref.gguf`);
+    return { c, id, ref: c.isolate ? runReferenceIsolated(c.input, out, c.ft, c.opts) : runReference(oracle, c.input, out, c.ft, c.opts) };
+  });
+  for (const group of [...new Set(cases.map((c) => c.group))]) {
+    describe(group, () => {
+      for (const { c, id, ref } of ran.filter((r) => r.c.group === group)) {
+        const ours = path.join(dir, `${id}-ours.gguf`);
+        if (ref.rc === 0) {
+          it(`${c.name}: sha256-identical`, async () => {
+            const err = await runOurs(c.input, ours, c.ft, c.opts, backend());
+            expect(err?.message ?? null).toBeNull();
+            if (sha256(ref.out) !== sha256(ours)) expect(diffGguf(ref.out, ours)).toBe('');
+            tally.identical++;
+            fs.rmSync(ref.out);
+            fs.rmSync(ours);
+          });
+        } else {
+          it(`${c.name}: llama.cpp refuses (${shortReason(ref.error)}), ours must refuse too`, async () => {
+            const err = await runOurs(c.input, ours, c.ft, c.opts, backend());
+            expect(err).toBeInstanceOf(QuantizeError);
+            expect(fs.existsSync(ours)).toBe(false);
+            tally.refused++;
+          });
+        }
+      }
+    });
+  }
+  return tally;
 }

@@ -7,60 +7,26 @@
  *
  * llama.cpp runs while the tests are collected, so the test names can say which combinations it refuses.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import fs from 'node:fs';
-import path from 'node:path';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
-import { QuantizeError } from '../../src/errors.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
-import { ALL_FTYPES, diffGguf, makeTempDir, runOurs, runReference, sha256, shortReason, writeModels, type FtypeCase, type ModelFixture, type RefRun } from './oracle-fixtures.js';
+import { ALL_FTYPES, defineOracleCases, makeTempDir, writeModels } from './oracle-fixtures.js';
 
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const dir = oracle ? makeTempDir('e2e-ftypes-') : '';
 const models = oracle ? await writeModels(dir) : [];
-const cases: { model: ModelFixture; ft: FtypeCase; ref: RefRun }[] = [];
-for (const model of models) {
-  for (const ft of ALL_FTYPES) {
-    const ref = runReference(oracle!, model.path, path.join(dir, `${model.key}-${ft.name}-ref.gguf`), ft, {});
-    cases.push({ model, ft, ref });
-  }
-}
-
 const backend = new InlineCpuBackend();
-let identical = 0;
-let refused = 0;
-afterAll(() => {
-  if (oracle) console.log(`oracle-models: ${identical} files sha256-identical, ${refused} refusals matched, of ${cases.length} cases`);
-  if (dir && !process.env.KEEP_E2E_TMP) fs.rmSync(dir, { recursive: true, force: true });
-});
 
 if (!oracle) it.skip(`whole files vs llama_model_quantize: ${oracleUnavailable}`, () => {});
 
 describe.skipIf(!oracle)('whole files identical to llama_model_quantize (default options)', () => {
-  for (const model of models) {
-    describe(`${model.key}: ${model.about}`, () => {
-      for (const { ft, ref } of cases.filter((c) => c.model === model)) {
-        const ours = path.join(dir, `${model.key}-${ft.name}-ours.gguf`);
-        if (ref.rc === 0) {
-          it(`${ft.name}: sha256-identical`, async () => {
-            const err = await runOurs(model.path, ours, ft, {}, backend);
-            expect(err?.message ?? null).toBeNull();
-            if (sha256(ref.out) !== sha256(ours)) expect(diffGguf(ref.out, ours)).toBe('');
-            identical++;
-            fs.rmSync(ref.out);
-            fs.rmSync(ours);
-          });
-        } else {
-          it(`${ft.name}: llama.cpp refuses (${shortReason(ref.error)}), ours must refuse too`, async () => {
-            const err = await runOurs(model.path, ours, ft, {}, backend);
-            expect(err).toBeInstanceOf(QuantizeError);
-            expect(fs.existsSync(ours)).toBe(false);
-            refused++;
-          });
-        }
-      }
-    });
-  }
+  const cases = models.flatMap((m) => ALL_FTYPES.map((ft) => ({ group: `${m.key}: ${m.about}`, name: ft.name, input: m.path, ft, opts: {} })));
+  const tally = oracle ? defineOracleCases(oracle, dir, cases, () => backend) : null;
+  afterAll(() => {
+    if (tally) console.log(`oracle-models: ${tally.identical} files sha256-identical, ${tally.refused} refusals matched, of ${tally.total} cases`);
+    if (dir && !process.env.KEEP_E2E_TMP) fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -1,0 +1,15 @@
+/**
+ * Runs one llama_model_quantize call in its own process, for combinations where llama.cpp aborts
+ * (GGML_ASSERT) instead of returning an error: `node --import tsx oracle-child.ts <json>` with
+ * {input, output, params}; prints {rc, error} as JSON when the call returns at all.
+ */
+import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+
+const { input, output, params } = JSON.parse(process.argv[2]);
+const oracle = loadOracle();
+if (!oracle) {
+  console.error(oracleUnavailable);
+  process.exit(3);
+}
+const rc = oracle.modelQuantize(input, output, params);
+process.stdout.write(JSON.stringify({ rc, error: oracle.lastQuantizeError() }));
