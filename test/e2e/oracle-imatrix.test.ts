@@ -44,7 +44,7 @@ function writeImatrices(m: ModelFixture, seed: number): ImatrixPaths {
   const deep = path.join(dir, 'a-directory-name-long-enough-that-the-imatrix-path-exceeds-the-127-bytes-kept-by-llama-quantize');
   fs.mkdirSync(deep, { recursive: true });
   const longGguf = path.join(deep, `${m.key}-with-a-long-dataset-name.imatrix.gguf`);
-  fs.writeFileSync(longGguf, imatrixGgufBytes({ ...stats, datasets: ['x' + 'é'.repeat(80)], chunkCount: 0 }));
+  fs.writeFileSync(longGguf, imatrixGgufBytes({ ...stats, datasets: ['é'.repeat(80)], chunkCount: 0 }));
   return { gguf, dat, longGguf };
 }
 
