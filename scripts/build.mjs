@@ -20,9 +20,10 @@ await build({
   logLevel: 'warning',
 });
 if (fs.existsSync('web/main.ts')) {
+  // the page and its quantization worker (web/main.ts starts dist/web/worker.js by URL)
   await build({
-    entryPoints: ['web/main.ts'],
-    outfile: 'dist/web/main.js',
+    entryPoints: ['web/main.ts', 'web/worker.ts'].filter((f) => fs.existsSync(f)),
+    outdir: 'dist/web',
     bundle: true,
     platform: 'browser',
     format: 'esm',
@@ -30,4 +31,5 @@ if (fs.existsSync('web/main.ts')) {
     loader: { '.wgsl': 'text' },
     logLevel: 'warning',
   });
+  fs.copyFileSync('web/index.html', 'dist/web/index.html');
 }

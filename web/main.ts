@@ -1,0 +1,315 @@
+/**
+ * The page: pick a model (and optionally an imatrix), choose llama-quantize's options, and quantize in a
+ * worker. Output streams into a file chosen with showSaveFilePicker where the browser has it (any model
+ * size); elsewhere it is held in memory and offered as a download. `window.__wq` drives the same path
+ * without dialogs (end-to-end tests, scripting).
+ */
+import { FTYPES } from '../src/policy/ftype.js';
+import { GgmlType, typeLayout } from '../src/quant/ggml-type.js';
+import { implementedTypes, quantType } from '../src/quant/registry.js';
+import type { BackendChoice } from '../src/pipeline/options.js';
+import type { OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  drop: $<HTMLElement>('drop'),
+  modelInput: $<HTMLInputElement>('model-input'),
+  modelInfo: $<HTMLElement>('model-info'),
+  form: $<HTMLFormElement>('form'),
+  ftype: $<HTMLSelectElement>('ftype'),
+  imatrixInput: $<HTMLInputElement>('imatrix-input'),
+  outputType: $<HTMLSelectElement>('output-type'),
+  embdType: $<HTMLSelectElement>('embd-type'),
+  backend: $<HTMLSelectElement>('backend'),
+  pure: $<HTMLInputElement>('pure'),
+  leaveOutput: $<HTMLInputElement>('leave-output'),
+  go: $<HTMLButtonElement>('go'),
+  cancel: $<HTMLButtonElement>('cancel'),
+  outputNote: $<HTMLElement>('output-note'),
+  gpuNote: $<HTMLElement>('gpu-note'),
+  progress: $<HTMLProgressElement>('progress'),
+  progressText: $<HTMLElement>('progress-text'),
+  error: $<HTMLElement>('error'),
+  result: $<HTMLElement>('result'),
+  log: $<HTMLElement>('log'),
+};
+
+type SaveFilePicker = (opts: { suggestedName?: string; types?: { description: string; accept: Record<string, string[]> }[] }) => Promise<FileSystemFileHandle>;
+const savePicker = (): SaveFilePicker | undefined => (window as unknown as { showSaveFilePicker?: SaveFilePicker }).showSaveFilePicker;
+
+const MiB = 1024 * 1024;
+const fmtSize = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)} GiB` : `${(n / MiB).toFixed(2)} MiB`);
+
+// ---- form setup ---------------------------------------------------------------------------------
+
+function fillSelects(): void {
+  for (const f of FTYPES) {
+    const ready = f.onlyCopy || f.defaultType === GgmlType.F32 || quantType(f.defaultType) !== undefined;
+    const opt = new Option(`${f.name}: ${f.description}${ready ? '' : ' (not implemented yet)'}`, f.name);
+    ui.ftype.add(opt);
+  }
+  ui.ftype.value = 'Q4_K_M';
+  const types = [typeLayout(GgmlType.F32), ...implementedTypes()].sort((a, b) => a.type - b.type);
+  for (const sel of [ui.outputType, ui.embdType]) {
+    sel.add(new Option('default (llama-quantize\'s choice)', ''));
+    for (const t of types) sel.add(new Option(t.name, t.name));
+  }
+  ui.outputNote.textContent = savePicker()
+    ? 'You will pick where to save the output; it is written there as it is produced, so models of any size fit.'
+    : 'This browser cannot write files directly: the output is held in memory until you download it, so it needs free memory about the size of the output.';
+  ui.gpuNote.textContent = 'gpu' in navigator ? '' : 'WebGPU is not available in this browser: quantization runs on the CPU (slower).';
+}
+
+let modelFiles: File[] = [];
+
+function setModelFiles(files: File[]): void {
+  modelFiles = files;
+  const total = modelFiles.reduce((n, f) => n + f.size, 0);
+  ui.modelInfo.textContent = modelFiles.length === 0 ? ''
+    : modelFiles.length === 1 ? `${modelFiles[0].name} (${fmtSize(total)})`
+    : `${modelFiles.length} files (${fmtSize(total)}): ${modelFiles.map((f) => f.name).join(', ')}`;
+  ui.go.disabled = busy || modelFiles.length === 0;
+}
+
+function wireInputs(): void {
+  ui.modelInput.addEventListener('change', () => setModelFiles([...(ui.modelInput.files ?? [])]));
+  ui.drop.addEventListener('click', (ev) => {
+    if ((ev.target as HTMLElement).tagName !== 'LABEL') ui.modelInput.click();
+  });
+  ui.drop.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') ui.modelInput.click();
+  });
+  ui.drop.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    ui.drop.classList.add('over');
+  });
+  ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
+  ui.drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    ui.drop.classList.remove('over');
+    setModelFiles([...(ev.dataTransfer?.files ?? [])]);
+  });
+  // a file dropped anywhere else would make the browser navigate away from the page
+  window.addEventListener('dragover', (ev) => ev.preventDefault());
+  window.addEventListener('drop', (ev) => ev.preventDefault());
+  ui.form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void quantizeFromForm();
+  });
+  ui.cancel.addEventListener('click', () => cancelRun());
+}
+
+function formOptions(): PageOptions {
+  return {
+    ftype: ui.ftype.value,
+    pure: ui.pure.checked,
+    leaveOutputTensor: ui.leaveOutput.checked,
+    outputTensorType: ui.outputType.value || undefined,
+    tokenEmbeddingType: ui.embdType.value || undefined,
+    backend: ui.backend.value as BackendChoice,
+  };
+}
+
+/** `model-f32.gguf` -> `model-Q4_K_M.gguf`; a split model loses its shard suffix. */
+export function outputNameFor(files: readonly File[], ftype: string): string {
+  const first = files.find((f) => /-0*1-of-\d+\.gguf$/i.test(f.name)) ?? files[0];
+  let base = (first?.name ?? 'model.gguf').replace(/-\d{5,}-of-\d{5,}\.gguf$/i, '').replace(/\.gguf$/i, '');
+  base = base.replace(/[-_.](f32|f16|bf16)$/i, '');
+  return `${base}-${ftype}.gguf`;
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+interface RunOutcome {
+  backend: string;
+  blob: Blob | null;
+  bytesWritten: number;
+  log: string[];
+}
+
+let worker: Worker | null = null;
+let busy = false;
+let rejectRun: ((e: Error) => void) | null = null;
+let downloadUrl: string | null = null;
+
+function getWorker(): Worker {
+  worker ??= new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'webgpu-quantize' });
+  return worker;
+}
+
+function setBusy(b: boolean): void {
+  busy = b;
+  for (const el of ui.form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) el.disabled = b;
+  ui.modelInput.disabled = b;
+  ui.go.disabled = b || modelFiles.length === 0;
+  ui.cancel.hidden = !b;
+  ui.drop.style.pointerEvents = b ? 'none' : '';
+}
+
+function appendLog(line: string, warn: boolean): void {
+  const atBottom = ui.log.scrollTop + ui.log.clientHeight >= ui.log.scrollHeight - 4;
+  const node = warn ? Object.assign(document.createElement('span'), { className: 'warn', textContent: line + '\n' }) : document.createTextNode(line + '\n');
+  ui.log.append(node);
+  if (atBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function showProgress(done: number, total: number, t0: number): void {
+  const frac = total > 0 ? Math.min(1, done / total) : 1;
+  ui.progress.value = frac;
+  const s = (performance.now() - t0) / 1000;
+  const rate = s > 0 ? done / s : 0;
+  const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
+  ui.progressText.textContent = `${Math.floor(frac * 100)}%  ·  ${fmtSize(done)} of ${fmtSize(total)}  ·  ${(rate / 1e6).toFixed(1)} MB/s  ·  ETA ${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
+}
+
+function resetStatus(): void {
+  ui.log.textContent = '';
+  ui.error.hidden = true;
+  ui.result.hidden = true;
+  ui.result.textContent = '';
+  ui.progress.value = 0;
+  ui.progressText.textContent = '';
+  if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+  downloadUrl = null;
+}
+
+function showError(message: string): void {
+  ui.error.textContent = message;
+  ui.error.hidden = false;
+}
+
+/** One run in the worker, rendered on the page; rejects with the one-line error the page shows. */
+function run(job: RunMessage): Promise<RunOutcome> {
+  if (busy) return Promise.reject(new Error('a quantization is already running'));
+  resetStatus();
+  setBusy(true);
+  const t0 = performance.now();
+  const log: string[] = [];
+  return new Promise<RunOutcome>((resolve, reject) => {
+    const w = getWorker();
+    const finish = () => {
+      w.onmessage = null;
+      w.onerror = null;
+      rejectRun = null;
+      setBusy(false);
+    };
+    const fail = (e: Error) => {
+      finish();
+      showError(e.message);
+      reject(e);
+    };
+    rejectRun = fail;
+    w.onerror = (ev) => {
+      ev.preventDefault();
+      fail(new Error(`internal error: the quantization worker failed (${ev.message || 'could not load worker.js'})`));
+    };
+    w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
+      const m = ev.data;
+      if (m.type === 'log') {
+        log.push(m.line);
+        appendLog(m.line, m.level === 'warn');
+      } else if (m.type === 'progress') {
+        showProgress(m.done, m.total, t0);
+      } else if (m.type === 'error') {
+        const e = new Error(m.quantizeError ? `error: ${m.message}` : `internal error: ${m.name}: ${m.message}`);
+        e.name = m.name;
+        fail(e);
+      } else {
+        finish();
+        ui.progress.value = 1;
+        resolve({ backend: m.backend, blob: m.blob, bytesWritten: m.bytesWritten, log });
+      }
+    };
+    w.postMessage(job);
+  });
+}
+
+function cancelRun(): void {
+  // terminating the worker drops its unfinished writable stream, which discards what it wrote
+  worker?.terminate();
+  worker = null;
+  rejectRun?.(new Error('cancelled'));
+}
+
+function showResult(name: string, out: RunOutcome, savedToFile: boolean, ftype: string): void {
+  const what = `${fmtSize(out.bytesWritten)}, ${ftype}, on ${out.backend}`;
+  ui.result.textContent = '';
+  if (savedToFile) {
+    ui.result.append(`Saved ${name} (${what}).`);
+  } else if (out.blob) {
+    downloadUrl = URL.createObjectURL(out.blob);
+    const a = Object.assign(document.createElement('a'), { href: downloadUrl, download: name, id: 'download', textContent: `Download ${name}` });
+    ui.result.append(a, ` (${what}; held in memory until you download it)`);
+  }
+  ui.result.hidden = false;
+}
+
+async function quantizeFromForm(): Promise<void> {
+  if (modelFiles.length === 0) return showError('error: no model file given');
+  const options = formOptions();
+  const outputName = outputNameFor(modelFiles, options.ftype);
+  let output: OutputTarget = { kind: 'memory' };
+  const picker = savePicker();
+  if (picker) {
+    try {
+      const handle = await picker({ suggestedName: outputName, types: [{ description: 'GGUF model', accept: { 'application/octet-stream': ['.gguf'] } }] });
+      output = { kind: 'file', handle };
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') return; // the user closed the dialog
+      return showError(`error: cannot choose where to save: ${(e as Error).message}`);
+    }
+  }
+  const name = output.kind === 'file' ? output.handle.name : outputName;
+  const imatrix = ui.imatrixInput.files?.[0] ?? null;
+  try {
+    const out = await run({ type: 'run', model: modelFiles, imatrix, options, outputName: name, output });
+    showResult(name, out, output.kind === 'file', options.ftype);
+  } catch {
+    // shown on the page by run()
+  }
+}
+
+// ---- scripting / test hook ----------------------------------------------------------------------
+
+export interface ScriptOptions extends Partial<PageOptions> {
+  imatrix?: File | Blob | null;
+  /** `memory` (default): bytes come back; `opfs`: streamed into an origin-private file, then read back */
+  output?: 'memory' | 'opfs';
+}
+
+export interface ScriptResult {
+  bytes: Uint8Array;
+  log: string[];
+  backend: string;
+  outputName: string;
+}
+
+const asFile = (b: File | Blob, name: string) => (b instanceof File ? b : new File([b], name));
+
+async function quantizeScripted(model: File | Blob | (File | Blob)[], opts: ScriptOptions = {}): Promise<ScriptResult> {
+  const files = (Array.isArray(model) ? model : [model]).map((b, i) => asFile(b, i ? `model-${i}.gguf` : 'model.gguf'));
+  const { imatrix: imatrixBlob, output: outputKind, ...given } = opts;
+  const options: PageOptions = { ftype: 'Q4_K_M', pure: false, leaveOutputTensor: false, backend: 'auto', ...given };
+  const outputName = outputNameFor(files, options.ftype);
+  let output: OutputTarget = { kind: 'memory' };
+  if (outputKind === 'opfs') {
+    const dir = await navigator.storage.getDirectory();
+    output = { kind: 'file', handle: await dir.getFileHandle(outputName, { create: true }) };
+  }
+  const imatrix = imatrixBlob ? asFile(imatrixBlob, 'imatrix.gguf') : null;
+  const out = await run({ type: 'run', model: files, imatrix, options, outputName, output });
+  showResult(outputName, out, output.kind === 'file', options.ftype);
+  const blob = output.kind === 'file' ? await output.handle.getFile() : out.blob!;
+  return { bytes: new Uint8Array(await blob.arrayBuffer()), log: out.log, backend: out.backend, outputName };
+}
+
+declare global {
+  interface Window {
+    __wq: { quantize: typeof quantizeScripted; outputNameFor: typeof outputNameFor; ready: true };
+  }
+}
+
+fillSelects();
+wireInputs();
+setModelFiles([]);
+window.__wq = { quantize: quantizeScripted, outputNameFor, ready: true };

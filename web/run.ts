@@ -1,0 +1,166 @@
+/**
+ * One quantization run inside the worker: the same read -> plan -> quantize -> write pipeline as the CLI
+ * (src/pipeline/quantize-model.ts), reading the dropped Files through BlobSource and writing either to a
+ * user-picked file (streamed, any size) or to memory. Nothing leaves the machine.
+ */
+import { OutputError, QuantizeError, UsageError } from '../src/errors.js';
+import { BlobSource, StreamSink, type ByteSink } from '../src/formats/byte-source.js';
+import { openGgufModel, parseShardName, type GgufModel } from '../src/formats/gguf-model.js';
+import { loadImatrix, type Imatrix } from '../src/formats/imatrix.js';
+import { GpuBackend } from '../src/gpu/backend.js';
+import { GpuQuantizer } from '../src/gpu/quantize-gpu.js';
+import { InlineCpuBackend, type QuantizeBackend } from '../src/pipeline/backend.js';
+import { defaultOptions, type BackendChoice, type QuantizeOptions } from '../src/pipeline/options.js';
+import { quantizeModel, type RunLog } from '../src/pipeline/quantize-model.js';
+import { timeLines } from '../src/pipeline/report.js';
+import { parseFtype } from '../src/policy/ftype.js';
+import { typeByName } from '../src/quant/ggml-type.js';
+import { BlobSink } from './blob-sink.js';
+import type { PageOptions, RunMessage, WorkerMessage } from './protocol.js';
+
+/**
+ * The file to open the model from: the only one, or the first shard (`-00001-of-N.gguf`) when several
+ * were dropped; openGgufModel then asks for the other shards by name.
+ */
+export function pickFirstFile(files: readonly File[]): File {
+  if (files.length === 0) throw new UsageError('no model file given');
+  if (files.length === 1) return files[0];
+  const firsts = files.filter((f) => parseShardName(f.name)?.index === 0);
+  if (firsts.length === 1) return firsts[0];
+  const names = files.map((f) => f.name).join(', ');
+  if (firsts.length === 0) throw new UsageError(`${files.length} files given (${names}) but none is the first shard of a split model (a name ending in -00001-of-0000N.gguf); give one model at a time`);
+  throw new UsageError(`several first shards given (${firsts.map((f) => f.name).join(', ')}); give one model at a time`);
+}
+
+async function openModel(files: readonly File[], log: RunLog): Promise<GgufModel> {
+  const first = pickFirstFile(files);
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const model = await openGgufModel(new BlobSource(first, first.name), async (name) => {
+    const f = byName.get(name);
+    if (!f) throw new UsageError(`${first.name} is a split model and shard '${name}' was not given: select or drop all its shards together`);
+    return new BlobSource(f, f.name);
+  });
+  const used = new Set(model.files.map((f) => f.name));
+  const unused = files.filter((f) => !used.has(f.name)).map((f) => f.name);
+  if (unused.length) log.warn(`webgpu-quantize: ignoring ${unused.join(', ')} (not part of ${first.name})`);
+  return model;
+}
+
+function typeOption(name: string | undefined, what: string) {
+  if (!name) return undefined;
+  const t = typeByName(name);
+  if (!t) throw new UsageError(`${what}: invalid ggml_type '${name}'`);
+  return t.type;
+}
+
+export function runOptions(o: PageOptions, imatrixName: string | undefined): QuantizeOptions {
+  const f = parseFtype(o.ftype);
+  if (!f) throw new UsageError(`invalid ftype '${o.ftype}'`);
+  return {
+    ...defaultOptions(),
+    ftype: f.id, ftypeName: f.name, onlyCopy: f.name === 'COPY',
+    pure: o.pure, leaveOutputTensor: o.leaveOutputTensor,
+    outputTensorType: typeOption(o.outputTensorType, '--output-tensor-type'),
+    tokenEmbeddingType: typeOption(o.tokenEmbeddingType, '--token-embedding-type'),
+    // llama-quantize stores the path as typed; a page only knows the file's name
+    imatrixPath: imatrixName,
+    nthreads: 1, backend: o.backend,
+  };
+}
+
+/** `auto`: the GPU when navigator.gpu gives an adapter, else the CPU reference in this worker. */
+export async function createBackend(choice: BackendChoice, log: RunLog): Promise<QuantizeBackend> {
+  if (choice !== 'cpu') {
+    try {
+      return new GpuBackend(await GpuQuantizer.create({ log: (line) => log.warn(line) }));
+    } catch (e) {
+      if (choice === 'gpu') throw e;
+      log.warn(`webgpu-quantize: no usable GPU (${(e as Error).message}); falling back to the CPU path`);
+    }
+  }
+  return new InlineCpuBackend();
+}
+
+/** StreamSink whose failures (quota, disk full, file removed) become one-line OutputErrors. */
+class FileStreamSink implements ByteSink {
+  private constructor(private readonly inner: StreamSink, readonly name: string) {}
+  static async open(handle: FileSystemFileHandle): Promise<FileStreamSink> {
+    try {
+      return new FileStreamSink(new StreamSink(await handle.createWritable(), handle.name), handle.name);
+    } catch (e) {
+      throw new OutputError(handle.name, `cannot open for writing: ${(e as Error).message}`);
+    }
+  }
+  get bytesWritten(): number {
+    return this.inner.bytesWritten;
+  }
+  async write(chunk: Uint8Array): Promise<void> {
+    try {
+      await this.inner.write(chunk);
+    } catch (e) {
+      throw new OutputError(this.name, `write failed after ${this.inner.bytesWritten} bytes: ${(e as Error).message}`, this.inner.bytesWritten);
+    }
+  }
+  async close(): Promise<void> {
+    try {
+      await this.inner.close();
+    } catch (e) {
+      throw new OutputError(this.name, `could not finish the file after ${this.inner.bytesWritten} bytes: ${(e as Error).message}`, this.inner.bytesWritten);
+    }
+  }
+  abort(): Promise<void> {
+    // a FileSystemWritableFileStream discards everything written: the file keeps its previous contents
+    return this.inner.abort();
+  }
+}
+
+function postError(post: (m: WorkerMessage) => void, e: unknown): void {
+  const err = e as Error | undefined;
+  post({
+    type: 'error',
+    name: err?.name ?? 'Error',
+    message: String(err?.message ?? e).replace(/[\r\n]+/g, ' '),
+    quantizeError: e instanceof QuantizeError,
+  });
+}
+
+export async function runJob(job: RunMessage, post: (m: WorkerMessage) => void): Promise<void> {
+  const t0 = Date.now();
+  const log: RunLog = {
+    info: (line) => post({ type: 'log', level: 'info', line }),
+    warn: (line) => post({ type: 'log', level: 'warn', line }),
+    progress: (done, total) => post({ type: 'progress', done, total }),
+  };
+  let model: GgufModel | null = null;
+  let backend: QuantizeBackend | null = null;
+  try {
+    const options = runOptions(job.options, job.imatrix?.name);
+    let imatrix: Imatrix | null = null;
+    if (job.imatrix) {
+      imatrix = loadImatrix(new Uint8Array(await job.imatrix.arrayBuffer()), job.imatrix.name, options.includeWeights, options.excludeWeights);
+    }
+    model = await openModel(job.model, log);
+    log.info(`llama_quantize: quantizing '${model.name}' to '${job.outputName}' as ${options.ftypeName} using 1 threads`);
+    backend = await createBackend(options.backend, log);
+    log.info(`webgpu-quantize: backend: ${backend.description}`);
+    let sink: ByteSink | null = null;
+    const result = await quantizeModel({
+      model, options, imatrix, backend, outputPath: job.outputName, log,
+      openOutput: async (name) => {
+        sink = job.output.kind === 'file' ? await FileStreamSink.open(job.output.handle) : new BlobSink(name);
+        return sink;
+      },
+    });
+    log.info('');
+    for (const line of timeLines(result.quantizeMs, Date.now() - t0)) log.info(line);
+    log.info(`webgpu-quantize: wrote ${job.outputName}`);
+    const out = sink as ByteSink | null;
+    const blob = out instanceof BlobSink ? out.toBlob() : null;
+    post({ type: 'done', backend: backend.description, blob, bytesWritten: out?.bytesWritten ?? 0, sizeIn: result.sizeIn, sizeOut: result.sizeOut, ms: Date.now() - t0 });
+  } catch (e) {
+    postError(post, e);
+  } finally {
+    await backend?.close().catch(() => undefined);
+    await model?.close().catch(() => undefined);
+  }
+}
