@@ -17,6 +17,7 @@ const ui = {
   modelInfo: $<HTMLElement>('model-info'),
   form: $<HTMLFormElement>('form'),
   ftype: $<HTMLSelectElement>('ftype'),
+  ftypeDesc: $<HTMLElement>('ftype-desc'),
   imatrixInput: $<HTMLInputElement>('imatrix-input'),
   outputType: $<HTMLSelectElement>('output-type'),
   embdType: $<HTMLSelectElement>('embd-type'),
@@ -45,10 +46,14 @@ const fmtSize = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)
 function fillSelects(): void {
   for (const f of FTYPES) {
     const ready = f.onlyCopy || f.defaultType === GgmlType.F32 || quantType(f.defaultType) !== undefined;
-    const opt = new Option(`${f.name}: ${f.description}${ready ? '' : ' (not implemented yet)'}`, f.name);
-    ui.ftype.add(opt);
+    ui.ftype.add(new Option(ready ? f.name : `${f.name} (not implemented yet)`, f.name));
   }
+  const describe = () => {
+    ui.ftypeDesc.textContent = FTYPES.find((f) => f.name === ui.ftype.value)?.description ?? '';
+  };
+  ui.ftype.addEventListener('change', describe);
   ui.ftype.value = 'Q4_K_M';
+  describe();
   const types = [typeLayout(GgmlType.F32), ...implementedTypes()].sort((a, b) => a.type - b.type);
   for (const sel of [ui.outputType, ui.embdType]) {
     sel.add(new Option('default (llama-quantize\'s choice)', ''));
@@ -122,6 +127,7 @@ export function outputNameFor(files: readonly File[], ftype: string): string {
 
 interface RunOutcome {
   backend: string;
+  ms: number;
   blob: Blob | null;
   bytesWritten: number;
   log: string[];
@@ -217,7 +223,7 @@ function run(job: RunMessage): Promise<RunOutcome> {
       } else {
         finish();
         ui.progress.value = 1;
-        resolve({ backend: m.backend, blob: m.blob, bytesWritten: m.bytesWritten, log });
+        resolve({ backend: m.backend, ms: m.ms, blob: m.blob, bytesWritten: m.bytesWritten, log });
       }
     };
     w.postMessage(job);
@@ -228,18 +234,18 @@ function cancelRun(): void {
   // terminating the worker drops its unfinished writable stream, which discards what it wrote
   worker?.terminate();
   worker = null;
-  rejectRun?.(new Error('cancelled'));
+  rejectRun?.(new Error('cancelled: nothing was written'));
 }
 
 function showResult(name: string, out: RunOutcome, savedToFile: boolean, ftype: string): void {
-  const what = `${fmtSize(out.bytesWritten)}, ${ftype}, on ${out.backend}`;
+  const what = `${fmtSize(out.bytesWritten)}, ${ftype}, quantized on ${out.backend} in ${(out.ms / 1000).toFixed(1)} s`;
   ui.result.textContent = '';
   if (savedToFile) {
-    ui.result.append(`Saved ${name} (${what}).`);
+    ui.result.append(`Saved ${name}: ${what}.`);
   } else if (out.blob) {
     downloadUrl = URL.createObjectURL(out.blob);
     const a = Object.assign(document.createElement('a'), { href: downloadUrl, download: name, id: 'download', textContent: `Download ${name}` });
-    ui.result.append(a, ` (${what}; held in memory until you download it)`);
+    ui.result.append(a, `: ${what}. It is held in memory until you download it.`);
   }
   ui.result.hidden = false;
 }

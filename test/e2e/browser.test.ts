@@ -159,11 +159,16 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
 
   /** waits until a run has ended: the result or the error line is shown */
   async function settled(page: Page): Promise<'result' | 'error'> {
-    const h = await page.waitForFunction(() => {
-      const shown = (id: string) => !document.getElementById(id)!.hidden;
-      return shown('result') ? 'result' : shown('error') ? 'error' : null;
-    }, undefined, { timeout: RUN_LIMIT_MS });
-    return (await h.jsonValue()) as 'result' | 'error';
+    try {
+      const h = await page.waitForFunction(() => {
+        const shown = (id: string) => !document.getElementById(id)!.hidden;
+        return shown('result') ? 'result' : shown('error') ? 'error' : null;
+      }, undefined, { timeout: RUN_LIMIT_MS });
+      return (await h.jsonValue()) as 'result' | 'error';
+    } catch (e) {
+      const log = (await page.locator('#log').textContent().catch(() => null))?.trim().split('\n').slice(-2).join(' | ');
+      throw new Error(`no result after ${RUN_LIMIT_MS} ms; the page's log ends with: ${log} (${(e as Error).message.split('\n')[0]})`);
+    }
   }
 
   /** window.__wq.quantize on the files currently in the page's model input */
@@ -173,7 +178,10 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
       const model = Array.from((document.getElementById('model-input') as HTMLInputElement).files!);
       const imatrix = withImatrix ? (document.getElementById('imatrix-input') as HTMLInputElement).files![0] : null;
       const w = (window as unknown as { __wq: { quantize(m: File[], o: object): Promise<{ bytes: Uint8Array; log: string[]; backend: string; outputName: string }> } }).__wq;
-      const limit = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no result after ${RUN_LIMIT_MS} ms`)), RUN_LIMIT_MS));
+      const limit = new Promise<never>((_, reject) => setTimeout(() => {
+        const log = document.getElementById('log')!.textContent!.trim().split('\n').slice(-2).join(' | ');
+        reject(new Error(`no result after ${RUN_LIMIT_MS} ms; the page's log ends with: ${log}`));
+      }, RUN_LIMIT_MS));
       const out = await Promise.race([w.quantize(model, { ...opts, imatrix }), limit]);
       return { b64: await b64(out.bytes as BlobPart), log: out.log, backend: out.backend, outputName: out.outputName };
     }, [opts, withImatrix, PAGE_B64, RUN_LIMIT_MS] as const);
