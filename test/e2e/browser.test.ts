@@ -39,7 +39,7 @@ const RUN_LIMIT_MS = 45_000;
 function newest(dir: string, re: RegExp): number {
   let t = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && re.test(e.name)) t = Math.max(t, fs.statSync(path.join(e.parentPath, e.name)).mtimeMs);
+    if (e.isFile() && re.test(e.name)) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? (e as { path?: string }).path ?? dir, e.name)).mtimeMs);
   }
   return t;
 }
