@@ -1,0 +1,379 @@
+/**
+ * GpuQuantizer: ggml_quantize_chunk on WebGPU, byte-identical to the CPU reference (src/quant) and so to
+ * llama.cpp. One host path for every type: a tensor is cut into chunks (chunk-plan.ts), each chunk is
+ * uploaded, quantized by the type's WGSL kernel (kernels.ts, shaders/) and read back, with up to
+ * `inFlight` chunks in flight so upload, compute and readback overlap. Browser-safe: in Node, get the
+ * device from node-device.ts (createNodeGpuQuantizer).
+ */
+import { GpuError, QuantizeError, UnsupportedTypeError } from '../errors.js';
+import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
+import { foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
+import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js';
+import { gpuKernel, type GpuKernel } from './kernels.js';
+import { createAbiLayout, PipelineCache } from './pipeline-cache.js';
+import { patchFlaggedBlocks } from './fallback.js';
+import { RowReader, type RowSource } from './row-reader.js';
+import { rowSigma2 } from './row-stats.js';
+import { BUFFER_COPY_DST, BUFFER_STORAGE, MAP_MODE_READ } from './webgpu-consts.js';
+
+const WORKGROUP_SIZE = 64; // shaders/lib/abi.wgsl
+const DEFAULT_CHUNK_VALUES = 4 << 20;
+const DEFAULT_IN_FLIGHT = 3;
+
+export interface GpuQuantizerOptions {
+  /** navigator.gpu or Dawn's create() result; default: the browser's navigator.gpu */
+  gpu?: GPU;
+  /** use this device; the caller keeps ownership (destroy() leaves it alive) */
+  device?: GPUDevice;
+  /** name to report for a caller-provided device */
+  adapterName?: string;
+  /** an already acquired device (node-device.ts) */
+  handle?: GpuDeviceHandle;
+  log?: (line: string) => void;
+  /** values per chunk (default 4M, never above the adapter's binding and buffer limits) */
+  maxChunkValues?: number;
+  /** chunks in flight (default 3) */
+  inFlight?: number;
+  /** lower the per-dimension workgroup limit (tests of the folded dispatch) */
+  maxWorkgroupsPerDimension?: number;
+}
+
+export type { RowSource } from './row-reader.js';
+/**
+ * Receives consecutive byte ranges of the quantized tensor, in order. `bytes` is a view of mapped GPU
+ * memory, valid until the returned promise settles: copy what must outlive it.
+ */
+export type ChunkSink = (byteOffset: number, bytes: Uint8Array) => void | Promise<void>;
+
+export interface GpuQuantizeRequest {
+  type: GgmlType;
+  nrows: number;
+  nPerRow: number;
+  /** nPerRow weights applied to every row (ggml_quantize_chunk semantics), or null */
+  imatrix: Float32Array | null;
+  /** tensor name, for errors and GPU labels */
+  label: string;
+  /** all nrows * nPerRow values, or a source of row ranges (tensors larger than one typed array) */
+  rows: Float32Array | RowSource;
+  sink: ChunkSink;
+}
+
+/** An error thrown by the caller's row source or sink: rethrown as is. */
+class CallerError {
+  constructor(readonly error: unknown) {}
+}
+
+interface JobContext {
+  req: GpuQuantizeRequest;
+  kernel: GpuKernel;
+  main: GPUComputePipeline;
+  rowPass: GPUComputePipeline | null;
+  imatrixBuffer: GPUBuffer;
+}
+
+interface ChunkInput {
+  data: Float32Array;
+  /** the whole row, for a chunk that holds part of one */
+  row: Float32Array | null;
+  /** the row statistic computed on the host (a chunk inside one row of a legacy imatrix path) */
+  sigma2: number | null;
+}
+
+/** Where a chunk's output and fallback bitmask sit in its dst/readback buffers. */
+export function chunkLayout(c: Chunk, offsetAlignment: number): { outBytes: number; maskOffset: number; maskBytes: number; total: number } {
+  const outBytes = roundUp4(c.dstBytes);
+  const maskOffset = Math.ceil(outBytes / offsetAlignment) * offsetAlignment;
+  const maskBytes = Math.ceil(c.nBlocks / 32) * 4;
+  return { outBytes, maskOffset, maskBytes, total: maskOffset + maskBytes };
+}
+
+export interface GpuQuantizerStats {
+  chunks: number;
+  blocks: number;
+  /** blocks a kernel flagged and the host re-quantized exactly (see fallback.ts) */
+  fallbackBlocks: number;
+  fallbackRows: number;
+}
+
+export class GpuQuantizer {
+  readonly device: GPUDevice;
+  readonly adapterName: string;
+  readonly isSoftware: boolean;
+  readonly maxChunkValues: number;
+  private readonly owned: boolean;
+  private readonly keepAlive: readonly unknown[];
+  private readonly pool: SlotPool;
+  private readonly pipelines: PipelineCache;
+  private readonly bindGroupLayout: GPUBindGroupLayout;
+  private readonly dummy: GPUBuffer;
+  private readonly maxPerDim: number;
+  private readonly active = new Set<Promise<unknown>>();
+  private lostMessage: string | null = null;
+  /** running totals, for logs and tests */
+  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0 };
+  private destroyed = false;
+
+  static async create(opts: GpuQuantizerOptions = {}): Promise<GpuQuantizer> {
+    let handle = opts.handle;
+    if (!handle && opts.device) {
+      handle = { device: opts.device, adapterName: opts.adapterName ?? 'caller-provided device', isSoftware: false, owned: false, keepAlive: [] };
+    }
+    if (!handle) {
+      const gpu = opts.gpu ?? browserGpu();
+      if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/gpu/node-device.ts');
+      const h = await requestGpuDevice(gpu);
+      if (!h) throw new GpuError('unavailable', 'no WebGPU adapter found');
+      handle = h;
+    }
+    return new GpuQuantizer(handle, opts);
+  }
+
+  private constructor(h: GpuDeviceHandle, opts: GpuQuantizerOptions) {
+    this.device = h.device;
+    this.adapterName = h.adapterName;
+    this.isSoftware = h.isSoftware;
+    this.owned = h.owned;
+    this.keepAlive = h.keepAlive;
+    const lim = this.device.limits;
+    const limitValues = Math.floor(Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize) / 4);
+    this.maxChunkValues = Math.max(1, Math.min(opts.maxChunkValues ?? DEFAULT_CHUNK_VALUES, limitValues));
+    this.maxPerDim = Math.min(opts.maxWorkgroupsPerDimension ?? Infinity, lim.maxComputeWorkgroupsPerDimension);
+    this.pool = new SlotPool(this.device, Math.max(1, opts.inFlight ?? DEFAULT_IN_FLIGHT));
+    this.bindGroupLayout = createAbiLayout(this.device);
+    this.pipelines = new PipelineCache(this.device, this.bindGroupLayout);
+    this.dummy = this.device.createBuffer({ label: 'webgpu-quantize unused binding', size: 16, usage: BUFFER_STORAGE });
+    const log = opts.log ?? ((line: string) => console.error(line));
+    this.device.lost.then((info) => {
+      if (this.destroyed) return;
+      this.lostMessage = `${info.reason ?? 'unknown'}: ${info.message}`;
+      log(`webgpu-quantize: GPU device lost (${this.lostMessage})`);
+    });
+    this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => log(`webgpu-quantize: uncaptured GPU error: ${ev.error.message}`);
+  }
+
+  supports(type: GgmlType): boolean {
+    return gpuKernel(type) !== undefined;
+  }
+
+  /** ggml_quantize_chunk(type, src, dst, 0, nrows, nPerRow, imatrix) on the GPU. */
+  async quantize(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string): Promise<Uint8Array> {
+    const kernel = this.kernelFor(type, label);
+    const out = new Uint8Array((nPerRow / kernel.blockValues) * kernel.blockBytes * nrows);
+    await this.run({ type, nrows, nPerRow, imatrix, label, rows: src, sink: (off, bytes) => out.set(bytes, off) });
+    return out;
+  }
+
+  /** Streaming form: rows come from `req.rows`, quantized bytes go to `req.sink` in order. */
+  run(req: GpuQuantizeRequest): Promise<void> {
+    const p = this.runJob(req);
+    this.active.add(p);
+    const forget = () => this.active.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /** Waits for the work in flight, then frees every buffer and (when it owns it) the device. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    await Promise.allSettled([...this.active]);
+    this.destroyed = true;
+    if (this.lostMessage === null) await this.device.queue.onSubmittedWorkDone().catch(() => {});
+    this.pool.destroyAll();
+    this.dummy.destroy();
+    if (this.owned) this.device.destroy();
+  }
+
+  private kernelFor(type: GgmlType, label: string): GpuKernel {
+    const kernel = gpuKernel(type);
+    if (!kernel) throw new UnsupportedTypeError(typeLayout(type).name, `no WebGPU kernel for this type (tensor '${label}')`);
+    return kernel;
+  }
+
+  private checkUsable(label: string): void {
+    if (this.destroyed) throw new GpuError('internal', 'the GPU quantizer was destroyed', label);
+    if (this.lostMessage !== null) throw new GpuError('device-lost', this.lostMessage, label);
+  }
+
+  private checkRequest(req: GpuQuantizeRequest, kernel: GpuKernel): void {
+    const where = `tensor '${req.label}'`;
+    if (!Number.isInteger(req.nrows) || req.nrows < 0) throw new RangeError(`${where}: ${req.nrows} rows`);
+    if (!Number.isInteger(req.nPerRow) || req.nPerRow <= 0 || req.nPerRow % kernel.blockValues !== 0) {
+      throw new RangeError(`${where}: row of ${req.nPerRow} values is not a multiple of the ${kernel.name} block (${kernel.blockValues})`);
+    }
+    if (req.rows instanceof Float32Array && req.rows.length !== req.nrows * req.nPerRow) {
+      throw new RangeError(`${where}: ${req.rows.length} values given for ${req.nrows} x ${req.nPerRow}`);
+    }
+    if (req.imatrix && req.imatrix.length !== req.nPerRow) {
+      throw new RangeError(`${where}: imatrix has ${req.imatrix.length} values, rows have ${req.nPerRow}`);
+    }
+    if (!req.imatrix && kernel.imatrix === 'required') {
+      throw new QuantizeError(`${where}: ${kernel.name} requires an importance matrix`);
+    }
+  }
+
+  private async runJob(req: GpuQuantizeRequest): Promise<void> {
+    this.checkUsable(req.label);
+    const kernel = this.kernelFor(req.type, req.label);
+    this.checkRequest(req, kernel);
+    if (req.nrows === 0) return;
+    const useImatrix = req.imatrix !== null && kernel.imatrix !== 'ignored';
+    const needSigma2 = useImatrix && kernel.rowSigma2;
+    const [main, rowPass] = await Promise.all([
+      this.pipelines.get(kernel, useImatrix ? 'imatrix' : 'ref'),
+      needSigma2 ? this.pipelines.get(kernel, 'row-sigma2') : Promise.resolve(null),
+    ]);
+    const imatrixBuffer = useImatrix ? this.uploadImatrix(req.imatrix!, req.label) : this.dummy;
+    const job: JobContext = { req, kernel, main, rowPass, imatrixBuffer };
+    const chunks = planChunks({
+      nrows: req.nrows, nPerRow: req.nPerRow, blockValues: kernel.blockValues, blockBytes: kernel.blockBytes,
+      maxChunkBlocks: Math.max(1, Math.floor(this.maxChunkValues / kernel.blockValues)),
+    });
+    const reader = new RowReader(req.rows, req.nPerRow, req.label);
+    let failure: unknown = null;
+    let chain: Promise<void> = Promise.resolve();
+    try {
+      for (const c of chunks) {
+        if (failure !== null) break;
+        let input: ChunkInput;
+        try {
+          const data = await reader.chunk(c, kernel.blockValues);
+          // a chunk inside one row keeps that row for the host statistic and the exact fallback
+          const row = c.wholeRows ? null : await reader.row(c.row0);
+          input = { data, row, sigma2: needSigma2 && row ? rowSigma2(row) : null };
+        } catch (e) {
+          failure = new CallerError(e);
+          break;
+        }
+        const slot = await this.pool.acquire();
+        if (failure !== null || this.lostMessage !== null) {
+          this.pool.release(slot);
+          break;
+        }
+        let mapped: Promise<void>;
+        try {
+          mapped = this.submitChunk(slot, job, c, input);
+        } catch (e) {
+          slot.broken = true;
+          this.pool.release(slot);
+          failure = e;
+          break;
+        }
+        const prev = chain;
+        chain = (async () => {
+          try {
+            await mapped;
+            await prev;
+            if (failure !== null) return;
+            await this.deliver(slot, job, c, input);
+          } catch (e) {
+            slot.broken = !(e instanceof CallerError);
+            failure ??= e;
+          } finally {
+            if (slot.read.mapState === 'mapped') slot.read.unmap();
+            this.pool.release(slot);
+          }
+        })();
+      }
+    } finally {
+      await chain;
+      if (imatrixBuffer !== this.dummy) imatrixBuffer.destroy(); // every chunk that used it has been read back
+    }
+    if (failure !== null) throw this.asError(failure, req.label);
+    if (this.lostMessage !== null) throw new GpuError('device-lost', this.lostMessage, req.label);
+  }
+
+  /** Patches the blocks the kernel flagged, then hands the chunk's bytes to the sink. */
+  private async deliver(slot: Slot, job: JobContext, c: Chunk, input: ChunkInput): Promise<void> {
+    const { kernel, req } = job;
+    const lay = chunkLayout(c, this.device.limits.minStorageBufferOffsetAlignment);
+    const mapped = slot.read.getMappedRange(0, lay.total);
+    const view = new Uint8Array(mapped, 0, c.dstBytes);
+    const mask = new Uint32Array(mapped, lay.maskOffset, lay.maskBytes / 4);
+    if (mask.some((w) => w !== 0)) {
+      const n = req.nPerRow;
+      const r = patchFlaggedBlocks(mask, view, {
+        kernel, chunk: c, nPerRow: n, imatrix: req.imatrix, label: req.label,
+        row: (row) => input.row ?? input.data.subarray((row - c.row0) * n, (row - c.row0 + 1) * n),
+      });
+      this.stats.fallbackBlocks += r.blocks;
+      this.stats.fallbackRows += r.rows;
+    }
+    this.stats.chunks++;
+    this.stats.blocks += c.nBlocks;
+    try {
+      await req.sink(c.dstByteOffset, view);
+    } catch (e) {
+      throw new CallerError(e);
+    }
+  }
+
+  private uploadImatrix(imatrix: Float32Array, label: string): GPUBuffer {
+    const buf = this.device.createBuffer({ label: `webgpu-quantize imatrix of ${label}`, size: roundUp4(imatrix.byteLength), usage: BUFFER_STORAGE | BUFFER_COPY_DST });
+    this.device.queue.writeBuffer(buf, 0, imatrix.buffer, imatrix.byteOffset, imatrix.byteLength);
+    return buf;
+  }
+
+  /** Encodes and submits one chunk; the promise resolves once its output is mapped in slot.read. */
+  private submitChunk(slot: Slot, job: JobContext, c: Chunk, input: ChunkInput): Promise<void> {
+    const { kernel, req } = job;
+    const d = this.device;
+    const q = d.queue;
+    const data = input.data;
+    const lay = chunkLayout(c, d.limits.minStorageBufferOffsetAlignment);
+    const rowStatsBytes = job.rowPass ? c.nRows * 4 : 4;
+    // no await between push and pop: the scopes catch exactly this chunk's calls
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    slot.ensure(data.byteLength, lay.total, rowStatsBytes);
+    q.writeBuffer(slot.src, 0, data.buffer, data.byteOffset, data.byteLength);
+    // Params of shaders/lib/abi.wgsl; `zero` (index 5) must stay 0
+    const params = new Uint32Array(PARAMS_BYTES / 4);
+    params.set([c.nBlocks, req.nPerRow / kernel.blockValues, req.nPerRow, c.colBlock0, c.nRows, 0]);
+    q.writeBuffer(slot.uniform, 0, params);
+    if (input.sigma2 !== null) q.writeBuffer(slot.rowStats, 0, new Float32Array([input.sigma2]));
+    const bindGroup = d.createBindGroup({
+      label: `webgpu-quantize ${req.label}`,
+      layout: this.bindGroupLayout,
+      entries: [
+        { binding: 0, resource: { buffer: slot.uniform } },
+        { binding: 1, resource: { buffer: slot.src, size: data.byteLength } },
+        { binding: 2, resource: { buffer: job.imatrixBuffer } },
+        { binding: 3, resource: { buffer: slot.rowStats, size: rowStatsBytes } },
+        { binding: 4, resource: { buffer: slot.dst, offset: 0, size: lay.outBytes } },
+        { binding: 5, resource: { buffer: slot.dst, offset: lay.maskOffset, size: lay.maskBytes } },
+      ],
+    });
+    const enc = d.createCommandEncoder({ label: `webgpu-quantize ${kernel.name} ${req.label}` });
+    enc.clearBuffer(slot.dst, lay.maskOffset, lay.maskBytes);
+    const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
+    pass.setBindGroup(0, bindGroup);
+    if (job.rowPass && input.sigma2 === null) {
+      pass.setPipeline(job.rowPass);
+      pass.dispatchWorkgroups(...foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim));
+    }
+    pass.setPipeline(job.main);
+    pass.dispatchWorkgroups(...foldDispatch(Math.ceil(c.nBlocks / kernel.blocksPerInvocation), WORKGROUP_SIZE, this.maxPerDim));
+    pass.end();
+    enc.copyBufferToBuffer(slot.dst, 0, slot.read, 0, lay.total);
+    q.submit([enc.finish()]);
+    const validation = d.popErrorScope();
+    const oom = d.popErrorScope();
+    const map = slot.read.mapAsync(MAP_MODE_READ, 0, lay.total);
+    map.catch(() => {}); // observed below, or superseded by a scope error
+    return (async () => {
+      const [v, o] = await Promise.all([validation, oom]);
+      const where = `${c.nBlocks} ${kernel.name} blocks from row ${c.row0}`;
+      if (o) throw new GpuError('out-of-memory', `${o.message} (${where}, ${data.byteLength} bytes in)`, req.label);
+      if (v) throw new GpuError('validation', `${v.message} (${where})`, req.label);
+      await map;
+    })();
+  }
+
+  private asError(e: unknown, label: string): unknown {
+    if (e instanceof CallerError) return e.error;
+    if (this.lostMessage !== null) return new GpuError('device-lost', this.lostMessage, label);
+    if (e instanceof GpuError) return e;
+    return new GpuError('internal', (e as Error)?.message ?? String(e), label);
+  }
+}
