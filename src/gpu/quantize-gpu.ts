@@ -184,6 +184,13 @@ export class GpuQuantizer {
     if (this.owned) this.device.destroy();
   }
 
+  /** Blocks per chunk: the value budget, and what one (folded) dispatch can cover. */
+  private maxChunkBlocks(kernel: GpuKernel): number {
+    const byValues = Math.floor(this.maxChunkValues / kernel.blockValues);
+    const byDispatch = this.maxPerDim * this.maxPerDim * WORKGROUP_SIZE * kernel.blocksPerInvocation;
+    return Math.max(1, Math.min(byValues, byDispatch));
+  }
+
   private kernelFor(type: GgmlType, label: string): GpuKernel {
     const kernel = gpuKernel(type);
     if (!kernel) throw new UnsupportedTypeError(typeLayout(type).name, `no WebGPU kernel for this type (tensor '${label}')`);
@@ -227,7 +234,7 @@ export class GpuQuantizer {
     const job: JobContext = { req, kernel, main, rowPass, imatrixBuffer };
     const chunks = planChunks({
       nrows: req.nrows, nPerRow: req.nPerRow, blockValues: kernel.blockValues, blockBytes: kernel.blockBytes,
-      maxChunkBlocks: Math.max(1, Math.floor(this.maxChunkValues / kernel.blockValues)),
+      maxChunkBlocks: this.maxChunkBlocks(kernel),
     });
     const reader = new RowReader(req.rows, req.nPerRow, req.label);
     let failure: unknown = null;
@@ -322,43 +329,51 @@ export class GpuQuantizer {
     const data = input.data;
     const lay = chunkLayout(c, d.limits.minStorageBufferOffsetAlignment);
     const rowStatsBytes = job.rowPass ? c.nRows * 4 : 4;
-    // no await between push and pop: the scopes catch exactly this chunk's calls
+    const rowGroups = foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim);
+    const blockGroups = foldDispatch(Math.ceil(c.nBlocks / kernel.blocksPerInvocation), WORKGROUP_SIZE, this.maxPerDim);
+    // no await between push and pop: the scopes catch exactly this chunk's calls, and are popped even
+    // when encoding throws, so that they stay balanced for the next chunk
     d.pushErrorScope('out-of-memory');
     d.pushErrorScope('validation');
-    slot.ensure(data.byteLength, lay.total, rowStatsBytes);
-    q.writeBuffer(slot.src, 0, data.buffer, data.byteOffset, data.byteLength);
-    // Params of shaders/lib/abi.wgsl; `zero` (index 5) must stay 0
-    const params = new Uint32Array(PARAMS_BYTES / 4);
-    params.set([c.nBlocks, req.nPerRow / kernel.blockValues, req.nPerRow, c.colBlock0, c.nRows, 0]);
-    q.writeBuffer(slot.uniform, 0, params);
-    if (input.sigma2 !== null) q.writeBuffer(slot.rowStats, 0, new Float32Array([input.sigma2]));
-    const bindGroup = d.createBindGroup({
-      label: `webgpu-quantize ${req.label}`,
-      layout: this.bindGroupLayout,
-      entries: [
-        { binding: 0, resource: { buffer: slot.uniform } },
-        { binding: 1, resource: { buffer: slot.src, size: data.byteLength } },
-        { binding: 2, resource: { buffer: job.imatrixBuffer } },
-        { binding: 3, resource: { buffer: slot.rowStats, size: rowStatsBytes } },
-        { binding: 4, resource: { buffer: slot.dst, offset: 0, size: lay.outBytes } },
-        { binding: 5, resource: { buffer: slot.dst, offset: lay.maskOffset, size: lay.maskBytes } },
-      ],
-    });
-    const enc = d.createCommandEncoder({ label: `webgpu-quantize ${kernel.name} ${req.label}` });
-    enc.clearBuffer(slot.dst, lay.maskOffset, lay.maskBytes);
-    const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
-    pass.setBindGroup(0, bindGroup);
-    if (job.rowPass && input.sigma2 === null) {
-      pass.setPipeline(job.rowPass);
-      pass.dispatchWorkgroups(...foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim));
+    let validation: Promise<GPUError | null>;
+    let oom: Promise<GPUError | null>;
+    try {
+      slot.ensure(data.byteLength, lay.total, rowStatsBytes);
+      q.writeBuffer(slot.src, 0, data.buffer, data.byteOffset, data.byteLength);
+      // Params of shaders/lib/abi.wgsl; `zero` (index 5) must stay 0
+      const params = new Uint32Array(PARAMS_BYTES / 4);
+      params.set([c.nBlocks, req.nPerRow / kernel.blockValues, req.nPerRow, c.colBlock0, c.nRows, 0]);
+      q.writeBuffer(slot.uniform, 0, params);
+      if (input.sigma2 !== null) q.writeBuffer(slot.rowStats, 0, new Float32Array([input.sigma2]));
+      const bindGroup = d.createBindGroup({
+        label: `webgpu-quantize ${req.label}`,
+        layout: this.bindGroupLayout,
+        entries: [
+          { binding: 0, resource: { buffer: slot.uniform } },
+          { binding: 1, resource: { buffer: slot.src, size: data.byteLength } },
+          { binding: 2, resource: { buffer: job.imatrixBuffer } },
+          { binding: 3, resource: { buffer: slot.rowStats, size: rowStatsBytes } },
+          { binding: 4, resource: { buffer: slot.dst, offset: 0, size: lay.outBytes } },
+          { binding: 5, resource: { buffer: slot.dst, offset: lay.maskOffset, size: lay.maskBytes } },
+        ],
+      });
+      const enc = d.createCommandEncoder({ label: `webgpu-quantize ${kernel.name} ${req.label}` });
+      enc.clearBuffer(slot.dst, lay.maskOffset, lay.maskBytes);
+      const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
+      pass.setBindGroup(0, bindGroup);
+      if (job.rowPass && input.sigma2 === null) {
+        pass.setPipeline(job.rowPass);
+        pass.dispatchWorkgroups(...rowGroups);
+      }
+      pass.setPipeline(job.main);
+      pass.dispatchWorkgroups(...blockGroups);
+      pass.end();
+      enc.copyBufferToBuffer(slot.dst, 0, slot.read, 0, lay.total);
+      q.submit([enc.finish()]);
+    } finally {
+      validation = d.popErrorScope();
+      oom = d.popErrorScope();
     }
-    pass.setPipeline(job.main);
-    pass.dispatchWorkgroups(...foldDispatch(Math.ceil(c.nBlocks / kernel.blocksPerInvocation), WORKGROUP_SIZE, this.maxPerDim));
-    pass.end();
-    enc.copyBufferToBuffer(slot.dst, 0, slot.read, 0, lay.total);
-    q.submit([enc.finish()]);
-    const validation = d.popErrorScope();
-    const oom = d.popErrorScope();
     const map = slot.read.mapAsync(MAP_MODE_READ, 0, lay.total);
     map.catch(() => {}); // observed below, or superseded by a scope error
     return (async () => {

@@ -1,0 +1,119 @@
+// GPU quantization against the CPU reference (src/quant, itself byte-identical to llama.cpp; the oracle
+// stands in for a type the registry lacks): every test distribution, with and without imatrix, odd block
+// counts, one-row tensors, chunk edges (tiny chunks, rows split over chunks), folded dispatches, the
+// streaming API, and the host fallback for blocks the kernels flag.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { foldDispatch } from '../../src/gpu/chunk-plan.js';
+import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
+import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
+
+const env = await gpuEnv();
+requireAdapterInCi(env);
+
+const TYPES = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1];
+
+const shared = () => ({ ...env.handle!, owned: false });
+afterAll(() => env.handle?.device.destroy());
+
+describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
+  let q: GpuQuantizer;
+  let tiny: GpuQuantizer;
+  let folded: GpuQuantizer;
+  beforeAll(async () => {
+    q = await GpuQuantizer.create({ handle: shared() });
+    // 2 blocks of 32 per chunk: rows split over chunks, many chunks in flight
+    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 64, inFlight: 2 });
+    // at most 2 workgroups per dimension: every dispatch above 128 invocations is folded into y
+    folded = await GpuQuantizer.create({ handle: shared(), maxWorkgroupsPerDimension: 2, inFlight: 1 });
+  });
+  afterAll(async () => {
+    for (const x of [q, tiny, folded]) await x?.destroy();
+  });
+
+  for (const type of TYPES) {
+    const t = typeLayout(type);
+    const imUsed = type !== GgmlType.F16 && type !== GgmlType.BF16 && type !== GgmlType.Q8_0;
+    test(`${t.name}: ${DISTRIBUTIONS.length} distributions x (no imatrix, imatrix)`, async () => {
+      // 3 rows of 5 blocks: block pairs straddle rows; F16/BF16 get an odd value count
+      const nrows = 3;
+      const nPerRow = t.blockSize === 1 ? 161 : 5 * t.blockSize;
+      const imatrix = generateImatrix(nPerRow, 17);
+      let cases = 0;
+      for (const dist of DISTRIBUTIONS) {
+        for (const im of [null, imatrix]) {
+          const src = generate(dist, nrows, nPerRow, 23);
+          const before = q.stats.fallbackBlocks;
+          const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist}${im ? '+imatrix' : ''}`);
+          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${t.name} ${dist}${im ? ' imatrix' : ''}`);
+          // ordinary weights never need the host path; values at the edge of the binary32 range do
+          if (dist === 'gauss' || dist === 'uniform' || dist === 'levels') expect(q.stats.fallbackBlocks - before, dist).toBe(0);
+          if (dist === 'subnormal' && t.blockSize > 1) expect(q.stats.fallbackBlocks - before, dist).toBeGreaterThan(0);
+          cases++;
+        }
+      }
+      expect(cases).toBe(DISTRIBUTIONS.length * 2);
+    });
+
+    test(`${t.name}: chunk edges, one row, folded dispatches${imUsed ? ', imatrix' : ''}`, async () => {
+      const shapes: [number, number][] = t.blockSize === 1
+        ? [[1, 1], [1, 63], [3, 129], [2, 1000]]
+        : [[1, t.blockSize], [1, 7 * t.blockSize], [5, 3 * t.blockSize], [2, 9 * t.blockSize], [4, 64 * t.blockSize]];
+      for (const [nrows, nPerRow] of shapes) {
+        for (const dist of ['laplace', 'edge-blocks', 'tiny-huge'] as const) {
+          const src = generate(dist, nrows, nPerRow, nrows * 31 + nPerRow);
+          const im = imUsed ? generateImatrix(nPerRow, nPerRow) : null;
+          const want = reference(type, src, nrows, nPerRow, im);
+          for (const [name, qq] of [['tiny chunks', tiny], ['folded', folded]] as const) {
+            const got = await qq.quantize(type, src, nrows, nPerRow, im, `${dist} ${nrows}x${nPerRow}`);
+            expectSameBytes(got, want, type, `${t.name} ${name} ${dist} ${nrows}x${nPerRow}`);
+          }
+        }
+      }
+      expect(folded.stats.blocks).toBeGreaterThan(0);
+    });
+  }
+
+  test('streaming: row source and async sink get ordered, complete ranges', async () => {
+    for (const [type, nrows, nPerRow, qq] of [[GgmlType.Q4_1, 6, 256, q], [GgmlType.Q5_0, 3, 320, tiny], [GgmlType.F16, 5, 77, tiny]] as const) {
+      const src = generate('student-t', nrows, nPerRow, 5);
+      const im = type === GgmlType.F16 ? null : generateImatrix(nPerRow, 9);
+      const want = reference(type, src, nrows, nPerRow, im);
+      const out = new Uint8Array(want.length);
+      const calls: [number, number][] = [];
+      let next = 0;
+      await qq.run({
+        type, nrows, nPerRow, imatrix: im, label: 'stream',
+        rows: async (r0, n) => {
+          expect(r0 * nPerRow).toBeLessThanOrEqual(next / typeLayout(type).typeSize * typeLayout(type).blockSize + nPerRow);
+          return src.slice(r0 * nPerRow, (r0 + n) * nPerRow);
+        },
+        sink: async (off, bytes) => {
+          expect(off).toBe(next);
+          calls.push([off, bytes.length]);
+          await new Promise((r) => setTimeout(r, 1));
+          out.set(bytes, off);
+          next = off + bytes.length;
+        },
+      });
+      expect(next).toBe(want.length);
+      expect(calls.length).toBeGreaterThan(0);
+      expectSameBytes(out, want, type, `stream ${typeLayout(type).name}`);
+    }
+  });
+});
+
+describe.skipIf(!env.handle)('GPU quantize: more than 65,535 workgroups in one dispatch', () => {
+  test('F16 over 8.4M values in one chunk', async () => {
+    const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 9 << 20 });
+    const nrows = 4;
+    const nPerRow = (64 * 65536 * 2 + 256) / 4; // 2 values per invocation, 64 per workgroup: 65,538 workgroups
+    expect(foldDispatch(nrows * nPerRow / 2, 64, 65535)[1]).toBe(2);
+    const src = generate('gauss', nrows, nPerRow, 3);
+    const got = await q.quantize(GgmlType.F16, src, nrows, nPerRow, null, 'big');
+    expect(q.stats.chunks).toBe(1);
+    expectSameBytes(got, reference(GgmlType.F16, src, nrows, nPerRow, null), GgmlType.F16, 'F16 8.4M');
+    await q.destroy();
+  });
+});
