@@ -17,13 +17,13 @@ var<private> k_m: array<u32, 16>;
 var<private> k_bytes: array<u32, 16>;
 
 fn k_load_block(x0: u32) {
-  for (var i = 0u; i < 256u; i++) { s_x[i] = src[x0 + i]; }
+  for (var i = 0u; i < runtime_u32(256u); i++) { s_x[i] = src[x0 + i]; }
 }
 
 // sum of x*x over the super-block, sequential from 0 (the imatrix paths' sigma2)
 fn k_sum_x2() -> u32 {
   var s = 0u;
-  for (var i = 0u; i < 256u; i++) { s = fadd(s, fmul(s_x[i], s_x[i])); }
+  for (var i = 0u; i < runtime_u32(256u); i++) { s = fadd(s, fmul(s_x[i], s_x[i])); }
   return s;
 }
 
@@ -113,8 +113,11 @@ fn quantize_scale_min_block(col: u32, nmax: i32, rmin: u32, nstep: i32, clamp_qp
       if (fgt(r.x, max_scale)) { max_scale = r.x; }
       if (fgt(r.y, max_min)) { max_min = r.y; }
     }
-    let inv_scale = select(0u, fdiv(F_63, max_scale), fgt(max_scale, 0u));
-    let inv_min = select(0u, fdiv(F_63, max_min), fgt(max_min, 0u));
+    // branches, not select: a division by 0 would flag the block for the host path
+    var inv_scale = 0u;
+    var inv_min = 0u;
+    if (fgt(max_scale, 0u)) { inv_scale = fdiv(F_63, max_scale); }
+    if (fgt(max_min, 0u)) { inv_min = fdiv(F_63, max_min); }
     for (var j = 0u; j < 8u; j++) {
       // C stores nearest_int's result into a uint8_t first, then takes MIN(63, .)
       ls[j] = min(u32(nearest_int(fmul(inv_scale, scales[j]))) & 0xffu, 63u);

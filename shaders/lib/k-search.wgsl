@@ -10,46 +10,48 @@
 // max >= x[0] >= min once min is clamped to <= 0, and with NaN (x[0] NaN keeps both NaN) both are false.
 // An accepted trial replaces `min`, and C goes on using it in `max - min` and `x[i] - min` for the
 // remaining steps, so the grid is recomputed from the current min at every step.
-fn make_qkx2_quants(o: u32, n: u32, nmax: i32, rmin: u32, rdelta: u32, nstep: i32, use_mad: bool) -> vec2u {
-  var min = s_x[o];
-  var max = s_x[o];
+fn make_qkx2_quants(o: u32, n_in: u32, nmax: i32, rmin: u32, rdelta: u32, nstep_in: i32, use_mad: bool) -> vec2u {
+  let n = runtime_u32(n_in);
+  let nstep = runtime_i32(nstep_in);
+  var mn = s_x[o];
+  var mx = s_x[o];
   var sum_w = s_w[o];
   var sum_x = fmul(sum_w, s_x[o]);
   var nonneg_w = fge(sum_w, 0u);
   for (var i = 1u; i < n; i++) {
     let x = s_x[o + i];
-    if (flt(x, min)) { min = x; }
-    if (fgt(x, max)) { max = x; }
+    if (flt(x, mn)) { mn = x; }
+    if (fgt(x, mx)) { mx = x; }
     let w = s_w[o + i];
     if (!fge(w, 0u)) { nonneg_w = false; }
     sum_w = fadd(sum_w, w);
     sum_x = fadd(sum_x, fmul(w, x));
   }
-  if (fgt(min, 0u)) { min = 0u; }
-  if (fle(max, min)) {
+  if (fgt(mn, 0u)) { mn = 0u; }
+  if (fle(mx, mn)) {
     for (var i = 0u; i < n; i++) { s_L[o + i] = 0u; }
-    return vec2u(0u, fneg(min));
+    return vec2u(0u, fneg(mn));
   }
   let nmaxf = f_from_i32(nmax);
-  let iscale0 = fdiv(nmaxf, fsub(max, min));
+  let iscale0 = fdiv(nmaxf, fsub(mx, mn));
   var scale = fdiv(F_ONE, iscale0);
   var best = 0u;
   for (var i = 0u; i < n; i++) {
     let x = s_x[o + i];
-    let l = clamp(nearest_int(fmul(iscale0, fsub(x, min))), 0, nmax);
+    let l = clamp(nearest_int(fmul(iscale0, fsub(x, mn))), 0, nmax);
     s_L[o + i] = u32(l);
-    let diff = fsub(fadd(fmul(scale, f_from_i32(l)), min), x);
+    let diff = fsub(fadd(fmul(scale, f_from_i32(l)), mn), x);
     best = fadd(best, fmul(s_w[o + i], select(fmul(diff, diff), fabs(diff), use_mad)));
   }
-  if (nstep < 1) { return vec2u(scale, fneg(min)); }
+  if (nstep < 1) { return vec2u(scale, fneg(mn)); }
   var fresh = true;
   for (var is = 0; is <= nstep; is++) {
-    let iscale = fdiv(fadd(fadd(rmin, fmul(rdelta, f_from_i32(is))), nmaxf), fsub(max, min));
+    let iscale = fdiv(fadd(fadd(rmin, fmul(rdelta, f_from_i32(is))), nmaxf), fsub(mx, mn));
     // Everything after the codes is a function of the codes alone: codes equal to the last evaluated
     // ones can neither newly pass `cur < best` nor pass it again, so such a step is skipped.
     var changed = fresh;
     for (var i = 0u; i < n; i++) {
-      let l = u32(clamp(nearest_int(fmul(iscale, fsub(s_x[o + i], min))), 0, nmax));
+      let l = u32(clamp(nearest_int(fmul(iscale, fsub(s_x[o + i], mn))), 0, nmax));
       if (s_aux[o + i] != l) { s_aux[o + i] = l; changed = true; }
     }
     if (!changed) { continue; }
@@ -83,26 +85,27 @@ fn make_qkx2_quants(o: u32, n: u32, nmax: i32, rmin: u32, rdelta: u32, nstep: i3
       for (var i = 0u; i < n; i++) { s_L[o + i] = s_aux[o + i]; }
       best = cur;
       scale = this_scale;
-      min = this_min;
+      mn = this_min;
     }
   }
-  return vec2u(scale, fneg(min));
+  return vec2u(scale, fneg(mn));
 }
 
 // make_qp_quants(n, nmax, x, L, qw = s_w): positive-only codes. L is a byte array in C: every store wraps
 // modulo 256 while the sums use the signed value, and later passes read the wrapped byte back.
-fn make_qp_quants(o: u32, n: u32, nmax: i32) -> u32 {
-  var max = 0u;
+fn make_qp_quants(o: u32, n_in: u32, nmax: i32) -> u32 {
+  let n = runtime_u32(n_in);
+  var mx = 0u;
   for (var i = 0u; i < n; i++) {
     let v = s_x[o + i];
-    max = select(v, max, fgt(max, v)); // MAX(max, v): a NaN v replaces max
+    mx = select(v, mx, fgt(mx, v)); // MAX(max, v): a NaN v replaces mx
   }
-  if (flt(max, GROUP_MAX_EPS)) {
+  if (flt(mx, GROUP_MAX_EPS)) {
     for (var i = 0u; i < n; i++) { s_L[o + i] = 0u; }
     return 0u;
   }
   let nmaxf = f_from_i32(nmax);
-  var iscale = fdiv(nmaxf, max);
+  var iscale = fdiv(nmaxf, mx);
   for (var i = 0u; i < n; i++) { s_L[o + i] = u32(nearest_int(fmul(iscale, s_x[o + i]))) & 0xffu; }
   let scale = fdiv(F_ONE, iscale);
   var best = 0u;
@@ -110,9 +113,9 @@ fn make_qp_quants(o: u32, n: u32, nmax: i32) -> u32 {
     let diff = fsub(s_x[o + i], fmul(scale, f_from_u32(s_L[o + i])));
     best = fadd(best, fmul(fmul(s_w[o + i], diff), diff));
   }
-  for (var is = -4; is <= 4; is++) {
+  for (var is = -4; is <= runtime_i32(4); is++) {
     if (is == 0) { continue; }
-    let iscale_is = fdiv(fadd(fmul(F_0_1, f_from_i32(is)), nmaxf), max);
+    let iscale_is = fdiv(fadd(fmul(F_0_1, f_from_i32(is)), nmaxf), mx);
     let scale_is = fdiv(F_ONE, iscale_is);
     var mse = 0u;
     for (var i = 0u; i < n; i++) {
@@ -137,7 +140,7 @@ fn make_qp_quants(o: u32, n: u32, nmax: i32) -> u32 {
     sumlx = fadd(sumlx, fmul(fmul(w, x), lf));
     suml2 = fadd(suml2, fmul(fmul(w, lf), lf));
   }
-  for (var itry = 0; itry < 5; itry++) {
+  for (var itry = 0; itry < runtime_i32(5); itry++) {
     var n_changed = 0u;
     for (var i = 0u; i < n; i++) {
       let x = s_x[o + i];
@@ -163,22 +166,24 @@ fn make_qp_quants(o: u32, n: u32, nmax: i32) -> u32 {
     }
     if (n_changed == 0u) { break; }
   }
-  return select(0u, fdiv(sumlx, suml2), fgt(suml2, 0u));
+  if (!fgt(suml2, 0u)) { return 0u; }
+  return fdiv(sumlx, suml2);
 }
 
 // make_q3_quants(n <= 16, nmax, x, L, do_rmse = true) with weights x*x: codes l + nmax in s_L.
-fn make_q3_quants(o: u32, n: u32, nmax: i32) -> u32 {
-  var max = 0u;
+fn make_q3_quants(o: u32, n_in: u32, nmax: i32) -> u32 {
+  let n = runtime_u32(n_in);
+  var mx = 0u;
   var amax = 0u;
   for (var i = 0u; i < n; i++) {
     let ax = fabs(s_x[o + i]);
-    if (fgt(ax, amax)) { amax = ax; max = s_x[o + i]; }
+    if (fgt(ax, amax)) { amax = ax; mx = s_x[o + i]; }
   }
   if (flt(amax, GROUP_MAX_EPS)) {
     for (var i = 0u; i < n; i++) { s_L[o + i] = 0u; }
     return 0u;
   }
-  let iscale = fdiv(f_from_i32(-nmax), max);
+  let iscale = fdiv(f_from_i32(-nmax), mx);
   var ls: array<i32, 16>;
   var sumlx = 0u;
   var suml2 = 0u;
@@ -191,7 +196,7 @@ fn make_q3_quants(o: u32, n: u32, nmax: i32) -> u32 {
     sumlx = fadd(sumlx, fmul(fmul(w, x), lf));
     suml2 = fadd(suml2, fmul(fmul(w, lf), lf));
   }
-  for (var itry = 0; itry < 5; itry++) {
+  for (var itry = 0; itry < runtime_i32(5); itry++) {
     var n_changed = 0u;
     for (var i = 0u; i < n; i++) {
       let x = s_x[o + i];
@@ -217,5 +222,6 @@ fn make_q3_quants(o: u32, n: u32, nmax: i32) -> u32 {
     if (n_changed == 0u) { break; }
   }
   for (var i = 0u; i < n; i++) { s_L[o + i] = u32(ls[i] + nmax); }
-  return select(0u, fdiv(sumlx, suml2), fgt(suml2, 0u));
+  if (!fgt(suml2, 0u)) { return 0u; }
+  return fdiv(sumlx, suml2);
 }

@@ -36,7 +36,8 @@ fn make_qx_quants(o: u32, n_in: u32, nmax: i32) -> u32 {
     sumlx = fadd(sumlx, fmul(fmul(w, s_x[o + i]), lf));
     suml2 = fadd(suml2, fmul(fmul(w, lf), lf));
   }
-  var scale = select(0u, fdiv(sumlx, suml2), f_truthy(suml2));
+  var scale = 0u;
+  if (f_truthy(suml2)) { scale = fdiv(sumlx, suml2); }
   var best = fmul(scale, sumlx);
   for (var is = -9; is <= runtime_i32(9); is++) {
     if (is == 0) { continue; }
