@@ -41,7 +41,8 @@ fn q2k_search_ref() -> vec2u {
   var max_min = 0u;
   for (var j = 0u; j < 16u; j++) {
     for (var i = 16u * j; i < 16u * j + 16u; i++) { s_w[i] = fabs(s_x[i]); }
-    let r = make_qkx2_quants(16u * j, 16u, 3, F_MINUS_0_5, F_0_1, 15, true);
+    // make_qkx2_quants, which make_qkx3_quants reproduces (lib/k-search.wgsl)
+    let r = make_qkx3_quants(16u * j, 16u, 3, F_MINUS_0_5, F_0_1, 15, true);
     scales[j] = r.x;
     mins[j] = r.y;
     if (fgt(r.x, max_scale)) { max_scale = r.x; }
@@ -74,7 +75,7 @@ fn q2k_search_imatrix(col: u32) -> vec2u {
       sum_w = fadd(sum_w, w);
     }
     s_w[256u + j] = sum_w;
-    let r = make_qkx2_quants(16u * j, 16u, 3, F_MINUS_0_9, F_0_05, 36, false);
+    let r = make_qkx3_quants(16u * j, 16u, 3, F_MINUS_0_9, F_0_05, 36, false);
     s_x[256u + j] = r.x;
     mins[j] = r.y;
   }

@@ -87,7 +87,7 @@ fn quantize_scale_min_block(col: u32, nmax: i32, rmin: u32, nstep: i32, clamp_qp
         sum_w = fadd(sum_w, w);
       }
       s_w[256u + j] = sum_w;
-      let r = make_qkx2_quants(32u * j, 32u, nmax, F_MINUS_0_9, F_0_05, 36, false);
+      let r = make_qkx3_quants(32u * j, 32u, nmax, F_MINUS_0_9, F_0_05, 36, false);
       s_x[256u + j] = r.x;
       mins[j] = r.y;
     }
@@ -107,7 +107,8 @@ fn quantize_scale_min_block(col: u32, nmax: i32, rmin: u32, nstep: i32, clamp_qp
       for (var i = 32u * j; i < 32u * j + 32u; i++) { sum_x2 = fadd(sum_x2, fmul(s_x[i], s_x[i])); }
       let av = fsqrt(fdiv(sum_x2, F_32));
       for (var i = 32u * j; i < 32u * j + 32u; i++) { s_w[i] = fadd(av, fabs(s_x[i])); }
-      let r = make_qkx2_quants(32u * j, 32u, nmax, rmin, F_0_1, nstep, false);
+      // make_qkx2_quants, which make_qkx3_quants reproduces (k-search.wgsl)
+      let r = make_qkx3_quants(32u * j, 32u, nmax, rmin, F_0_1, nstep, false);
       scales[j] = r.x;
       mins[j] = r.y;
       if (fgt(r.x, max_scale)) { max_scale = r.x; }
