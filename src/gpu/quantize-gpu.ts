@@ -8,7 +8,7 @@
 import { GpuError, QuantizeError, UnsupportedTypeError } from '../errors.js';
 import { GgmlType, typeLayout } from '../quant/ggml-type.js';
 import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
-import { foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
+import { chunkLayout, foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
 import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js';
 import { gpuKernel, type GpuKernel } from './kernels.js';
 import { createAbiLayout, PipelineCache } from './pipeline-cache.js';
@@ -78,14 +78,6 @@ interface ChunkInput {
   row: Float32Array | null;
   /** the row statistic computed on the host (a chunk inside one row of a legacy imatrix path) */
   sigma2: number | null;
-}
-
-/** Where a chunk's output and fallback bitmask sit in its dst/readback buffers. */
-export function chunkLayout(c: Chunk, offsetAlignment: number): { outBytes: number; maskOffset: number; maskBytes: number; total: number } {
-  const outBytes = roundUp4(c.dstBytes);
-  const maskOffset = Math.ceil(outBytes / offsetAlignment) * offsetAlignment;
-  const maskBytes = Math.ceil(c.nBlocks / 32) * 4;
-  return { outBytes, maskOffset, maskBytes, total: maskOffset + maskBytes };
 }
 
 export interface GpuQuantizerStats {

@@ -1,8 +1,7 @@
 // The chunk planner and dispatch folding, without a GPU: every block covered exactly once, in order, inside
 // the limits, for shapes up to a 128K x 16K embedding.
 import { describe, expect, test } from 'vitest';
-import { foldDispatch, planChunks, type Chunk, type ChunkShape } from '../../src/gpu/chunk-plan.js';
-import { chunkLayout } from '../../src/gpu/quantize-gpu.js';
+import { chunkLayout, foldDispatch, planChunks, type Chunk, type ChunkShape } from '../../src/gpu/chunk-plan.js';
 import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
 
 function checkPlan(shape: ChunkShape): Chunk[] {
