@@ -104,6 +104,21 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
   });
 });
 
+describe.skipIf(!env.handle)('GPU quantize: concurrent tensors share the chunks in flight', () => {
+  test('six tensors of four types at once, through three slots', async () => {
+    const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 512, inFlight: 3 });
+    const jobs = [GgmlType.Q4_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0, GgmlType.Q5_0].map((type, k) => {
+      const nPerRow = 256 * (1 + (k % 3));
+      const src = generate(DISTRIBUTIONS[k], 7, nPerRow, k);
+      const im = k % 2 ? generateImatrix(nPerRow, k) : null;
+      return { type, src, nPerRow, im, done: q.quantize(type, src, 7, nPerRow, im, `t${k}`) };
+    });
+    for (const j of jobs) expectSameBytes(await j.done, reference(j.type, j.src, 7, j.nPerRow, j.im), j.type, `concurrent ${typeLayout(j.type).name}`);
+    expect(q.stats.chunks).toBeGreaterThan(20);
+    await q.destroy();
+  });
+});
+
 describe.skipIf(!env.handle)('GPU quantize: more than 65,535 workgroups in one dispatch', () => {
   test('F16 over 8.4M values in one chunk', async () => {
     const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 9 << 20 });
