@@ -2,8 +2,8 @@
 // A type file defines BLOCK_VALUES, BLOCK_BYTES, BLOCKS_PER_INVOCATION and
 //   fn quantize_block(x0: u32, row: u32, col: u32, o: u32)
 // which reads the block's values at src[x0 ..], its imatrix weights at imatrix[col ..] and its row
-// statistic at row_stats[row], and writes its BLOCK_BYTES bytes at byte offset `o` of out_words with
-// put_byte/put_u16/put_u32. This file supplies the entry point that maps invocations to blocks, and
+// statistic with row_sigma2(row) (row-stats.wgsl), and writes its BLOCK_BYTES bytes at byte offset `o`
+// of out_words with put_byte/put_u16/put_u32. This file supplies the entry point that maps invocations to blocks, and
 // flags in `fallback` every block during which an exact-f32 operation set g_inexact.
 
 struct Params {

@@ -16,7 +16,7 @@
 //   * comparisons are done on the bit patterns (a subnormal compared natively may read as zero).
 // Anything else (a subnormal operand or result, Inf, NaN, overflow) sets `g_inexact`: the entry point then
 // marks the block in the fallback bitmask and the host recomputes its row with the CPU reference
-// (src/gpu/quantize-gpu.ts). Such blocks only occur for values near the binary32 range limits (the
+// (src/gpu/fallback.ts). Such blocks only occur for values near the binary32 range limits (the
 // 'subnormal' and 'tiny-huge' test distributions); a complete soft-float path inside the kernels would make
 // SwiftShader's shader compiler take minutes per pipeline, as it inlines every call site.
 
