@@ -22,7 +22,9 @@ fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
     if (fabs(v) > amax) { amax = fabs(v); vmax = v; }
   }
   let d = fdiv(vmax, F_MINUS_16);
-  let id = select(0u, fdiv(F_ONE, d), f_truthy(d));
+  // behind a branch: fdiv(1, 0) would flag the block for the host path even though its result is unused
+  var id = 0u;
+  if (f_truthy(d)) { id = fdiv(F_ONE, d); }
   put_u16(o, fp16_bits(d));
   var qh = 0u;
   for (var j = 0u; j < runtime_u32(16u); j++) {
