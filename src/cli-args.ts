@@ -71,6 +71,24 @@ export function parsePruneLayers(arg: string): number[] {
   return [...new Set(ids)].sort((a, b) => a - b);
 }
 
+/** options that take a value (the next argument) */
+export const OPTIONS_WITH_VALUE = new Set([
+  '--output-tensor-type', '--token-embedding-type', '--tensor-type', '--tensor-type-file', '--prune-layers',
+  '--override-kv', '--imatrix', '--include-weights', '--exclude-weights', '--max-buffer-size', '--backend',
+]);
+
+/** Options first, positionals after, keeping each one's order (for `compare model.gguf Q4_K_M --imatrix F`). */
+export function optionsFirst(argv: string[]): string[] {
+  const opts: string[] = [];
+  const pos: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (!argv[i].startsWith('--')) pos.push(argv[i]);
+    else if (OPTIONS_WITH_VALUE.has(argv[i]) && i + 1 < argv.length) opts.push(argv[i], argv[++i]);
+    else opts.push(argv[i]);
+  }
+  return [...opts, ...pos];
+}
+
 export function parseArgs(argv: string[], readTextFile: (path: string) => string): ParsedArgs {
   const options = defaultOptions();
   let demo = false;

@@ -1,6 +1,6 @@
 /** `webgpu-quantize compare model.gguf [type] [--imatrix F] [--backend gpu|cpu]`: GPU path vs CPU reference. */
 import { UsageError } from './errors.js';
-import { parseArgs } from './cli-args.js';
+import { optionsFirst, parseArgs } from './cli-args.js';
 import { createBackend, readImatrixFile } from './node.js';
 import { openGgufModelFile } from './node-io.js';
 import { InlineCpuBackend } from './pipeline/backend.js';
@@ -15,16 +15,15 @@ const pct = (a: number, b: number) => (b ? (100 * a) / b : 100).toFixed(4);
 function line(c: TensorComparison): string {
   return `${c.tensor.padEnd(36)} ${typeLayout(c.type).name.padStart(7)}  identical ${String(c.identicalBlocks).padStart(8)}/${String(c.blocks).padEnd(8)} (${pct(c.identicalBlocks, c.blocks).padStart(8)}%)` +
     `  max|diff| ${c.maxAbsDiff.toExponential(3)}  gpu ${c.msA.toFixed(1).padStart(8)} ms  cpu ${c.msB.toFixed(1).padStart(8)} ms` +
+    (c.fallbackA ? `  (${c.fallbackA} blocks via the host fallback)` : '') +
     (c.firstDiffBlock >= 0 ? `  first differing block ${c.firstDiffBlock}` : '');
 }
 
 export async function runCompare(argv: string[], log: RunLog): Promise<number> {
-  // same grammar as quantizing, minus the output path: `compare model.gguf [type]`
-  const args = parseArgs([...argv.filter((a) => a !== '--dry-run'), ...(argv.some((a) => !a.startsWith('--')) ? [] : [])], (p) => fs.readFileSync(p, 'utf8'));
+  // the quantizing grammar without an output path: `compare model.gguf [type]` (--dry-run: no default output name)
+  const args = parseArgs(['--dry-run', ...optionsFirst(argv)], (p) => fs.readFileSync(p, 'utf8'));
   if (!args.input) throw new UsageError('compare: no model given (webgpu-quantize compare model.gguf [type])');
-  if (args.output !== undefined && !args.output.startsWith('ggml-model-') && !args.output.includes('/ggml-model-')) {
-    throw new UsageError(`compare: unexpected argument '${args.output}' (expected a type name)`);
-  }
+  if (args.output !== undefined) throw new UsageError(`compare: unexpected argument '${args.output}' (expected a type name)`);
   const o = args.options;
   const imatrix = o.imatrixPath ? readImatrixFile(o.imatrixPath, o.includeWeights, o.excludeWeights) : null;
   const gpu = await createBackend(o.backend === 'auto' ? 'gpu' : o.backend, 1, log);
@@ -33,7 +32,8 @@ export async function runCompare(argv: string[], log: RunLog): Promise<number> {
   try {
     log.info(`compare: ${args.input} as ${o.ftypeName}; A = ${gpu.description}, B = ${cpu.description}`);
     const r = await compareBackends({ model, options: o, imatrix, a: gpu, b: cpu, onTensor: (c) => log.info(line(c)) });
-    log.info(`total: identical blocks ${r.identicalBlocks}/${r.blocks} (${pct(r.identicalBlocks, r.blocks)}%)  max|diff| ${r.maxAbsDiff.toExponential(3)}  gpu ${r.msA.toFixed(1)} ms  cpu ${r.msB.toFixed(1)} ms`);
+    log.info(`total: identical blocks ${r.identicalBlocks}/${r.blocks} (${pct(r.identicalBlocks, r.blocks)}%)  max|diff| ${r.maxAbsDiff.toExponential(3)}  gpu ${r.msA.toFixed(1)} ms  cpu ${r.msB.toFixed(1)} ms  ` +
+      `blocks computed on the device ${r.blocks - r.fallbackA}, via the host fallback ${r.fallbackA}`);
     return r.identicalBlocks === r.blocks ? 0 : 1;
   } finally {
     await model.close();

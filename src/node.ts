@@ -22,15 +22,22 @@ export function resolveThreads(n: number): number {
   return n > 0 ? n : os.availableParallelism();
 }
 
-/** Pick the compute backend: `cpu`, `gpu` (fails without an adapter), or `auto` (GPU when one exists). */
+/**
+ * Pick the compute backend: `cpu`; `gpu` (a hardware adapter, else the SwiftShader software driver, else
+ * an error); or `auto`: a hardware GPU when one exists, otherwise the CPU path with a one-line notice
+ * (a software rasterizer is slower than the CPU workers, so `auto` never picks one).
+ */
 export async function createBackend(choice: BackendChoice, nthreads: number, log: RunLog): Promise<QuantizeBackend> {
   if (choice !== 'cpu') {
     try {
       const { createGpuBackend } = await import('./gpu/node-backend.js');
-      return await createGpuBackend(log);
+      const gpu = await createGpuBackend(log, { software: choice === 'auto' ? 'never' : 'auto' });
+      if (choice === 'gpu' || !gpu.quantizer.isSoftware) return gpu;
+      await gpu.close();
+      log.warn(`webgpu-quantize: only a software GPU adapter (${gpu.quantizer.adapterName}); using the CPU path (--backend gpu forces it)`);
     } catch (e) {
       if (choice === 'gpu') throw e;
-      log.warn(`webgpu-quantize: no usable GPU (${(e as Error).message}); falling back to the CPU path`);
+      log.warn(`webgpu-quantize: no GPU adapter (${(e as Error).message}); using the CPU path (--backend gpu tries the SwiftShader software driver)`);
     }
   }
   const n = resolveThreads(nthreads);

@@ -3,7 +3,7 @@
  * the in-thread CPU reference, so a GPU run never fails for want of a kernel; `description` says which.
  */
 import { quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
-import type { GgmlType } from '../quant/ggml-type.js';
+import { typeLayout, type GgmlType } from '../quant/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import type { GpuQuantizer } from './quantize-gpu.js';
 
@@ -19,9 +19,19 @@ export class GpuBackend implements QuantizeBackend {
     return this.quantizer.supports(type) || quantType(type) !== undefined;
   }
 
+  private cpuBlocks = 0;
+
   async quantize(job: QuantizeJob): Promise<Uint8Array> {
-    if (!this.quantizer.supports(job.type)) return quantizeOnCpu(job);
+    if (!this.quantizer.supports(job.type)) {
+      const out = quantizeOnCpu(job);
+      this.cpuBlocks += (job.nrows * job.nPerRow) / typeLayout(job.type).blockSize;
+      return out;
+    }
     return this.quantizer.quantize(job.type, job.src, job.nrows, job.nPerRow, job.imatrix, job.label);
+  }
+
+  hostFallbackBlocks(): number {
+    return this.cpuBlocks + this.quantizer.stats.fallbackBlocks;
   }
 
   close(): Promise<void> {

@@ -24,6 +24,11 @@ export interface QuantizeBackend {
   supports(type: GgmlType): boolean;
   quantize(job: QuantizeJob): Promise<Uint8Array>;
   close(): Promise<void>;
+  /**
+   * Blocks computed so far by the CPU reference instead of the device: types without a kernel and the
+   * rare blocks a GPU kernel flags (subnormal or overflowing values). Undefined for CPU backends.
+   */
+  hostFallbackBlocks?(): number;
 }
 
 export function notImplemented(type: GgmlType, backend: string): UnsupportedTypeError {

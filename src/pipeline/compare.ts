@@ -22,6 +22,8 @@ export interface TensorComparison {
   firstDiffBlock: number;
   msA: number;
   msB: number;
+  /** blocks backend A computed with the CPU reference instead of its device (GPU host fallback) */
+  fallbackA: number;
 }
 
 export interface Comparison {
@@ -31,6 +33,7 @@ export interface Comparison {
   maxAbsDiff: number;
   msA: number;
   msB: number;
+  fallbackA: number;
 }
 
 /** Compare two quantized buffers of `type` block by block. */
@@ -72,7 +75,7 @@ export async function compareBackends(args: {
   const now = args.now ?? (() => performance.now());
   const plan = planRun(args.model, { ...args.options, dryRun: true }, args.imatrix);
   const info = new Map(args.model.tensors.map((t) => [t.name, t]));
-  const out: Comparison = { tensors: [], blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, msA: 0, msB: 0 };
+  const out: Comparison = { tensors: [], blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, msA: 0, msB: 0, fallbackA: 0 };
   for (const e of plan.entries) {
     if (!e.quantize || typeLayout(e.sourceType).isQuantized) continue;
     const t = info.get(e.sourceName)!;
@@ -80,7 +83,8 @@ export async function compareBackends(args: {
     const rows = t.ne[1] * t.ne[2] * t.ne[3];
     const imatrix = args.imatrix ? imatrixFor(args.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
     const step = Math.max(1, Math.floor(args.options.maxBufferSize / (rowSize(t.type, n) + 4 * n)));
-    const c: TensorComparison = { tensor: e.name, type: e.targetType, blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, firstDiffBlock: -1, msA: 0, msB: 0 };
+    const c: TensorComparison = { tensor: e.name, type: e.targetType, blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, firstDiffBlock: -1, msA: 0, msB: 0, fallbackA: 0 };
+    const fallback0 = args.a.hostFallbackBlocks?.() ?? 0;
     for (let r = 0; r < rows; r += step) {
       const m = Math.min(step, rows - r);
       const f32 = toFloat32(t.type, await readTensorRows(args.model.sources[t.shard], t, r, m));
@@ -106,6 +110,7 @@ export async function compareBackends(args: {
         k += seg;
       }
     }
+    c.fallbackA = (args.a.hostFallbackBlocks?.() ?? 0) - fallback0;
     args.onTensor?.(c);
     out.tensors.push(c);
     out.blocks += c.blocks;
@@ -113,6 +118,7 @@ export async function compareBackends(args: {
     out.maxAbsDiff = Math.max(out.maxAbsDiff, c.maxAbsDiff);
     out.msA += c.msA;
     out.msB += c.msB;
+    out.fallbackA += c.fallbackA;
   }
   return out;
 }
