@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The device check, run on the lent GPU machine (see prepare.sh): throughput per type (GPU, CPU workers,
+# llama.cpp), GPU-vs-CPU compare on the demo model, and a whole-file GPU/CPU identity check. Results in $OUT.
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+ROWS=${ROWS:-1024}
+for f in .dev/run/debs/*.deb; do dpkg -x "$f" /; done; ldconfig
+xz -dc .dev/run/node.xz > /tmp/node && chmod +x /tmp/node
+[ -d node_modules ] || tar xJf .dev/run/nm.tar.xz
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+export XDG_RUNTIME_DIR=/tmp
+N=/tmp/node
+T=$(nproc)
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; nproc; } | tee "$OUT/machine.txt"
+timeout 200 $N dist/quantize-throughput.js --rows "$ROWS" --threads "$T" 2>&1 | tee "$OUT/bench.txt"
+timeout 150 $N dist/quantize-throughput.js --rows "$ROWS" --threads "$T" --imatrix --types q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K 2>&1 | tee "$OUT/bench-imatrix.txt"
+$N bin/webgpu-quantize.js --backend cpu > /dev/null 2>&1
+D=/tmp/webgpu-quantize-demo
+timeout 60 $N bin/webgpu-quantize.js compare $D/demo-f32.gguf Q4_K_M --backend gpu 2>&1 | tee "$OUT/compare.txt" | tail -3
+timeout 60 $N bin/webgpu-quantize.js --backend gpu $D/demo-f32.gguf $D/gpu.gguf Q5_K_M 2>&1 | grep -E "backend|quantize time" | tee -a "$OUT/compare.txt"
+$N bin/webgpu-quantize.js --backend cpu $D/demo-f32.gguf $D/cpu.gguf Q5_K_M > /dev/null 2>&1
+sha256sum $D/gpu.gguf $D/cpu.gguf | tee -a "$OUT/compare.txt"
