@@ -15,6 +15,7 @@ import { CpuWorkerBackend } from '../src/pipeline/cpu-workers.js';
 import type { QuantizeBackend } from '../src/pipeline/backend.js';
 import { GgmlType, typeByName, typeLayout } from '../src/quant/ggml-type.js';
 import { quantType } from '../src/quant/registry.js';
+import { mulberry32 } from '../src/synthetic-model.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -29,13 +30,7 @@ const SHAPES: [string, number, number][] = [
 const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'];
 
 function values(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = 0.02 * Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
   return out;

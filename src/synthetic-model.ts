@@ -35,7 +35,8 @@ export interface SyntheticTensor {
   type: GgmlType;
 }
 
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small, fast, seeded generator of uniform numbers in [0, 1) (shared by tests and benches) */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

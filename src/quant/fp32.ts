@@ -8,10 +8,23 @@ export const f = Math.fround;
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
 
-/** ggml `nearest_int`: round-half-even via the 1.5*2^23 magic number, reproduced bit for bit (garbage past 2^22, as in C). */
+/**
+ * ggml `nearest_int` (for binary32 `v`): round-half-even via the 1.5*2^23 magic number, reproduced bit for
+ * bit, garbage past 2^22 included, as in C. For |v| < 2^22 the binary32 formula is exactly round-half-even
+ * to an integer, which the same trick in binary64 gives without a memory round trip.
+ */
 export function nearestInt(v: number): number {
+  if (v < 4194304 && v > -4194304) return (v + 6755399441055744 - 6755399441055744) | 0;
   scratchF32[0] = v + 12582912; // the store rounds to binary32
   return (scratchU32[0] & 0x007fffff) - 0x00400000;
+}
+
+/**
+ * C's float -> int32 cast as x86-64 executes it (cvttss2si): truncation toward zero, and 0x80000000 for
+ * NaN, ±Inf and anything outside int32 (subnormal blocks make 1/d overflow to Inf, so real data gets here).
+ */
+export function cvttI32(v: number): number {
+  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : -2147483648;
 }
 
 /** C `roundf`/`lroundf`: half away from zero. `v` must already be a binary32 value. */

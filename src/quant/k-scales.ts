@@ -6,7 +6,8 @@
  */
 import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
 import { F_0_1 } from './fp32.js';
-import { makeQkx2Quants, makeQkx3Quants, makeQpQuants, nearestIntFast as ni } from './solvers-asymmetric.js';
+import { nearestInt as ni } from './fp32.js';
+import { makeQkx2Quants, makeQkx3Quants, makeQpQuants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
 const F_M0_9 = f(-0.9);

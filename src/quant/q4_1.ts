@@ -5,6 +5,7 @@
  * and `dequantize_row_q4_1`; spec §1.3, §2.2.4.
  */
 import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
+import { cvttI32 } from './fp32.js';
 import { GgmlType } from './ggml-type.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
@@ -18,15 +19,6 @@ const FLT_MAX = 3.4028234663852886e38;
 const L = new Uint8Array(32);
 const W = new Float32Array(32);
 const MIN = new Float32Array(1);
-
-/**
- * C's float→integer cast as x86-64 executes it (cvttss2si/cvttps2dq): truncation toward zero, and
- * 0x80000000 for NaN, ±Inf and anything outside int32. Subnormal blocks make 1/d overflow to Inf,
- * so this case is reached by real data; the narrowing to a byte that follows keeps the low 8 bits.
- */
-function cvttI32(v: number): number {
-  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : -2147483648;
-}
 
 function putHeader(dst: Uint8Array, off: number, d: number, m: number): void {
   const dBits = fp32ToFp16(d);

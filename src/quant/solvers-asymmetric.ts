@@ -9,15 +9,7 @@ import { GROUP_MAX_EPS, F_0_1, nearestInt } from './fp32.js';
 
 const f = Math.fround;
 
-/**
- * `nearest_int` without the memory round trip: for |v| < 2^22 the binary32 magic-number formula is
- * exactly round-half-even to an integer, which the same trick in binary64 computes with two adds.
- * Larger values (and NaN) take the bit formula, whose garbage results C would produce too.
- */
-export function nearestIntFast(v: number): number {
-  return v < 4194304 && v > -4194304 ? (v + 6755399441055744 - 6755399441055744) | 0 : nearestInt(v);
-}
-const ni = nearestIntFast;
+const ni = nearestInt;
 const MAX_N = 256;
 // x_i − min does not change across the trial scales; C recomputes it with the same rounding.
 const XM = new Float64Array(MAX_N);

@@ -3,6 +3,8 @@
  * synthetic model (gauss, row-scaled, student-t, outliers, uniform, laplace, edge blocks, tiny/huge,
  * discrete levels, sparse) plus subnormals and near-overflow values. Deterministic for a given seed.
  */
+import { mulberry32 } from '../../src/synthetic-model.js';
+
 export type DistributionName =
   | 'gauss' | 'row-scaled' | 'student-t' | 'outliers' | 'uniform' | 'laplace' | 'edge-blocks'
   | 'tiny-huge' | 'levels' | 'sparse' | 'subnormal' | 'huge' | 'all-zero' | 'ties';
@@ -13,16 +15,7 @@ export const DISTRIBUTIONS: DistributionName[] = [
 ];
 
 /** mulberry32: small, fast, seeded */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 function gaussian(r: () => number): number {
   const u = Math.max(r(), 1e-12);

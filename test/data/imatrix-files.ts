@@ -7,6 +7,7 @@
 import { GgufValueType, kvArray, kvString, kvU32 } from '../../src/formats/gguf-kv.js';
 import { planOutput, paddingAfter, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { GgmlType } from '../../src/quant/ggml-type.js';
+import { mulberry32 } from '../../src/synthetic-model.js';
 
 export interface ImatrixEntryStats {
   name: string;
@@ -24,17 +25,6 @@ export interface ImatrixStats {
   datasets: string[];
   chunkCount: number;
   chunkSize: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const COUNTS = [37, 100, 1234, 512, 77, 3001, 9, 250];
