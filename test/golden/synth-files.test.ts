@@ -11,8 +11,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizeError, UnsupportedTypeError } from '../../src/errors.js';
 import { quantizeFile } from '../../src/node.js';
-import { InlineCpuBackend } from '../../src/pipeline/backend.js';
+import { InlineCpuBackend, type QuantizeBackend } from '../../src/pipeline/backend.js';
+import { GpuBackend } from '../../src/gpu/backend.js';
+import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 import { parseFtype } from '../../src/policy/ftype.js';
+import { typeLayout } from '../../src/quant/ggml-type.js';
 import { SYNTH_DIR } from './shared-paths.js';
 
 interface ManifestOutput { ftype: string; rc: number; file_sha256?: string }
@@ -38,45 +42,71 @@ function argsFor(key: string, out: ManifestOutput) {
 
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-describe('golden synth-v050 outputs', () => {
-  const cwd = process.cwd();
-  let tmp: string;
-  const backend = new InlineCpuBackend();
-  beforeAll(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wq-golden-'));
-    // llama-quantize ran inside synth-v050 with relative paths; quantize.imatrix.file stores the path as typed
-    process.chdir(SYNTH_DIR);
-  });
-  afterAll(() => {
-    process.chdir(cwd);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const counts = { identical: 0, refusedUnsupported: 0, refusedLikeLlama: 0 };
-  afterAll(() => console.log(`golden synth-v050: ${counts.identical} files sha256-identical, ${counts.refusedLikeLlama} refused as llama.cpp refused, ${counts.refusedUnsupported} refused as not implemented yet`));
-
-  for (const [key, out] of Object.entries(manifest.outputs)) {
-    it(key, async () => {
-      const output = path.join(tmp, key.replace('/', '_') + '.gguf');
-      const run = quantizeFile({ input: 'synth-f32.gguf', output, options: { ...argsFor(key, out), nthreads: 1 }, backend });
-      if (out.rc !== 0) {
-        await expect(run).rejects.toThrow(/imatrix|importance matrix/);
-        expect(fs.existsSync(output)).toBe(false);
-        counts.refusedLikeLlama++;
-        return;
-      }
-      try {
-        await run;
-      } catch (e) {
-        // only a type this project has no kernel for yet may be refused, and it must say which
-        expect(e).toBeInstanceOf(UnsupportedTypeError);
-        expect((e as QuantizeError).message).toMatch(/not implemented yet/);
-        expect(fs.existsSync(output)).toBe(false);
-        counts.refusedUnsupported++;
-        return;
-      }
-      expect(sha(output)).toBe(out.file_sha256);
-      counts.identical++;
+/**
+ * Every MANIFEST output through one backend. `device` backends must compute blocks themselves: a run
+ * whose every block went to the CPU fallback would prove nothing about the kernels.
+ */
+function goldenSuite(label: string, backend: () => QuantizeBackend | null, reason = '') {
+  describe.skipIf(!backend())(`golden synth-v050 outputs, ${label}${reason ? ` (${reason})` : ''}`, () => {
+    const cwd = process.cwd();
+    let tmp: string;
+    beforeAll(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wq-golden-'));
+      // llama-quantize ran inside synth-v050 with relative paths; quantize.imatrix.file stores the path as typed
+      process.chdir(SYNTH_DIR);
     });
-  }
-});
+    afterAll(() => {
+      process.chdir(cwd);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    const counts = { identical: 0, refusedUnsupported: 0, refusedLikeLlama: 0, deviceBlocks: 0, fallbackBlocks: 0 };
+    afterAll(() => console.log(`golden synth-v050 (${label}): ${counts.identical} files sha256-identical, ${counts.refusedLikeLlama} refused as llama.cpp refused, ${counts.refusedUnsupported} refused as not implemented yet` +
+      (counts.deviceBlocks + counts.fallbackBlocks ? `; blocks on the device ${counts.deviceBlocks}, via the host fallback ${counts.fallbackBlocks}` : '')));
+
+    for (const [key, out] of Object.entries(manifest.outputs)) {
+      it(key, async () => {
+        const b = backend()!;
+        const output = path.join(tmp, key.replace('/', '_') + '.gguf');
+        const fallback0 = b.hostFallbackBlocks?.() ?? 0;
+        const run = quantizeFile({ input: 'synth-f32.gguf', output, options: { ...argsFor(key, out), nthreads: 1 }, backend: b });
+        if (out.rc !== 0) {
+          await expect(run).rejects.toThrow(/imatrix|importance matrix/);
+          expect(fs.existsSync(output)).toBe(false);
+          counts.refusedLikeLlama++;
+          return;
+        }
+        let result;
+        try {
+          result = await run;
+        } catch (e) {
+          // only a type this project has no kernel for yet may be refused, and it must say which
+          expect(e).toBeInstanceOf(UnsupportedTypeError);
+          expect((e as QuantizeError).message).toMatch(/not implemented yet/);
+          expect(fs.existsSync(output)).toBe(false);
+          counts.refusedUnsupported++;
+          return;
+        }
+        expect(sha(output)).toBe(out.file_sha256);
+        counts.identical++;
+        if (b.hostFallbackBlocks) {
+          const converted = result.plan.entries.filter((e) => e.quantize).reduce((n, e) => n + (e.ne[0] * e.ne[1] * e.ne[2] * e.ne[3]) / typeLayout(e.targetType).blockSize, 0);
+          const fallback = b.hostFallbackBlocks() - fallback0;
+          counts.deviceBlocks += converted - fallback;
+          counts.fallbackBlocks += fallback;
+          // the synth model's 1e-30 rows (tiny-huge) are the only blocks that may need the host path
+          expect(fallback, 'blocks computed by the CPU fallback').toBeLessThan(converted / 4);
+        }
+      });
+    }
+  });
+}
+
+const cpuBackend = new InlineCpuBackend();
+goldenSuite('CPU path', () => cpuBackend);
+
+const env = await gpuEnv();
+requireAdapterInCi(env);
+const gpuBackend = env.handle ? new GpuBackend(await GpuQuantizer.create({ handle: env.handle })) : null;
+afterAll(async () => gpuBackend?.close());
+goldenSuite(`--backend gpu${gpuBackend ? ` on ${gpuBackend.quantizer.adapterName}` : ''}`, () => gpuBackend, env.reason);
