@@ -185,7 +185,7 @@ export class GpuQuantizer {
 
   private kernelFor(type: GgmlType, label: string): GpuKernel {
     const kernel = gpuKernel(type);
-    if (!kernel) throw new UnsupportedTypeError(typeLayout(type).name, `no WebGPU kernel for this type (tensor '${label}')`);
+    if (!kernel) throw new UnsupportedTypeError(`no WebGPU kernel for ${typeLayout(type).name} (tensor '${label}')`, typeLayout(type).name);
     return kernel;
   }
 
