@@ -5,6 +5,7 @@
  * and `dequantize_row_q4_0`; spec §1.3, §2.2.3.
  */
 import { GgmlType } from './ggml-type.js';
+import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import { fp32ToFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQxQuants } from './solvers-symmetric.js';
@@ -44,24 +45,6 @@ function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
       dst[o + 2 + j] = (lo & 255) | (hi << 4);
     }
   }
-}
-
-/** Weights for one 32-block of the imatrix path: qw·sqrt(sigma2 + x²). */
-export function blockWeights(src: Float32Array, x0: number, qw: Float32Array, q0: number, sigma2: number, out: Float32Array): void {
-  for (let j = 0; j < QK; j++) {
-    const v = src[x0 + j];
-    out[j] = f(qw[q0 + j] * f(Math.sqrt(f(sigma2 + f(v * v)))));
-  }
-}
-
-/** Σx² over a row, divided by its length (`sigma2` of the legacy imatrix paths). */
-export function rowSigma2(src: Float32Array, x0: number, n: number): number {
-  let s = 0;
-  for (let j = 0; j < n; j++) {
-    const v = src[x0 + j];
-    s = f(s + f(v * v));
-  }
-  return f(s / n);
 }
 
 function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, qw: Float32Array): void {

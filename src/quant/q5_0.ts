@@ -8,7 +8,7 @@ import { GgmlType } from './ggml-type.js';
 import { fp32ToFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQxQuants } from './solvers-symmetric.js';
-import { blockWeights, rowSigma2 } from './q4_0.js';
+import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 

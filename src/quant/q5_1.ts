@@ -7,6 +7,7 @@
 import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
 import { cvttI32 } from './fp32.js';
 import { GgmlType } from './ggml-type.js';
+import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 import { makeQkx3Quants } from './solvers-asymmetric.js';
@@ -64,18 +65,12 @@ function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: nu
     for (let b = 0; b < nrows * nb; b++) blockRef(src, b * 32, dst, b * BLOCK_BYTES);
     return;
   }
-  const nf = f(nPerRow);
   for (let row = 0; row < nrows; row++) {
     const x0 = row * nPerRow;
-    let sumX2 = 0;
-    for (let i = 0; i < nPerRow; i++) { const v = src[x0 + i]; sumX2 = f(sumX2 + f(v * v)); }
-    const sigma2 = f(sumX2 / nf);
+    const sigma2 = rowSigma2(src, x0, nPerRow);
     for (let ib = 0; ib < nb; ib++) {
       const xo = x0 + 32 * ib;
-      for (let i = 0; i < 32; i++) {
-        const v = src[xo + i];
-        W[i] = f(imatrix[32 * ib + i] * f(Math.sqrt(f(sigma2 + f(v * v)))));
-      }
+      blockWeights(src, xo, imatrix, 32 * ib, sigma2, W);
       const d = makeQkx3Quants(32, 31, src, xo, W, 0, L, 0, F_M0_9, F_0_05, 36, false, MIN, 0);
       putBlock(dst, (row * nb + ib) * BLOCK_BYTES, d, -MIN[0]);
     }
