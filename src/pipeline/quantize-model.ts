@@ -63,6 +63,7 @@ function typedPolicyError(e: PolicyError): QuantizeError {
 export function planRun(model: GgufModel, options: QuantizeOptions, imatrix: Imatrix | null): TypePlan {
   const kv = loaderKvs(model.kvs, options.overrideKv);
   const facts = modelFactsFromKv(kv, model.tensors.map((t) => ({ name: t.name, ne: [...t.ne], type: t.type })));
+  const byName = new Map(model.tensors.map((t) => [t.name, t]));
   try {
     return planTensorTypes(facts, {
       ftype: options.ftype,
@@ -78,10 +79,7 @@ export function planRun(model: GgufModel, options: QuantizeOptions, imatrix: Ima
       pruneLayers: options.pruneLayers,
       dryRun: options.dryRun,
       keepSplit: options.keepSplit,
-      tensorShard: (name: string) => {
-        const t = model.tensors.find((x) => x.name === name)!;
-        return { shard: t.shard, dataOffset: t.dataOffset };
-      },
+      tensorShard: (name: string) => byName.get(name)!,
     });
   } catch (e) {
     throw e instanceof PolicyError ? typedPolicyError(e) : e;
