@@ -47,18 +47,35 @@ ${FTYPES.map((f) => `  ${f.name === 'COPY' ? '        ' : `${String(f.id).padSta
 /** ftypes whose default type has at most 4 bits per weight in name (Q4_*, IQ1-4, Q2/Q3, TQ, MXFP4) */
 const LOW_BIT = /^(Q[1234]_|IQ[1234]_|TQ|MXFP4)/;
 
+/**
+ * A stream whose reader went away (`webgpu-quantize ... | head`) gets EPIPE: stop writing to it and let
+ * the run finish, rather than dying with an unhandled error and a temporary file.
+ */
+function guardedWriter(stream: NodeJS.WriteStream): (text: string) => void {
+  let open = true;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    open = false;
+  });
+  return (text) => {
+    if (open) stream.write(text);
+  };
+}
+
 function consoleLog(): RunLog & { finish(): void } {
   const tty = process.stderr.isTTY;
   const t0 = Date.now();
+  const out = guardedWriter(process.stdout);
+  const err = guardedWriter(process.stderr);
   let bar = false;
   const clear = () => {
-    if (bar) process.stderr.write('\r\x1b[K');
+    if (bar) err('\r\x1b[K');
     bar = false;
   };
   return {
-    info: (line) => { clear(); process.stdout.write(line + '\n'); },
-    warn: (line) => { clear(); process.stderr.write(line + '\n'); },
-    progress: tty ? (done, total) => { clear(); process.stderr.write(progressBar(done, total, Date.now() - t0)); bar = true; } : undefined,
+    info: (line) => { clear(); out(line + '\n'); },
+    warn: (line) => { clear(); err(line + '\n'); },
+    progress: tty ? (done, total) => { clear(); err(progressBar(done, total, Date.now() - t0)); bar = true; } : undefined,
     finish: clear,
   };
 }

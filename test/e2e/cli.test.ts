@@ -64,6 +64,15 @@ describe('command line', () => {
     expect(sha(path.join(tmp, 'ggml-model-Q4_K_M.gguf'))).toBe(manifest.outputs['mix/Q4_K_M'].file_sha256);
   });
 
+  it('keeps going when its output pipe closes (| head)', () => {
+    const out = path.join(tmp, 'piped.gguf');
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" --backend cpu "${SYNTH}" "${out}" Q4_K_M 1 | head -1; exit \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/EPIPE|error/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(sha(out)).toBe(manifest.outputs['mix/Q4_K_M'].file_sha256);
+  });
+
   it('warns loudly for a low-bit type without an imatrix', () => {
     const r = cli(['--backend', 'cpu', SYNTH, path.join(tmp, 'q2.gguf'), 'Q2_K']);
     expect(r.code).toBe(0);
