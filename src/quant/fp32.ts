@@ -38,6 +38,11 @@ export function f32Bits(v: number): number {
   return scratchU32[0];
 }
 
+/** C's `(int8_t)` of a float on x86-64: truncate through a 32-bit int (cvttI32), keep the low byte, signed. */
+export function i8Trunc(v: number): number {
+  return (cvttI32(v) << 24) >> 24;
+}
+
 /** Wrap to an unsigned byte, as a C store into uint8_t does. */
 export const u8 = (v: number): number => v & 255;
 /** Wrap to a signed byte, as a C store into int8_t does. */

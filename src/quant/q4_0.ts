@@ -7,6 +7,7 @@
 import { GgmlType } from './ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import { fp32ToFp16 } from '../formats/half.js';
+import { i8Trunc } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQxQuants } from './solvers-symmetric.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
@@ -20,8 +21,6 @@ const F_8_5 = 8.5;
 const L = new Uint8Array(QK);
 const WEIGHT = new Float32Array(QK);
 
-/** (int8_t) of a float, as x86 compiles it: truncate through a 32-bit int, Inf/NaN give 0, keep the low byte. */
-const i8Trunc = (v: number): number => ((v | 0) << 24) >> 24;
 
 function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
   for (let b = 0; b < nb; b++) {

@@ -6,6 +6,7 @@
  */
 import { GgmlType } from './ggml-type.js';
 import { fp32ToFp16 } from '../formats/half.js';
+import { i8Trunc } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQxQuants } from './solvers-symmetric.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
@@ -53,8 +54,8 @@ function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
     dst[o] = h & 255;
     dst[o + 1] = h >>> 8;
     for (let j = 0; j < QK; j++) {
-      // (int8_t) through a 32-bit int (Inf/NaN -> 0), MIN(31, ·), then a uint8_t store
-      L[j] = Math.min(31, ((f(f(src[x0 + j] * id) + F_16_5) | 0) << 24) >> 24) & 255;
+      // (int8_t) through a 32-bit int, MIN(31, ·), then a uint8_t store
+      L[j] = Math.min(31, i8Trunc(f(f(src[x0 + j] * id) + F_16_5))) & 255;
     }
     pack(dst, o, L);
   }
