@@ -68,11 +68,18 @@ export function runOptions(o: PageOptions, imatrixName: string | undefined): Qua
   };
 }
 
-/** `auto`: the GPU when navigator.gpu gives an adapter, else the CPU reference in this worker. */
+/**
+ * `auto`: the GPU when navigator.gpu gives a hardware adapter, else the CPU reference in this worker (a
+ * software rasterizer such as SwiftShader is slower than the CPU path, as in the Node CLI); `gpu` takes
+ * whatever adapter there is.
+ */
 export async function createBackend(choice: BackendChoice, log: RunLog): Promise<QuantizeBackend> {
   if (choice !== 'cpu') {
     try {
-      return new GpuBackend(await GpuQuantizer.create({ log: (line) => log.warn(line) }));
+      const gpu = new GpuBackend(await GpuQuantizer.create({ log: (line) => log.warn(line) }));
+      if (choice === 'gpu' || !gpu.quantizer.isSoftware) return gpu;
+      await gpu.close();
+      log.warn(`webgpu-quantize: only a software GPU adapter (${gpu.quantizer.adapterName}); using the CPU path (choose GPU to force it)`);
     } catch (e) {
       if (choice === 'gpu') throw e;
       log.warn(`webgpu-quantize: no usable GPU (${(e as Error).message}); falling back to the CPU path`);
