@@ -28,6 +28,14 @@ export function fp32ToFp16(x: number): number {
   return s | h;
 }
 
+/** Stores fp32ToFp16(x) little-endian at dst[offset..offset+2) (every block's fp16 scale field); returns the bits. */
+export function putFp16(dst: Uint8Array, offset: number, x: number): number {
+  const h = fp32ToFp16(x);
+  dst[offset] = h & 255;
+  dst[offset + 1] = h >>> 8;
+  return h;
+}
+
 /** binary16 bits -> binary32 value (exact). */
 export function fp16ToFp32(h: number): number {
   const s = h & 0x8000 ? -1 : 1;

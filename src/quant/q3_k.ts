@@ -6,7 +6,7 @@
  * and `dequantize_row_q3_K`; spec §1.4, §2.4.2.
  */
 import { GgmlType, QK_K } from './ggml-type.js';
-import { fp32ToFp16 } from '../formats/half.js';
+import { putFp16 } from '../formats/half.js';
 import { nearestInt } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQ3Quants, makeQxQuants } from './solvers-symmetric.js';
@@ -70,9 +70,7 @@ function requantizeAndPack(src: Float32Array, x0: number, dst: Uint8Array, o: nu
 }
 
 function storeD(dst: Uint8Array, o: number, d: number): void {
-  const h = fp32ToFp16(d);
-  dst[o + D] = h & 255;
-  dst[o + D + 1] = h >>> 8;
+  putFp16(dst, o + D, d);
 }
 
 function quantizeBlockRef(src: Float32Array, x0: number, dst: Uint8Array, o: number): void {

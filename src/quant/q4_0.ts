@@ -6,10 +6,10 @@
  */
 import { GgmlType } from './ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { fp32ToFp16 } from '../formats/half.js';
+import { putFp16 } from '../formats/half.js';
 import { i8Trunc } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
-import { makeQxQuants } from './solvers-symmetric.js';
+import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 
@@ -26,18 +26,10 @@ function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
   for (let b = 0; b < nb; b++) {
     const x0 = b * QK;
     const o = b * BLOCK_BYTES;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = src[x0 + j];
-      const a = Math.abs(v);
-      if (amax < a) { amax = a; max = v; }
-    }
+    const max = signedAbsMax(src, x0, QK);
     const d = f(max / -8);
     const id = d !== 0 ? f(1 / d) : 0;
-    const h = fp32ToFp16(d);
-    dst[o] = h & 255;
-    dst[o + 1] = h >>> 8;
+    putFp16(dst, o, d);
     for (let j = 0; j < 16; j++) {
       const lo = Math.min(15, i8Trunc(f(f(src[x0 + j] * id) + F_8_5)));
       const hi = Math.min(15, i8Trunc(f(f(src[x0 + 16 + j] * id) + F_8_5)));
@@ -55,9 +47,7 @@ function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPer
       const o = (r * nb + ib) * BLOCK_BYTES;
       blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
       const d = makeQxQuants(QK, 8, src, x0, L, 0, WEIGHT, 0);
-      const h = fp32ToFp16(d);
-      dst[o] = h & 255;
-      dst[o + 1] = h >>> 8;
+      putFp16(dst, o, d);
       for (let j = 0; j < 16; j++) dst[o + 2 + j] = L[j] | (L[j + 16] << 4);
     }
   }

@@ -4,7 +4,7 @@
  * Reproduces ggml's `quantize_q4_1` (reference `quantize_row_q4_1_ref`, imatrix `quantize_row_q4_1_impl`)
  * and `dequantize_row_q4_1`; spec §1.3, §2.2.4.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
+import { fp16ToFp32, putFp16 } from '../formats/half.js';
 import { cvttI32 } from './fp32.js';
 import { GgmlType } from './ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
@@ -22,12 +22,8 @@ const W = new Float32Array(32);
 const MIN = new Float32Array(1);
 
 function putHeader(dst: Uint8Array, off: number, d: number, m: number): void {
-  const dBits = fp32ToFp16(d);
-  const mBits = fp32ToFp16(m);
-  dst[off] = dBits & 255;
-  dst[off + 1] = dBits >> 8;
-  dst[off + 2] = mBits & 255;
-  dst[off + 3] = mBits >> 8;
+  putFp16(dst, off, d);
+  putFp16(dst, off + 2, m);
 }
 
 /** `quantize_row_q4_1_ref`: min/max of the block, codes from the un-rounded 1/d, truncated after +0.5. */

@@ -4,7 +4,7 @@
  * value = d·q + m. Reproduces ggml's `quantize_q5_1` (reference `quantize_row_q5_1_ref`, imatrix
  * `quantize_row_q5_1_impl`) and `dequantize_row_q5_1`; spec §1.3, §2.2.6.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
+import { fp16ToFp32, putFp16 } from '../formats/half.js';
 import { cvttI32 } from './fp32.js';
 import { GgmlType } from './ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
@@ -23,12 +23,8 @@ const MIN = new Float32Array(1);
 
 /** Header and the 5-bit codes in L[0..32) into the block at `off`. */
 function putBlock(dst: Uint8Array, off: number, d: number, m: number): void {
-  const dBits = fp32ToFp16(d);
-  const mBits = fp32ToFp16(m);
-  dst[off] = dBits & 255;
-  dst[off + 1] = dBits >> 8;
-  dst[off + 2] = mBits & 255;
-  dst[off + 3] = mBits >> 8;
+  putFp16(dst, off, d);
+  putFp16(dst, off + 2, m);
   let qh = 0;
   for (let j = 0; j < 16; j++) {
     const q0 = L[j];

@@ -5,7 +5,7 @@
  * the raw imatrix values are the search weights, no sigma2 term) and `dequantize_row_q6_K`; spec §1.4, §2.4.5.
  */
 import { GgmlType, QK_K } from './ggml-type.js';
-import { fp32ToFp16 } from '../formats/half.js';
+import { putFp16 } from '../formats/half.js';
 import { GROUP_MAX_EPS, nearestInt } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { makeQxQuants } from './solvers-symmetric.js';
@@ -37,9 +37,7 @@ function quantizeBlock(src: Float32Array, x0: number, dst: Uint8Array, o: number
     return;
   }
   const iscale = f(-128 / maxScale);
-  const h = fp32ToFp16(f(1 / iscale));
-  dst[o + D] = h & 255;
-  dst[o + D + 1] = h >>> 8;
+  const h = putFp16(dst, o + D, f(1 / iscale));
   for (let ib = 0; ib < 16; ib++) {
     const l = nearestInt(f(iscale * SUB_SCALES[ib]));
     dst[o + SCALES + ib] = (l < 127 ? l : 127) & 255;

@@ -4,7 +4,7 @@
  * spec §1.3, §2.2.2.
  */
 import { GgmlType } from './ggml-type.js';
-import { fp32ToFp16 } from '../formats/half.js';
+import { putFp16 } from '../formats/half.js';
 import { roundAway } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
@@ -29,9 +29,7 @@ export const Q8_0: QuantImpl = {
       }
       const d = f(amax / 127);
       const id = d !== 0 ? f(1 / d) : 0;
-      const h = fp32ToFp16(d);
-      dst[o] = h & 255;
-      dst[o + 1] = h >>> 8;
+      putFp16(dst, o, d);
       // the C store into int8_t converts through a 32-bit int: Inf/NaN (tiny d) become 0, as `| 0` does
       for (let j = 0; j < QK; j++) dst[o + 2 + j] = roundAway(f(src[x0 + j] * id)) & 255;
     }

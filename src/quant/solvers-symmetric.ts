@@ -27,6 +27,21 @@ const WX = new Float64Array(MAX_N);
 const LS = new Int32Array(MAX_N);
 
 /**
+ * The value of largest magnitude (ggml's argmax|x|: strict compare, the first one wins ties, 0 for an
+ * all-zero block), with its sign.
+ */
+export function signedAbsMax(x: Float32Array, xOff: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    const a = Math.abs(v);
+    if (a > amax) { amax = a; max = v; }
+  }
+  return max;
+}
+
+/**
  * `make_qx_quants(n, nmax, x, L, 1, qw)`: codes L_i = l_i + nmax in 0..2·nmax−1 written to
  * `out[outOff..outOff+n)`; returns the scale (sign opposite to the largest-magnitude x).
  * With `qw` null the weights are x², as rmse_type 1 prescribes.
@@ -40,14 +55,8 @@ export function makeQxQuants(
   n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number,
   qw: ArrayLike<number> | null, qwOff: number,
 ): number {
-  let amax = 0;
-  let max = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xOff + i];
-    const ax = Math.abs(v);
-    if (ax > amax) { amax = ax; max = v; }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xOff, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     out.fill(0, outOff, outOff + n);
     return 0;
   }
@@ -97,14 +106,8 @@ export function makeQxQuants(
  * reference path (n <= 32). Codes L_i = l_i + nmax are written to `out[outOff..outOff+n)`; returns the scale.
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xOff: number, out: Uint8Array, outOff: number): number {
-  let amax = 0;
-  let max = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xOff + i];
-    const ax = Math.abs(v);
-    if (ax > amax) { amax = ax; max = v; }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xOff, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     out.fill(0, outOff, outOff + n);
     return 0;
   }
