@@ -21,7 +21,7 @@ const arg = (name: string, def: string) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : def;
 };
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/webgpu-quantize.js');
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/webgpu-quantize.js');
 
 function sha(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');

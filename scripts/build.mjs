@@ -3,11 +3,12 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
-const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts', 'bench/model-rss.ts', 'bench/quantize-throughput.ts', 'bench/gpu-soak.ts']
-  .filter((f) => fs.existsSync(f));
-await build({
-  entryPoints: entries,
-  outdir: 'dist',
+const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts'].filter((f) => fs.existsSync(f));
+// benchmarks go to dist/bench/ (not published: package.json "files" leaves it out)
+const benches = fs.readdirSync('bench').filter((f) => f.endsWith('.ts')).map((f) => `bench/${f}`);
+const nodeBuild = (entryPoints, outdir) => build({
+  entryPoints,
+  outdir,
   entryNames: '[name]',
   bundle: true,
   splitting: false,
@@ -19,6 +20,8 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+await nodeBuild(entries, 'dist');
+await nodeBuild(benches, 'dist/bench');
 if (fs.existsSync('web/main.ts')) {
   // the page and its quantization worker (web/main.ts starts dist/web/worker.js by URL)
   await build({

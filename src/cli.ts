@@ -19,6 +19,7 @@ import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
        webgpu-quantize --demo
+       webgpu-quantize --version
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
 
@@ -112,9 +113,19 @@ async function runQuantize(input: string, output: string | undefined, options: Q
   if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
 }
 
+/** the installed package's version: package.json is one folder above both src/cli.ts and dist/cli.js */
+function packageVersion(): string {
+  return JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const log = consoleLog();
   try {
+    if (argv[0] === '--version' || argv[0] === '-v') {
+      process.stdout.write(`webgpu-quantize ${packageVersion()}\n`);
+      return 0;
+    }
+    if (argv[0] === '-h') argv = ['--help', ...argv.slice(1)];
     if (argv[0] === 'compare') {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);
