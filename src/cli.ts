@@ -18,6 +18,7 @@ import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
 
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize serve [--port N] [--host H]     (the in-browser page, on http://127.0.0.1:8080/)
        webgpu-quantize --demo
        webgpu-quantize --version
 
@@ -126,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (argv[0] === '-h') argv = ['--help', ...argv.slice(1)];
+    if (argv[0] === 'serve') return await (await import('./commands/serve.js')).runServe(argv.slice(1), log);
     if (argv[0] === 'compare') {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);

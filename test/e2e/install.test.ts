@@ -3,7 +3,7 @@
  * `npm pack` the repository, `npm install -g` the tarball into a temporary prefix, and run the installed
  * `webgpu-quantize` command from a folder outside the repository, as a new user would.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,5 +63,25 @@ describe('packed and installed with npm install -g', () => {
     const r = installed(['--backend', 'cpu', path.join(SYNTH_DIR, 'synth-f32.gguf'), path.join(work, 'q8.gguf'), 'Q8_0', '1']);
     expect(r.code, r.err).toBe(0);
     expect(fs.statSync(path.join(work, 'q8.gguf')).size).toBeGreaterThan(0);
+  });
+
+  it('serve finds the packaged page', async () => {
+    const child = spawn(bin, ['serve', '--port', '0'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          const m = /serving the page at (\S+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+      });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>webgpu-quantize');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
