@@ -4,6 +4,7 @@
  * requires it). Browser-safe: reading --tensor-type-file is left to the caller through `readTextFile`.
  */
 import { UsageError } from './errors.js';
+import { errnoWords } from './errno-words.js';
 import { typeByName, type GgmlType } from './quant/ggml-type.js';
 import { parseFtype } from './policy/ftype.js';
 import { defaultOptions, type KvOverride, type QuantizeOptions, type TensorTypeOverride, type BackendChoice } from './pipeline/options.js';
@@ -111,7 +112,7 @@ export function parseArgs(argv: string[], readTextFile: (path: string) => string
         try {
           text = readTextFile(file);
         } catch (e) {
-          throw new UsageError(`--tensor-type-file: failed to open file '${file}': ${(e as Error).message}`);
+          throw new UsageError(`--tensor-type-file: failed to open file '${file}': ${errnoWords(e)}`);
         }
         for (const tok of text.split(/\s+/).filter(Boolean)) options.tensorTypes.push(parseTensorType(tok, `--tensor-type-file ${file}`));
         break;

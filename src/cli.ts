@@ -10,14 +10,16 @@ import { QuantizeError } from './errors.js';
 import { parseArgs } from './cli-args.js';
 import { FileSink } from './node-io.js';
 import { quantizeFile, resolveThreads } from './node.js';
-import { FTYPES } from './policy/ftype.js';
+import { helpTypeList } from './commands/type-list.js';
+import { JsonRunReport, packageVersion } from './commands/json-report.js';
 import type { QuantizeOptions } from './pipeline/options.js';
 import type { RunLog } from './pipeline/quantize-model.js';
 import { progressBar, timeLines } from './pipeline/report.js';
 import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
 
-const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
+const usage = () => `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize inspect model.gguf [--json]     (tensors, metadata, and what each type would produce)
        webgpu-quantize serve [--port N] [--host H]     (the in-browser page, on http://127.0.0.1:8080/)
        webgpu-quantize --demo
        webgpu-quantize --version
@@ -41,13 +43,10 @@ const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf
   --max-buffer-size MiB         rows held in memory per slab (default 64)
   --backend auto|gpu|cpu        where to quantize (default auto: the GPU when an adapter exists)
   --demo                        quantize a generated demo model
+  --json                        one JSON document on stdout (plan, per-tensor results, totals, timings,
+                                backend); the usual lines go to stderr (also for compare)
 
-allowed quantization types:
-${FTYPES.map((f) => `  ${f.name === 'COPY' ? '        ' : `${String(f.id).padStart(2)}  or  `}${f.name.padEnd(9)}: ${f.description}`).join('\n')}
-`;
-
-/** ftypes whose default type has at most 4 bits per weight in name (Q4_*, IQ1-4, Q2/Q3, TQ, MXFP4) */
-const LOW_BIT = /^(Q[1234]_|IQ[1234]_|TQ|MXFP4)/;
+${helpTypeList()}`;
 
 /**
  * A stream whose reader went away (`webgpu-quantize ... | head`) gets EPIPE: stop writing to it and let
@@ -64,11 +63,13 @@ function guardedWriter(stream: NodeJS.WriteStream): (text: string) => void {
   };
 }
 
-function consoleLog(): RunLog & { finish(): void } {
+/** With `json`, every human line goes to stderr: stdout carries the one JSON document. */
+function consoleLog(json = false): CliLog {
   const tty = process.stderr.isTTY;
   const t0 = Date.now();
-  const out = guardedWriter(process.stdout);
   const err = guardedWriter(process.stderr);
+  const out = json ? err : guardedWriter(process.stdout);
+  const report = json ? new JsonRunReport() : undefined;
   let bar = false;
   const clear = () => {
     if (bar) err('\r\x1b[K');
@@ -76,20 +77,17 @@ function consoleLog(): RunLog & { finish(): void } {
   };
   return {
     info: (line) => { clear(); out(line + '\n'); },
-    warn: (line) => { clear(); err(line + '\n'); },
+    warn: (line) => { clear(); err(line + '\n'); report?.warnings.push(line); },
     progress: tty ? (done, total) => { clear(); err(progressBar(done, total, Date.now() - t0)); bar = true; } : undefined,
+    tensor: report && ((r) => report.tensors.push(r)),
     finish: clear,
+    report,
   };
 }
 
-function lowBitWarning(o: QuantizeOptions): string | null {
-  if (o.imatrixPath || o.onlyCopy || !LOW_BIT.test(o.ftypeName)) return null;
-  const bar = '='.repeat(76);
-  return `${bar}\n WARNING: ${o.ftypeName} is a low-bit type (<= 4 bits per weight) and no importance matrix was given.\n` +
-    ` Quality will suffer noticeably: compute one with llama-imatrix and pass --imatrix FILE.\n${bar}`;
-}
+type CliLog = RunLog & { finish(): void; report?: JsonRunReport };
 
-async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void }) {
+async function runDemo(options: QuantizeOptions, log: CliLog) {
   const dir = path.join(os.tmpdir(), 'webgpu-quantize-demo');
   fs.mkdirSync(dir, { recursive: true });
   const input = path.join(dir, 'demo-f32.gguf');
@@ -99,49 +97,51 @@ async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void 
   await runQuantize(input, output, options, log);
 }
 
-async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }) {
+async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: CliLog) {
   const t0 = Date.now();
   const threads = resolveThreads(options.nthreads);
-  const warning = lowBitWarning(options);
-  if (warning && !options.dryRun) log.warn(warning);
   log.info(options.dryRun
     ? `llama_quantize: calculating quantization size for '${input}' as ${options.ftypeName} using ${threads} threads`
     : `llama_quantize: quantizing '${input}' to '${output}' as ${options.ftypeName} using ${threads} threads`);
   const r = await quantizeFile({ input, output, options, log });
   log.finish();
   log.info('');
-  for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
+  const totalMs = Date.now() - t0;
+  for (const line of timeLines(r.quantizeMs, totalMs)) log.info(line);
   if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
-}
-
-/** the installed package's version: package.json is one folder above both src/cli.ts and dist/cli.js */
-function packageVersion(): string {
-  return JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+  log.report?.finishRun({ input, options, threads, result: r, totalMs, version: packageVersion() });
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const log = consoleLog();
+  // --json (quantize, --dry-run, compare; inspect reads its own): the document on stdout, the lines on stderr
+  const json = argv[0] !== 'inspect' && argv.includes('--json');
+  if (json) argv = argv.filter((a) => a !== '--json');
+  const log = consoleLog(json);
   try {
     if (argv[0] === '--version' || argv[0] === '-v') {
       process.stdout.write(`webgpu-quantize ${packageVersion()}\n`);
       return 0;
     }
     if (argv[0] === '-h') argv = ['--help', ...argv.slice(1)];
+    if (argv[0] === 'inspect') return await (await import('./commands/inspect.js')).runInspect(argv.slice(1), log);
     if (argv[0] === 'serve') return await (await import('./commands/serve.js')).runServe(argv.slice(1), log);
     if (argv[0] === 'compare') {
       const { runCompare } = await import('./compare-cli.js');
-      return await runCompare(argv.slice(1), log);
+      return await runCompare(argv.slice(1), log, log.report);
     }
     const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
     if (args.help) {
-      process.stdout.write(USAGE);
+      process.stdout.write(usage());
       return 0;
     }
     if (args.demo && !args.input) await runDemo(args.options, log);
     else await runQuantize(args.input!, args.output, args.options, log);
+    log.report?.print();
     return 0;
   } catch (e) {
     log.finish();
+    const code = e instanceof QuantizeError ? e.exitCode : 2;
+    log.report?.printError(e as Error, code);
     if (e instanceof QuantizeError) {
       process.stderr.write(`webgpu-quantize: error: ${e.message}\n`);
       return e.exitCode;

@@ -9,17 +9,19 @@ import { compareBackends, type TensorComparison } from './pipeline/compare.js';
 import type { RunLog } from './pipeline/quantize-model.js';
 import { typeLayout } from './quant/ggml-type.js';
 import fs from 'node:fs';
+import { JsonRunReport, packageVersion } from './commands/json-report.js';
 
 const pct = (a: number, b: number) => (b ? (100 * a) / b : 100).toFixed(4);
 
-function line(c: TensorComparison): string {
+/** `nameA`/`nameB` label the time columns by what each side is (`gpu`, `cpu`), never by position */
+function line(c: TensorComparison, nameA: string, nameB: string): string {
   return `${c.tensor.padEnd(36)} ${typeLayout(c.type).name.padStart(7)}  identical ${String(c.identicalBlocks).padStart(8)}/${String(c.blocks).padEnd(8)} (${pct(c.identicalBlocks, c.blocks).padStart(8)}%)` +
-    `  max|diff| ${c.maxAbsDiff.toExponential(3)}  gpu ${c.msA.toFixed(1).padStart(8)} ms  cpu ${c.msB.toFixed(1).padStart(8)} ms` +
+    `  max|diff| ${c.maxAbsDiff.toExponential(3)}  ${nameA} ${c.msA.toFixed(1).padStart(8)} ms  ${nameB} ${c.msB.toFixed(1).padStart(8)} ms` +
     (c.fallbackA ? `  (${c.fallbackA} blocks via the host fallback)` : '') +
     (c.firstDiffBlock >= 0 ? `  first differing block ${c.firstDiffBlock}` : '');
 }
 
-export async function runCompare(argv: string[], log: RunLog): Promise<number> {
+export async function runCompare(argv: string[], log: RunLog, report?: JsonRunReport): Promise<number> {
   // the quantizing grammar without an output path: `compare model.gguf [type]` (--dry-run: no default output name)
   const args = parseArgs(['--dry-run', ...optionsFirst(argv)], (p) => fs.readFileSync(p, 'utf8'));
   if (!args.input) throw new UsageError('compare: no model given (webgpu-quantize compare model.gguf [type])');
@@ -31,9 +33,14 @@ export async function runCompare(argv: string[], log: RunLog): Promise<number> {
   const model = await openGgufModelFile(args.input);
   try {
     log.info(`compare: ${args.input} as ${o.ftypeName}; A = ${gpu.description}, B = ${cpu.description}`);
-    const r = await compareBackends({ model, options: o, imatrix, a: gpu, b: cpu, onTensor: (c) => log.info(line(c)) });
-    log.info(`total: identical blocks ${r.identicalBlocks}/${r.blocks} (${pct(r.identicalBlocks, r.blocks)}%)  max|diff| ${r.maxAbsDiff.toExponential(3)}  gpu ${r.msA.toFixed(1)} ms  cpu ${r.msB.toFixed(1)} ms  ` +
+    // the reference side is "cpu"; the side under test is named by its kind ("cpu A" when both are CPUs)
+    const nameA = gpu.kind === 'cpu' ? 'cpu A' : gpu.kind;
+    const nameB = gpu.kind === 'cpu' ? 'cpu B' : 'cpu';
+    const r = await compareBackends({ model, options: o, imatrix, a: gpu, b: cpu, onTensor: (c) => log.info(line(c, nameA, nameB)) });
+    log.info(`total: identical blocks ${r.identicalBlocks}/${r.blocks} (${pct(r.identicalBlocks, r.blocks)}%)  max|diff| ${r.maxAbsDiff.toExponential(3)}  ${nameA} ${r.msA.toFixed(1)} ms  ${nameB} ${r.msB.toFixed(1)} ms  ` +
       `blocks computed on the device ${r.blocks - r.fallbackA}, via the host fallback ${r.fallbackA}`);
+    report?.finishCompare({ input: args.input, ftype: o.ftypeName, backendA: gpu.description, backendB: cpu.description, result: r, version: packageVersion() });
+    report?.print();
     return r.identicalBlocks === r.blocks ? 0 : 1;
   } finally {
     await model.close();

@@ -43,6 +43,8 @@ export class UnsupportedTypeError extends QuantizeError {
 }
 
 export interface InvalidValueSite {
+  /** the model file (or shard) the tensor is read from */
+  file?: string;
   tensor: string;
   row: number;
   column: number;
@@ -59,7 +61,7 @@ export class InvalidWeightsError extends QuantizeError {
   readonly column: number;
   readonly value: number;
   constructor(site: InvalidValueSite) {
-    super(`tensor '${site.tensor}': ${site.what ?? 'input data'} has a non-finite value (${site.value}) at row ${site.row}, column ${site.column}`);
+    super(`${site.file ? `${site.file}: ` : ''}tensor '${site.tensor}': ${site.what ?? 'input data'} has a non-finite value (${site.value}) at row ${site.row}, column ${site.column}`);
     this.tensor = site.tensor;
     this.row = site.row;
     this.column = site.column;

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { OutputError, QuantizeError } from './errors.js';
+import { errnoWords } from './errno-words.js';
 import type { ByteSink, ByteSource } from './formats/byte-source.js';
 import { openGgufModel, type GgufModel } from './formats/gguf-model.js';
 
@@ -18,7 +19,7 @@ export class FileSource implements ByteSource {
     try {
       fh = await open(path, 'r');
     } catch (e) {
-      throw new QuantizeError(`${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new QuantizeError(`${path}: cannot open: ${errnoWords(e)}`);
     }
     const { size } = await fh.stat();
     return new FileSource(fh, path, size);
@@ -101,7 +102,7 @@ function writeError(file: string, e: unknown, bytesWritten: number): OutputError
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new OutputError(file, `disk full (${code}) after writing ${bytesWritten} bytes`, bytesWritten);
   }
-  return new OutputError(file, `write failed (${code ?? (e as Error).message}) after writing ${bytesWritten} bytes`, bytesWritten);
+  return new OutputError(file, `write failed (${errnoWords(e)}) after writing ${bytesWritten} bytes`, bytesWritten);
 }
 
 export class FileSink implements ByteSink {
@@ -117,7 +118,7 @@ export class FileSink implements ByteSink {
     try {
       fh = await open(temp, 'w');
     } catch (e) {
-      throw new OutputError(outPath, `cannot create ${temp} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new OutputError(outPath, `cannot create ${temp} (${errnoWords(e)})`);
     }
     track(temp);
     return new FileSink(fh, outPath, temp);

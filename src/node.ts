@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ImatrixError, UsageError } from './errors.js';
+import { errnoWords } from './errno-words.js';
 import { checkImatrixFinite, loadImatrix, type Imatrix } from './formats/imatrix.js';
 import { FileSink, openGgufModelFile } from './node-io.js';
 import { InlineCpuBackend, type QuantizeBackend } from './pipeline/backend.js';
@@ -49,7 +50,7 @@ export function readImatrixFile(file: string, include: string[] = [], exclude: s
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new ImatrixError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new ImatrixError(file, `cannot read: ${errnoWords(e)}`);
   }
   const im = loadImatrix(bytes, file, include, exclude);
   checkImatrixFinite(im);

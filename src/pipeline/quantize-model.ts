@@ -16,6 +16,7 @@ import { quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
+import { entryBytes, fallbackReason, lowBitWarning, missingTypesMessage } from '../type-catalog.js';
 import type { QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
@@ -26,6 +27,28 @@ export interface RunLog {
   warn(line: string): void;
   /** bytes of input processed so far, of the total to process */
   progress?(done: number, total: number): void;
+  /** the plan, once it is known to be runnable (before a backend starts or an output is opened) */
+  plan?(plan: TypePlan): void;
+  /** one tensor written (or, in a dry run, sized) */
+  tensor?(result: TensorResult): void;
+}
+
+/** One tensor's outcome, for tables and JSON (the log lines carry the same in llama-quantize's format). */
+export interface TensorResult {
+  /** 1-based position in write order, of `total` */
+  index: number;
+  total: number;
+  name: string;
+  ne: number[];
+  sourceType: string;
+  /** the output type (equal to sourceType when copied) */
+  type: string;
+  quantized: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  ms: number;
+  /** why the mix's type was replaced, when it was: `172 columns not a multiple of 256 (q4_K) → q5_0` */
+  fallback?: string;
 }
 
 export interface RunRequest {
@@ -118,10 +141,9 @@ function planFiles(req: RunRequest, plan: TypePlan): OutputFile[] {
 export async function quantizeModel(request: RunRequest): Promise<RunResult> {
   const { model, options, log } = request;
   const plan = planRun(model, options, request.imatrix);
+  const missing = missingTypesMessage(plan, options.ftypeName);
+  if (missing && !options.dryRun) throw new UnsupportedTypeError(missing.message, missing.types[0]);
   for (const e of plan.entries) {
-    if (e.quantize && !options.dryRun && !quantType(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
-    }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
@@ -129,6 +151,9 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
       throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
     }
   }
+  const lowBit = lowBitWarning(plan, options.ftypeName, !!request.imatrix);
+  if (lowBit) log.warn(lowBit);
+  log.plan?.(plan);
   if (options.dryRun || typeof request.backend !== 'function') return runPlan({ ...request, backend: request.backend as QuantizeBackend }, plan);
   const backend = await request.backend();
   log.info(`webgpu-quantize: backend: ${backend.description}`);
@@ -141,10 +166,10 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
 
 async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: TypePlan): Promise<RunResult> {
   const { model, options, log } = req;
-  for (const e of plan.entries) {
-    if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
-    }
+  const unsupported = plan.entries.filter((e) => e.quantize && !options.dryRun && !req.backend.supports(e.targetType));
+  if (unsupported.length) {
+    const names = [...new Set(unsupported.map((e) => typeLayout(e.targetType).name))];
+    throw new UnsupportedTypeError(`${options.ftypeName} needs ${names.join(' and ')} (${unsupported.length} tensors), not implemented yet on ${req.backend.description}`, names[0]);
   }
   const files = options.dryRun ? [] : planFiles(req, plan);
   const info = new Map(model.tensors.map((t) => [t.name, t]));
@@ -160,9 +185,10 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   if (options.dryRun) {
     for (const e of plan.entries) {
       const t = info.get(e.sourceName)!;
-      const after = e.quantize ? rowSize(e.targetType, e.ne[0]) * (e.ne[1] * e.ne[2] * e.ne[3]) : t.nbytes;
+      const after = entryBytes(e).after;
       log.info(report.tensorLinePrefix(++index, total, e.name, e.ne, e.sourceType) +
         (e.quantize ? report.dryRunSuffix(e.targetType, t.nbytes, after) : report.copiedSuffix(t.nbytes)));
+      log.tensor?.(tensorResult(e, index, total, t.nbytes, after, 0));
       sizeIn += t.nbytes;
       sizeOut += after;
     }
@@ -175,6 +201,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
       for (const [k, e] of file.entries.entries()) {
         const t = info.get(e.sourceName)!;
         const prefix = report.tensorLinePrefix(++index, total, e.name, e.ne, e.sourceType);
+        const tTensor = Date.now();
         const written = e.quantize
           ? await quantizeTensor(req, t, e, sink)
           : await copyTensor(req, t, sink);
@@ -183,6 +210,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
         }
         await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
         log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
+        log.tensor?.(tensorResult(e, index, total, t.nbytes, written, Date.now() - tTensor));
         sizeIn += t.nbytes;
         sizeOut += written;
         done += t.nbytes;
@@ -200,9 +228,20 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
     log.warn('llama_model_quantize_impl: WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!');
   }
   if (plan.nFallback > 0) {
-    log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization`);
+    log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization:`);
+    for (const e of plan.entries) if (e.fallback !== undefined) log.warn(`  ${e.name}: ${fallbackReason(e)}`);
   }
+  const missing = options.dryRun ? missingTypesMessage(plan, options.ftypeName) : null;
+  if (missing) log.warn(`webgpu-quantize: note: ${missing.message}: a real run would stop before writing anything`);
   return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs };
+}
+
+function tensorResult(e: PlanEntry, index: number, total: number, bytesIn: number, bytesOut: number, ms: number): TensorResult {
+  const reason = fallbackReason(e);
+  return {
+    index, total, name: e.name, ne: e.ne, sourceType: typeLayout(e.sourceType).name, type: typeLayout(e.targetType).name,
+    quantized: e.quantize, bytesIn, bytesOut, ms, ...(reason ? { fallback: reason } : {}),
+  };
 }
 
 /** rows per slab: llama.cpp's bound on source + destination + f32 bytes per row */
@@ -221,34 +260,34 @@ async function copyTensor(req: RunRequest, t: GgufTensorInfo, sink: ByteSink): P
   for (let r = 0; r < rows; r += step) {
     const n = Math.min(step, rows - r);
     const bytes = await readTensorRows(source, t, r, n);
-    checkStored(t, bytes, r);
+    checkStored(t, bytes, r, req.model.files[t.shard].name);
     await sink.write(bytes);
   }
   return rows * rowBytes;
 }
 
 /** ggml_validate_row_data on stored data (check_tensors): values of F32/F16/BF16, fp16 scales of blocks. */
-function checkStored(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): void {
+function checkStored(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, file: string): void {
   const layout = typeLayout(t.type);
   if (!layout.isQuantized && t.type !== GgmlType.F32 && t.type !== GgmlType.F16 && t.type !== GgmlType.BF16) return;
   const bad = firstInvalidBlock(t.type, bytes);
   if (bad < 0) return;
   const perRow = t.ne[0] / layout.blockSize;
-  const site = { tensor: t.name, row: firstRow + Math.floor(bad / perRow), column: (bad % perRow) * layout.blockSize };
+  const site = { file, tensor: t.name, row: firstRow + Math.floor(bad / perRow), column: (bad % perRow) * layout.blockSize };
   const value = layout.isQuantized ? NaN : toFloat32(t.type, bytes.subarray(bad * layout.typeSize, (bad + 1) * layout.typeSize))[0];
   throw new InvalidWeightsError({ ...site, value, what: layout.isQuantized ? `the fp16 scale of a ${layout.name} block` : 'input data' });
 }
 
 /** The source rows as f32: exact widening for F32/F16/BF16, dequantization (--allow-requantize) otherwise. */
-function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32Array {
+function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, file: string): Float32Array {
   const layout = typeLayout(t.type);
   if (!layout.isQuantized) {
     const f = toFloat32(t.type, bytes);
     const bad = firstNonFinite(f);
-    if (bad >= 0) throw new InvalidWeightsError({ tensor: t.name, row: firstRow + Math.floor(bad / t.ne[0]), column: bad % t.ne[0], value: f[bad] });
+    if (bad >= 0) throw new InvalidWeightsError({ file, tensor: t.name, row: firstRow + Math.floor(bad / t.ne[0]), column: bad % t.ne[0], value: f[bad] });
     return f;
   }
-  checkStored(t, bytes, firstRow);
+  checkStored(t, bytes, firstRow, file);
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
@@ -273,7 +312,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
     const bytes = await next!;
     next = r + step < rows ? read(r + step) : null; // read ahead while this slab is quantized
     next?.catch(() => {}); // surfaced when awaited
-    const f32 = toF32(t, bytes, r);
+    const f32 = toF32(t, bytes, r, req.model.files[t.shard].name);
     const nrows = bytes.length / rowSize(t.type, n);
     // one job per expert segment: a call never crosses an expert boundary (its imatrix slice differs)
     const jobs: Promise<Uint8Array>[] = [];
@@ -294,7 +333,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
       if (bad >= 0) {
         const perRow = n / typeLayout(e.targetType).blockSize;
         throw new InvalidWeightsError({
-          tensor: e.name, row: jobRows[j] + Math.floor(bad / perRow), column: (bad % perRow) * typeLayout(e.targetType).blockSize,
+          file: req.model.files[t.shard].name, tensor: e.name, row: jobRows[j] + Math.floor(bad / perRow), column: (bad % perRow) * typeLayout(e.targetType).blockSize,
           value: Infinity, what: `quantized ${typeLayout(e.targetType).name} data (a block scale overflows fp16)`,
         });
       }

@@ -90,7 +90,7 @@ describe('merging shards', () => {
   it('reports a missing shard', async () => {
     const ps = await writeShards(path.join(dir, 'gone'), GROUPS);
     fs.unlinkSync(ps[2]);
-    await expect(openGgufModelFile(ps[0])).rejects.toThrow(`${ps[2]}: cannot open: ENOENT`);
+    await expect(openGgufModelFile(ps[0])).rejects.toThrow(`${ps[2]}: cannot open: no such file`);
   });
 });
 

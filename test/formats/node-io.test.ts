@@ -90,7 +90,7 @@ describe('FileSink', () => {
 
   it('reports an output directory that does not exist', async () => {
     const out = path.join(dir, 'missing', 'x.gguf');
-    await expect(FileSink.create(out)).rejects.toThrow(new OutputError(out, `cannot create ${out}.tmp-${process.pid} (ENOENT)`));
+    await expect(FileSink.create(out)).rejects.toThrow(new OutputError(out, `cannot create ${out}.tmp-${process.pid} (no such file)`));
   });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
