@@ -16,5 +16,6 @@ export { FTYPES, parseFtype, ftypeName } from './policy/ftype.js';
 export { planTensorTypes, type TypePlan, type PlanEntry } from './policy/tensor-type.js';
 export { InlineCpuBackend, type QuantizeBackend, type QuantizeJob } from './pipeline/backend.js';
 export { defaultOptions, type QuantizeOptions } from './pipeline/options.js';
-export { quantizeModel, planRun, type RunLog, type RunRequest, type RunResult } from './pipeline/quantize-model.js';
+export { quantizeModel, planRun, type RunLog, type RunRequest, type RunResult, type TensorResult } from './pipeline/quantize-model.js';
+export { compareBackends, compareBlocks, type Comparison, type TensorComparison } from './pipeline/compare.js';
 export { syntheticModel, DEMO_SPEC, type SyntheticSpec } from './synthetic-model.js';

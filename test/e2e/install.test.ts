@@ -39,6 +39,12 @@ describe('packed and installed with npm install -g', () => {
       expect(fs.existsSync(path.join(root, f)), f).toBe(true);
     }
     for (const f of ['src', 'test', 'bench', 'dist/bench', 'node_modules/vitest']) expect(fs.existsSync(path.join(root, f)), f).toBe(false);
+    // the documented API: compareBackends() from both entries
+    for (const entry of ['webgpu-quantize', 'webgpu-quantize/node']) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import('${entry}'); console.log(typeof m.compareBackends, typeof m.quantizeModel)`],
+        { cwd: path.join(tmp, 'prefix', 'lib'), encoding: 'utf8' });
+      expect(r.stdout.trim(), `${entry} ${r.stderr}`).toBe('function function');
+    }
     // runtime dependencies only: the dev tools stay out
     expect(Object.keys(pkg.dependencies)).toEqual(['webgpu']);
   });
