@@ -1,26 +1,30 @@
 /**
  * Stability soak for the GPU path: N consecutive processes quantize the same generated model (default
- * 1 GB F16, Q8_0) with `--backend gpu`; every run must exit 0, promptly, with the same output bytes, which
- * must also equal the CPU path's. Prints each run's time and how long the process took to exit after
- * writing its output.
- *
- *   node dist/gpu-soak.js [--runs 20] [--gb 1] [--ftype Q8_0] [--keep]
+ * 3 runs of 0.1 GB F16, Q8_0; the published soak used --runs 20 --gb 1) with `--backend gpu`; every run
+ * must exit 0, promptly, with the same output bytes, which must also equal the CPU path's. Prints each
+ * run's time and how long the process took to exit after writing its output. Files are removed on exit
+ * and on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileSink } from '../src/node-io.js';
-import { GgmlType } from '../src/quant/ggml-type.js';
 import { syntheticModel } from '../src/synthetic-model.js';
+import { llamaSpecForSize } from './lib/model-size.js';
+import { parseFtype } from '../src/policy/ftype.js';
+import { benchTempDir, parseBenchFlags, trackChild } from './lib/bench-cli.js';
 
-const argv = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const USAGE = `usage: node dist/bench/gpu-soak.js [--runs 3] [--gb 0.1] [--ftype Q8_0] [--keep]
+
+  N consecutive --backend gpu runs of the CLI on a generated F16 model of about --gb GB: each must exit 0,
+  promptly, with output identical to the CPU path's. The files go to a temporary folder, removed at the
+  end and on Ctrl-C (--keep leaves it).`;
+
+const f = parseBenchFlags(process.argv.slice(2), {
+  runs: { kind: 'int', default: '3' }, gb: { kind: 'number', default: '0.1' }, ftype: { kind: 'string', default: 'Q8_0' }, keep: { kind: 'bool' },
+}, USAGE);
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/webgpu-quantize.js');
 
 function sha(file: string): string {
@@ -33,7 +37,7 @@ function runCli(args: string[]): Promise<{ code: number | null; signal: string |
     const t0 = Date.now();
     let lastOutput = t0;
     let tail = '';
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = trackChild(spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const onData = (d: Buffer) => { lastOutput = Date.now(); tail = (tail + d.toString()).slice(-2000); };
     p.stdout.on('data', onData);
     p.stderr.on('data', onData);
@@ -42,18 +46,19 @@ function runCli(args: string[]): Promise<{ code: number | null; signal: string |
 }
 
 async function main() {
-  const runs = Number(arg('--runs', '20'));
-  const gb = Number(arg('--gb', '1'));
-  const ftype = arg('--ftype', 'Q8_0');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wq-soak-'));
+  const runs = Number(f.runs);
+  const gb = Number(f.gb);
+  const ftype = f.ftype as string;
+  if (!parseFtype(ftype)) {
+    process.stderr.write(`error: --ftype: unknown type '${ftype}' (see webgpu-quantize --help)\n`);
+    process.exit(2);
+  }
+  const dir = benchTempDir('wq-soak-', f.keep as boolean);
   const input = path.join(dir, 'model-f16.gguf');
-  const nEmbd = 2048, nFf = 5632, nVocab = 32000;
-  const perLayer = 2 * (4 * nEmbd * nEmbd + 3 * nEmbd * nFf);
-  const nLayer = Math.max(1, Math.round((gb * 1e9 - 2 * 2 * nEmbd * nVocab) / perLayer));
+  const spec = llamaSpecForSize(gb, 'soak', 5);
   const t0 = Date.now();
-  await syntheticModel({ nLayer, nEmbd, nFf, nHead: 16, nHeadKv: 16, nVocab, dtype: GgmlType.F16, seed: 5, name: 'soak' })
-    .write(await FileSink.create(input));
-  console.log(`model: ${(fs.statSync(input).size / 1e9).toFixed(2)} GB F16, ${nLayer} layers (generated in ${((Date.now() - t0) / 1000).toFixed(0)} s); ${runs} runs of ${ftype} with --backend gpu`);
+  await syntheticModel(spec).write(await FileSink.create(input));
+  console.log(`model: ${(fs.statSync(input).size / 1e9).toFixed(2)} GB F16, ${spec.nLayer} layers (generated in ${((Date.now() - t0) / 1000).toFixed(0)} s); ${runs} runs of ${ftype} with --backend gpu`);
   const cpuOut = path.join(dir, 'cpu.gguf');
   const cpu = await runCli(['--backend', 'cpu', input, cpuOut, ftype]);
   if (cpu.code !== 0) throw new Error(`CPU run failed: ${cpu.tail}`);
@@ -70,7 +75,6 @@ async function main() {
     if (r.code !== 0) console.log(r.tail);
   }
   console.log(`${ok}/${runs} runs completed with identical output`);
-  if (!argv.includes('--keep')) fs.rmSync(dir, { recursive: true, force: true });
   process.exitCode = ok === runs ? 0 : 1;
 }
 

@@ -4,8 +4,6 @@
  * one thread (the oracle library, whose per-thread speed is multiplied by the thread count and stated as
  * such). Prints input GB/s, seconds, and ratios, with the adapter's name.
  *
- *   node dist/quantize-throughput.js [--rows 64] [--full] [--types q8_0,q4_K,...] [--imatrix] [--no-gpu] [--no-oracle]
- *
  * `--rows N` takes N rows of each shape (default 64); `--full` uses the full 8B shapes (slow on software
  * adapters). The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
  * is excluded as warm-up.
@@ -16,12 +14,15 @@ import type { QuantizeBackend } from '../src/pipeline/backend.js';
 import { GgmlType, typeByName, typeLayout } from '../src/quant/ggml-type.js';
 import { quantType } from '../src/quant/registry.js';
 import { mulberry32 } from '../src/synthetic-model.js';
+import { parseBenchFlags } from './lib/bench-cli.js';
 
-const argv = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const USAGE = `usage: node dist/bench/quantize-throughput.js [--rows 64] [--full] [--types q8_0,q4_K,...] [--threads N] [--imatrix] [--no-gpu] [--no-oracle]
+       npm run bench -- [the same options]
+
+  Input GB/s per type, side by side: the GPU path, the CPU path on --threads workers, and llama.cpp's
+  ggml_quantize_chunk (one thread). --rows N rows of each Llama-3-8B weight shape (default 64, about
+  9 MB of f32 per type); --full uses the whole shapes (about 3.3 GB per type: slow, and large in memory).
+  Nothing is written to disk.`;
 
 /** Llama-3-8B weight shapes: [n_per_row, rows] */
 const SHAPES: [string, number, number][] = [
@@ -45,11 +46,21 @@ async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
 }
 
 async function main() {
-  const full = argv.includes('--full');
-  const rowsArg = Number(arg('--rows', '64'));
-  const useImatrix = argv.includes('--imatrix');
-  const types = arg('--types', DEFAULT_TYPES.join(',')).split(',').map((n) => typeByName(n)!.type);
-  const threads = Number(arg('--threads', String(os.availableParallelism())));
+  const f = parseBenchFlags(process.argv.slice(2), {
+    rows: { kind: 'int', default: '64' }, full: { kind: 'bool' }, types: { kind: 'string', default: DEFAULT_TYPES.join(',') },
+    threads: { kind: 'int', default: String(os.availableParallelism()) }, imatrix: { kind: 'bool' }, 'no-gpu': { kind: 'bool' }, 'no-oracle': { kind: 'bool' },
+  }, USAGE);
+  const full = f.full as boolean;
+  const rowsArg = Number(f.rows);
+  const useImatrix = f.imatrix as boolean;
+  const typeNames = (f.types as string).split(',');
+  const unknown = typeNames.filter((n) => !typeByName(n));
+  if (unknown.length) {
+    process.stderr.write(`error: --types: unknown ggml type ${unknown.map((n) => `'${n}'`).join(', ')} (see --help)\n`);
+    process.exit(2);
+  }
+  const types = typeNames.map((n) => typeByName(n)!.type);
+  const threads = Number(f.threads);
   const tensors: Tensor[] = SHAPES.map(([name, n, rows], i) => {
     const r = full ? rows : Math.min(rows, rowsArg);
     return { name, n, rows: r, data: values(n * r, i + 1), imatrix: values(n, 100 + i).map((v) => v * v * 2500) };
@@ -59,7 +70,7 @@ async function main() {
 
   let gpu: QuantizeBackend | null = null;
   let gpuName = 'none';
-  if (!argv.includes('--no-gpu')) {
+  if (!f['no-gpu']) {
     try {
       const { createGpuBackend } = await import('../src/gpu/node-backend.js');
       const b = await createGpuBackend({ info: () => {}, warn: (l) => console.log(l) });
@@ -71,7 +82,7 @@ async function main() {
   }
   const cpu = new CpuWorkerBackend(threads);
   let oracle: { quantizeChunk(type: number, src: Float32Array, nrows: number, n: number, im: Float32Array | null): Uint8Array } | null = null;
-  if (!argv.includes('--no-oracle')) {
+  if (!f['no-oracle']) {
     const { loadOracle, oracleUnavailable } = await import('../test/oracle/llama-cpp.js');
     oracle = loadOracle();
     if (!oracle) console.log(oracleUnavailable);

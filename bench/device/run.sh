@@ -12,8 +12,8 @@ export XDG_RUNTIME_DIR=/tmp
 N=/tmp/node
 T=$(nproc)
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; nproc; } | tee "$OUT/machine.txt"
-timeout 200 $N dist/quantize-throughput.js --rows "$ROWS" --threads "$T" 2>&1 | tee "$OUT/bench.txt"
-timeout 150 $N dist/quantize-throughput.js --rows "$ROWS" --threads "$T" --imatrix --types q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K 2>&1 | tee "$OUT/bench-imatrix.txt"
+timeout 200 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" 2>&1 | tee "$OUT/bench.txt"
+timeout 150 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" --imatrix --types q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K 2>&1 | tee "$OUT/bench-imatrix.txt"
 $N bin/webgpu-quantize.js --backend cpu > /dev/null 2>&1
 D=/tmp/webgpu-quantize-demo
 timeout 60 $N bin/webgpu-quantize.js compare $D/demo-f32.gguf Q4_K_M --backend gpu 2>&1 | tee "$OUT/compare.txt" | tail -3

@@ -1,0 +1,107 @@
+/**
+ * What every bench script shares so that none can hurt: strict flags (`--help` prints the usage and exits
+ * before anything is generated; an unknown flag or a bad value is an error), and a temporary folder that
+ * is removed on exit, on an error, and on Ctrl-C / SIGTERM (child processes are stopped first).
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface FlagSpec {
+  /** `number`: a finite number > 0 (`int`: a whole one); `string`: any value; `bool`: a switch */
+  kind: 'number' | 'int' | 'string' | 'bool';
+  default?: string;
+  /** allowed values for a string */
+  choices?: readonly string[];
+}
+
+export type Flags = Record<string, string | boolean>;
+
+/**
+ * Parse `argv` against `spec` (names without the leading `--`). `--help`/`-h` prints `usage` and exits 0;
+ * anything else unexpected prints one line and exits 2, before the script does any work.
+ */
+export function parseBenchFlags(argv: string[], spec: Record<string, FlagSpec>, usage: string): Flags {
+  const fail = (msg: string): never => {
+    process.stderr.write(`error: ${msg} (see --help)\n`);
+    process.exit(2);
+  };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage.endsWith('\n') ? usage : usage + '\n');
+    process.exit(0);
+  }
+  const out: Flags = {};
+  for (const [k, s] of Object.entries(spec)) out[k] = s.kind === 'bool' ? false : s.default ?? '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) fail(`unexpected argument '${a}'`);
+    const name = a.slice(2);
+    const s = spec[name];
+    if (!s) fail(`unknown option '${a}'`);
+    if (s.kind === 'bool') {
+      out[name] = true;
+      continue;
+    }
+    if (i + 1 >= argv.length) fail(`${a} needs a value`);
+    const v = argv[++i];
+    if (s.kind === 'number' || s.kind === 'int') {
+      const n = Number(v);
+      if (!(Number.isFinite(n) && n > 0) || (s.kind === 'int' && !Number.isInteger(n))) fail(`${a}: expected a ${s.kind === 'int' ? 'whole ' : ''}number > 0, got '${v}'`);
+    }
+    if (s.choices && !s.choices.includes(v)) fail(`${a}: expected one of ${s.choices.join(', ')}, got '${v}'`);
+    out[name] = v;
+  }
+  return out;
+}
+
+const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let installed = false;
+
+/** Synchronous (it also runs from the 'exit' event): retries while a dying child still creates files. */
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+  dirs.clear();
+}
+
+/** Stop the children and wait (up to 5 s) until they have exited, so none writes after the folder is gone. */
+async function stopChildren(): Promise<void> {
+  const alive = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = alive.map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve())));
+  for (const c of alive) c.kill('SIGKILL');
+  await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5000))]);
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: stopping and removing temporary files\n`);
+      void stopChildren().then(() => {
+        cleanup();
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+      });
+    });
+  }
+}
+
+/** A fresh folder under the system's temporary folder, removed at exit unless `keep`. */
+export function benchTempDir(prefix: string, keep = false): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  install();
+  if (keep) process.stderr.write(`keeping ${dir} (--keep)\n`);
+  else dirs.add(dir);
+  return dir;
+}
+
+/** Stop `child` if this process is interrupted; forget it once it exits. */
+export function trackChild<C extends ChildProcess>(child: C): C {
+  install();
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
