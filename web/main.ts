@@ -4,10 +4,17 @@
  * size); elsewhere it is held in memory and offered as a download. `window.__wq` drives the same path
  * without dialogs (end-to-end tests, scripting).
  */
+import { BlobSource } from '../src/formats/byte-source.js';
+import { openGgufModel } from '../src/formats/gguf-model.js';
+import { modelFacts, summariseModel, type ModelSummary } from '../src/model-summary.js';
 import { FTYPES } from '../src/policy/ftype.js';
+import type { ModelFacts } from '../src/policy/model-facts.js';
+import { planTensorTypes } from '../src/policy/tensor-type.js';
 import { GgmlType, typeLayout } from '../src/quant/ggml-type.js';
-import { implementedTypes, quantType } from '../src/quant/registry.js';
+import { implementedTypes } from '../src/quant/registry.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
+import type { TensorResult } from '../src/pipeline/quantize-model.js';
+import { figuresText, ftypeCatalog, typeInfo, type FtypeEstimate } from '../src/type-catalog.js';
 import type { OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -33,6 +40,13 @@ const ui = {
   error: $<HTMLElement>('error'),
   result: $<HTMLElement>('result'),
   log: $<HTMLElement>('log'),
+  adapter: $<HTMLElement>('adapter'),
+  modelSummary: $<HTMLElement>('model-summary'),
+  estimate: $<HTMLElement>('estimate'),
+  bpwBars: $<HTMLElement>('bpw-bars'),
+  lowBit: $<HTMLElement>('lowbit-warning'),
+  tensorBox: $<HTMLElement>('tensor-box'),
+  tensorRows: document.querySelector('#tensors tbody') as HTMLTableSectionElement,
 };
 
 type SaveFilePicker = (opts: { suggestedName?: string; types?: { description: string; accept: Record<string, string[]> }[] }) => Promise<FileSystemFileHandle>;
@@ -43,15 +57,32 @@ const fmtSize = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)
 
 // ---- form setup ---------------------------------------------------------------------------------
 
+/** the generic list (a llama-shaped model): bpw, imatrix need, implemented, derived from the registries */
+const CATALOG = new Map(ftypeCatalog().map((e) => [e.ftype, e]));
+
+/** `Q4_K_M (4.86 bpw)` or `IQ2_XXS (2.31 bpw, not implemented yet)` */
+function ftypeLabel(name: string, e: FtypeEstimate | undefined): string {
+  if (!e || e.error) return name;
+  const notes = [`${e.bitsPerWeight!.toFixed(2)} bpw`];
+  if (e.imatrix === 'required') notes.push('needs an imatrix');
+  if (!e.implemented!.cpu) notes.push('not implemented yet');
+  return `${name} (${notes.join(', ')})`;
+}
+
 function fillSelects(): void {
   for (const f of FTYPES) {
-    const ready = f.onlyCopy || f.defaultType === GgmlType.F32 || quantType(f.defaultType) !== undefined;
-    ui.ftype.add(new Option(ready ? f.name : `${f.name} (not implemented yet)`, f.name));
+    const e = CATALOG.get(f.name) ?? CATALOG.get(FTYPES.find((g) => g.id === f.id && !g.alias && !g.onlyCopy)?.name ?? '');
+    ui.ftype.add(new Option(f.alias ? `${f.name} (= ${e?.ftype ?? '?'})` : ftypeLabel(f.name, e), f.name));
   }
   const describe = () => {
-    ui.ftypeDesc.textContent = FTYPES.find((f) => f.name === ui.ftype.value)?.description ?? '';
+    const f = FTYPES.find((x) => x.name === ui.ftype.value);
+    const e = CATALOG.get(ui.ftype.value);
+    const fig = e ? figuresText(e.figures) : '';
+    ui.ftypeDesc.textContent = `${f?.description ?? ''}${fig ? `; llama.cpp: ${fig}` : ''}`;
+    updateEstimate();
   };
   ui.ftype.addEventListener('change', describe);
+  for (const el of [ui.imatrixInput, ui.pure, ui.leaveOutput]) el.addEventListener('change', () => updateEstimate());
   ui.ftype.value = 'Q4_K_M';
   describe();
   const types = [typeLayout(GgmlType.F32), ...implementedTypes()].sort((a, b) => a.type - b.type);
@@ -66,6 +97,8 @@ function fillSelects(): void {
 }
 
 let modelFiles: File[] = [];
+let summary: ModelSummary | null = null;
+let facts: ModelFacts | null = null;
 
 function setModelFiles(files: File[]): void {
   modelFiles = files;
@@ -74,6 +107,110 @@ function setModelFiles(files: File[]): void {
     : modelFiles.length === 1 ? `${modelFiles[0].name} (${fmtSize(total)})`
     : `${modelFiles.length} files (${fmtSize(total)}): ${modelFiles.map((f) => f.name).join(', ')}`;
   ui.go.disabled = busy || modelFiles.length === 0;
+  void summariseFiles(files);
+}
+
+/** Read the model's header (not its data) to show what it is and what the chosen type will make of it. */
+async function summariseFiles(files: File[]): Promise<void> {
+  summary = null;
+  facts = null;
+  ui.modelSummary.hidden = true;
+  updateEstimate();
+  if (!files.length) return;
+  const first = files.find((f) => /-0*1-of-\d+\.gguf$/i.test(f.name)) ?? files[0];
+  const byName = new Map(files.map((f) => [f.name, f]));
+  try {
+    const model = await openGgufModel(new BlobSource(first, first.name), async (name) => {
+      const f = byName.get(name);
+      if (!f) throw new Error(`shard '${name}' was not given`);
+      return new BlobSource(f, f.name);
+    });
+    try {
+      if (files !== modelFiles) return; // another choice came in meanwhile
+      summary = summariseModel(model);
+      facts = summary.estimatesError ? null : modelFacts(model);
+    } finally {
+      await model.close();
+    }
+    const s = summary;
+    const params = s.parameters >= 1e9 ? `${(s.parameters / 1e9).toFixed(2)} B` : s.parameters >= 1e6 ? `${(s.parameters / 1e6).toFixed(1)} M` : `${(s.parameters / 1e3).toFixed(1)} K`;
+    ui.modelSummary.textContent = `${s.architecture ?? 'unknown architecture'}${s.name ? ` “${s.name}”` : ''}: ${params} parameters, ` +
+      `${s.tensors.length} tensors, ${fmtSize(s.tensorBytes)} of tensor data (${s.bitsPerWeight.toFixed(2)} bits per weight)` +
+      (s.fileType ? `, file type ${s.fileType}` : '') + (s.estimatesError ? `. Cannot plan it: ${s.estimatesError}` : '');
+  } catch (e) {
+    ui.modelSummary.textContent = `Cannot read this model: ${(e as Error).message}`;
+  }
+  ui.modelSummary.hidden = false;
+  updateEstimate();
+}
+
+/** The chosen type for the chosen model: size, bits per weight, imatrix need, implemented, bits per tensor. */
+function updateEstimate(): void {
+  const e = summary?.estimates.find((x) => x.ftype === (FTYPES.find((f) => f.name === ui.ftype.value && f.alias) ? CATALOG.get(ui.ftype.value)?.ftype : ui.ftype.value))
+    ?? summary?.estimates.find((x) => x.id === FTYPES.find((f) => f.name === ui.ftype.value)?.id && !FTYPES.find((f) => f.name === x.ftype)?.onlyCopy);
+  const generic = CATALOG.get(ui.ftype.value) ?? e;
+  const hasImatrix = !!ui.imatrixInput.files?.length;
+  ui.estimate.hidden = !e;
+  ui.bpwBars.hidden = true;
+  if (e) {
+    ui.estimate.textContent = '';
+    if (e.error) {
+      ui.estimate.append(Object.assign(document.createElement('span'), { className: 'no', textContent: `${ui.ftype.value} cannot be made for this model: ${e.error}` }));
+    } else {
+      ui.estimate.append(`For this model: ${fmtSize(e.bytes!)} (${e.bitsPerWeight!.toFixed(2)} bits per weight)` +
+        `${e.fallbacks!.length ? `; ${e.fallbacks!.length} tensors fall back to another type (their rows do not fit the blocks)` : ''}. `);
+      if (e.missing?.cpu) ui.estimate.append(Object.assign(document.createElement('span'), { className: 'no', textContent: `${e.missing.cpu}.` }));
+      drawBars();
+    }
+  }
+  const need = (e && !e.error ? e.imatrix : generic?.imatrix) ?? 'ignored';
+  ui.lowBit.hidden = hasImatrix || (need !== 'recommended' && need !== 'required');
+  ui.lowBit.textContent = need === 'required'
+    ? `${ui.ftype.value} needs an importance matrix: llama.cpp refuses it without one. Choose an imatrix file (made with llama-imatrix).`
+    : `${ui.ftype.value} without an importance matrix: ${e && !e.error ? 'this model\'s' : 'its'} low-bit tensors will lose noticeable quality. An imatrix (made with llama-imatrix) is strongly recommended.`;
+}
+
+/** Bits per weight of every tensor under the chosen type, in write order. */
+function drawBars(): void {
+  if (!facts) return;
+  const f = FTYPES.find((x) => x.name === ui.ftype.value);
+  if (!f) return;
+  let plan;
+  try {
+    plan = planTensorTypes(facts, { ftype: f.id, hasImatrix: true, onlyCopy: f.onlyCopy, pure: ui.pure.checked, leaveOutputTensor: ui.leaveOutput.checked, dryRun: true });
+  } catch {
+    return;
+  }
+  ui.bpwBars.textContent = '';
+  for (const en of plan.entries) {
+    const bpw = typeInfo(en.targetType).bitsPerWeight;
+    const bar = document.createElement('span');
+    bar.style.height = `${Math.max(4, (100 * bpw) / 32)}%`;
+    bar.title = `${en.name}: ${typeLayout(en.targetType).name}, ${bpw.toFixed(2)} bpw`;
+    ui.bpwBars.append(bar);
+  }
+  ui.bpwBars.hidden = false;
+}
+
+/** The WebGPU adapter this page would use, shown before any run (name, software or hardware, limits). */
+async function showAdapter(): Promise<void> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) {
+    ui.adapter.textContent = 'No WebGPU in this browser: quantization runs on the CPU path (slower, same bytes).';
+    return;
+  }
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter) {
+    ui.adapter.textContent = 'WebGPU is present but offers no adapter: quantization runs on the CPU path (slower, same bytes).';
+    return;
+  }
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  const software = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter || (info as unknown as { isFallbackAdapter?: boolean })?.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(name);
+  const l = adapter.limits;
+  ui.adapter.textContent = `GPU adapter: ${name} — `;
+  ui.adapter.append(Object.assign(document.createElement('span'), { className: software ? 'soft' : '', id: 'adapter-kind', textContent: software ? 'software (auto uses the CPU path; choose GPU to force it)' : 'hardware' }),
+    `. Largest buffer ${fmtSize(l.maxBufferSize)}, storage binding ${fmtSize(l.maxStorageBufferBindingSize)}, ${l.maxComputeWorkgroupsPerDimension} workgroups per dimension.`);
 }
 
 function wireInputs(): void {
@@ -168,7 +305,27 @@ function showProgress(done: number, total: number, t0: number): void {
   ui.progressText.textContent = `${Math.floor(frac * 100)}%  ·  ${fmtSize(done)} of ${fmtSize(total)}  ·  ${(rate / 1e6).toFixed(1)} MB/s  ·  ETA ${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
 }
 
+/** `288 × 256`: trailing dimensions of 1 left out */
+function shapeText(ne: readonly number[]): string {
+  let n = ne.length;
+  while (n > 1 && ne[n - 1] === 1) n--;
+  return ne.slice(0, n).join(' × ');
+}
+
+function addTensorRow(r: TensorResult): void {
+  const tr = document.createElement('tr');
+  const cells: [string, string?][] = [
+    [String(r.index), 'num'], [r.name], [shapeText(r.ne)], [r.sourceType],
+    [r.type], [r.fallback ?? (r.quantized ? '' : 'copied'), 'why'], [(r.bytesIn / MiB).toFixed(3), 'num'], [(r.bytesOut / MiB).toFixed(3), 'num'], [String(r.ms), 'num'],
+  ];
+  for (const [text, cls] of cells) tr.append(Object.assign(document.createElement('td'), { textContent: text, className: cls ?? '' }));
+  ui.tensorRows.append(tr);
+  ui.tensorBox.hidden = false;
+}
+
 function resetStatus(): void {
+  ui.tensorRows.textContent = '';
+  ui.tensorBox.hidden = true;
   ui.log.textContent = '';
   ui.error.hidden = true;
   ui.result.hidden = true;
@@ -216,6 +373,8 @@ function run(job: RunMessage): Promise<RunOutcome> {
         appendLog(m.line, m.level === 'warn');
       } else if (m.type === 'progress') {
         showProgress(m.done, m.total, t0);
+      } else if (m.type === 'tensor') {
+        addTensorRow(m.result);
       } else if (m.type === 'error') {
         const e = new Error(m.quantizeError ? `error: ${m.message}` : `internal error: ${m.name}: ${m.message}`);
         e.name = m.name;
@@ -234,6 +393,8 @@ function cancelRun(): void {
   // terminating the worker drops its unfinished writable stream, which discards what it wrote
   worker?.terminate();
   worker = null;
+  ui.progress.value = 0;
+  ui.progressText.textContent = '';
   rejectRun?.(new Error('cancelled: nothing was written'));
 }
 
@@ -318,4 +479,5 @@ declare global {
 fillSelects();
 wireInputs();
 setModelFiles([]);
+void showAdapter();
 window.__wq = { quantize: quantizeScripted, outputNameFor, ready: true };

@@ -3,6 +3,7 @@
  * structured clones, which share the browser's backing store: a multi-GiB model is never copied.
  */
 import type { BackendChoice } from '../src/pipeline/options.js';
+import type { TensorResult } from '../src/pipeline/quantize-model.js';
 
 export interface PageOptions {
   /** an ftype name from FTYPES (`Q4_K_M`, `COPY`) */
@@ -35,6 +36,8 @@ export interface RunMessage {
 export type WorkerMessage =
   | { type: 'log'; level: 'info' | 'warn'; line: string }
   | { type: 'progress'; done: number; total: number }
+  /** one tensor written: the page's per-tensor table */
+  | { type: 'tensor'; result: TensorResult }
   | { type: 'done'; backend: string; blob: Blob | null; bytesWritten: number; sizeIn: number; sizeOut: number; ms: number }
   /** `name` is the error class (QuantizeError subclasses carry one-line messages) */
   | { type: 'error'; name: string; message: string; quantizeError: boolean };

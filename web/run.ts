@@ -137,6 +137,7 @@ export async function runJob(job: RunMessage, post: (m: WorkerMessage) => void):
     info: (line) => post({ type: 'log', level: 'info', line }),
     warn: (line) => post({ type: 'log', level: 'warn', line }),
     progress: (done, total) => post({ type: 'progress', done, total }),
+    tensor: (result) => post({ type: 'tensor', result }),
   };
   let model: GgufModel | null = null;
   let backend: QuantizeBackend | null = null;

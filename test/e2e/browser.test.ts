@@ -189,6 +189,57 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
     return r;
   }
 
+  it('shows instead of logs: adapter on load, model summary and estimate, low-bit warning, per-tensor table (screenshots saved)', async () => {
+    const shots = path.join(REPO_ROOT, 'test/e2e/__screenshots__');
+    fs.mkdirSync(shots, { recursive: true });
+    const { context, page, errors } = await openPage('none');
+    const notFound: string[] = [];
+    page.on('response', (r) => { if (r.status() >= 400) notFound.push(`${r.status()} ${r.url()}`); });
+    try {
+      // the adapter before any run: SwiftShader here, named and called software
+      await page.waitForFunction(() => !document.getElementById('adapter')!.textContent!.startsWith('Looking'));
+      expect(await page.locator('#adapter').textContent()).toMatch(/^GPU adapter: .*swiftshader.* — software .*Largest buffer [\d.]+ (MiB|GiB)/i);
+      await page.screenshot({ path: path.join(shots, '1-load.png'), fullPage: true });
+      // the ftype list says what is not implemented yet (derived from the registry)
+      expect(await page.locator('#ftype option[value="IQ2_XXS"]').textContent()).toMatch(/needs an imatrix, not implemented yet/);
+      expect(await page.locator('#ftype option[value="Q4_K_M"]').textContent()).not.toMatch(/not implemented/);
+      expect(await page.locator('label:has(#imatrix-input)').textContent()).toContain('strongly recommended');
+
+      await page.setInputFiles('#model-input', MODEL);
+      await page.waitForFunction(() => !document.getElementById('model-summary')!.hidden);
+      expect(await page.locator('#model-summary').textContent()).toMatch(/^llama .*: 1\.3 M parameters, 21 tensors, 4\.82 MiB of tensor data \(32\.00 bits per weight\)/);
+      // llama.cpp's own dry run of this model: "quant size  =     0.74 MiB (4.89 BPW)"
+      expect(await page.locator('#estimate').textContent()).toMatch(/^For this model: 0\.74 MiB \(4\.89 bits per weight\)\. $/);
+      await page.screenshot({ path: path.join(shots, '2-model-q4_k_m.png'), fullPage: true });
+
+      await page.selectOption('#ftype', 'Q2_K');
+      await expect.poll(() => page.locator('#lowbit-warning').isVisible()).toBe(true);
+      expect(await page.locator('#lowbit-warning').textContent()).toMatch(/^Q2_K without an importance matrix: .*strongly recommended/);
+      expect(await page.locator('#bpw-bars span').count()).toBe(21);
+      await page.screenshot({ path: path.join(shots, '3-q2_k-without-imatrix.png'), fullPage: true });
+      await page.setInputFiles('#imatrix-input', IMATRIX);
+      await expect.poll(() => page.locator('#lowbit-warning').isVisible()).toBe(false);
+      await page.setInputFiles('#imatrix-input', []);
+
+      await page.selectOption('#backend', 'cpu');
+      await page.click('#go');
+      expect(await settled(page)).toBe('result');
+      // the table, filled as tensors finish: llama.cpp's own types for this model (mix/Q2_K)
+      const golden = (manifest.outputs['mix/Q2_K'] as unknown as { tensors: Record<string, { type: string }> }).tensors;
+      const rows = await page.locator('#tensors tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
+      expect(rows).toHaveLength(21);
+      for (const r of rows) expect(r[4]!.toLowerCase(), r[1]!).toBe(golden[r[1]!].type.toLowerCase());
+      expect(await page.locator('#download').count()).toBe(1);
+      expect(await page.locator('#log-box').getAttribute('open')).toBeNull(); // the raw log stays behind its toggle
+      expect(await page.locator('#log').textContent()).toContain('WARNING: Q2_K without an importance matrix');
+      await page.screenshot({ path: path.join(shots, '4-result-table.png'), fullPage: true });
+      expect(notFound).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('form: model from the file input, defaults (Q4_K_M, backend auto), in-memory result offered as a download', async () => {
     const { context, page, errors } = await openPage('none');
     try {
