@@ -71,6 +71,19 @@ describe('packed and installed with npm install -g', () => {
     expect(fs.statSync(path.join(work, 'q8.gguf')).size).toBeGreaterThan(0);
   });
 
+  it('inspect, compare and --json work from the installed command', () => {
+    const synth = path.join(SYNTH_DIR, 'synth-f32.gguf');
+    const i = installed(['inspect', synth, '--json']);
+    expect(i.code, i.err).toBe(0);
+    expect(JSON.parse(i.out).tensors).toHaveLength(21);
+    const c = installed(['compare', '--backend', 'cpu', synth, 'Q8_0', '--json']);
+    expect(c.code, c.err).toBe(0);
+    expect(JSON.parse(c.out).identical).toBe(true);
+    const d = installed(['--json', '--dry-run', synth, 'Q4_K_M']);
+    expect(d.code, d.err).toBe(0);
+    expect(JSON.parse(d.out).command).toBe('dry-run');
+  });
+
   it('serve finds the packaged page', async () => {
     const child = spawn(bin, ['serve', '--port', '0'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
