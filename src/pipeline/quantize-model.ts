@@ -4,7 +4,7 @@
  * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
  * current one is quantized.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
@@ -262,7 +262,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}, a very low-bit type)`));
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];

@@ -16,6 +16,8 @@ import { Q5_1 } from './q5_1.js';
 import { Q2_K } from './q2_k.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
+import { IQ1_S } from './iq1_s.js';
+import { IQ1_M } from './iq1_m.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -36,6 +38,7 @@ export type QuantType = TypeLayout & QuantImpl;
 const IMPLS: QuantImpl[] = [
   F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
   Q4_1, Q5_1, Q2_K, Q4_K, Q5_K,
+  IQ1_S, IQ1_M,
 ];
 
 const REGISTRY = new Map<number, QuantType>();
