@@ -104,3 +104,11 @@ export function iq1BestNeighbour(grid: IqGrid, key: number, x: Float32Array, x0:
   for (let i = 0; i < 8; i++) L[l0 + i] = levels[p + i];
   return bestIndex;
 }
+
+/**
+ * A sub-block scale that is NaN (the split sums overflowed: Inf/Inf): llama.cpp aborts the process there
+ * (`GGML_ASSERT(scale >= 0)`); this throws instead.
+ */
+export function iq1ScaleError(scale: number): RangeError {
+  return new RangeError(`IQ1 split search: sub-block scale ${scale} (the weighted sums overflow binary32; llama.cpp aborts here)`);
+}

@@ -13,7 +13,7 @@ import { f, nearestInt } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { iqGrid, type IqGrid } from './iq-grids.js';
 import {
-  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
+  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
 } from './iq1-search.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
@@ -100,13 +100,22 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | nul
         const q2m0 = f(f(twm0 + wm0) + f(pw0i2 * CM2));
         const q2p1 = f(f(twp1 + wp1) + f(pw1i2 * CP2));
         const q2m1 = f(f(twm1 + wm1) + f(pw1i2 * CM2));
-        for (let k = 0; k < 4; k++) {
-          const sumqx = k === 0 ? f(qxp0 + qxp1) : k === 1 ? f(qxp0 + qxm1) : k === 2 ? f(qxm0 + qxp1) : f(qxm0 + qxm1);
-          const sumq2 = k === 0 ? f(q2p0 + q2p1) : k === 1 ? f(q2p0 + q2m1) : k === 2 ? f(q2m0 + q2p1) : f(q2m0 + q2m1);
-          if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
-            scale = f(sumqx / sumq2); best = f(scale * sumqx);
-            besti1 = i1; besti2 = i2; bestK = k;
-          }
+        // the four table patterns k = 0 (p,p), 1 (p,m), 2 (m,p), 3 (m,m), in this order
+        let sumqx = f(qxp0 + qxp1), sumq2 = f(q2p0 + q2p1);
+        if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
+          scale = f(sumqx / sumq2); best = f(scale * sumqx); besti1 = i1; besti2 = i2; bestK = 0;
+        }
+        sumqx = f(qxp0 + qxm1); sumq2 = f(q2p0 + q2m1);
+        if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
+          scale = f(sumqx / sumq2); best = f(scale * sumqx); besti1 = i1; besti2 = i2; bestK = 1;
+        }
+        sumqx = f(qxm0 + qxp1); sumq2 = f(q2m0 + q2p1);
+        if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
+          scale = f(sumqx / sumq2); best = f(scale * sumqx); besti1 = i1; besti2 = i2; bestK = 2;
+        }
+        sumqx = f(qxm0 + qxm1); sumq2 = f(q2m0 + q2m1);
+        if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
+          scale = f(sumqx / sumq2); best = f(scale * sumqx); besti1 = i1; besti2 = i2; bestK = 3;
         }
       }
     }
@@ -144,6 +153,7 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | nul
       }
       if (sqx > 0 && sq2 > 0) scale = f(sqx / sq2);
     }
+    if (!(scale >= 0)) throw iq1ScaleError(scale);
     dst[o + 2 * ib] = index[0] & 255;
     dst[o + 2 * ib + 1] = index[1] & 255;
     dst[o + QH + ib] = (index[0] >> 8) | ((index[1] >> 8) << 4);

@@ -12,7 +12,7 @@ import { f, nearestInt } from './fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
 import { iqGrid, type IqGrid } from './iq-grids.js';
 import {
-  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
+  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
 } from './iq1-search.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
@@ -132,6 +132,7 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array, q0: 
       }
       if (sqx > 0 && sq2 > 0) scale = f(sqx / sq2);
     }
+    if (!(scale >= 0)) throw iq1ScaleError(scale);
     let h = 0;
     for (let k = 0; k < BS / 8; k++) {
       dst[o + 2 + 4 * ib + k] = index[k] & 255;
