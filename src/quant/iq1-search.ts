@@ -68,7 +68,8 @@ export function groupKey(L: Uint8Array, l0: number): number {
   return u;
 }
 
-const SQ = new Float32Array(3);
+/** TERM[3i + l] = w_i·diff·diff for coordinate i at level l: each candidate's d2 is a sum of 8 of them */
+const TERM = new Float32Array(24);
 
 /**
  * `iq1_find_best_neighbour2`: among the neighbour list of the off-grid `key`, the grid point with the
@@ -80,18 +81,19 @@ export function iq1BestNeighbour(grid: IqGrid, key: number, x: Float32Array, x0:
   scale: number, table: Float32Array, L: Uint8Array, l0: number): number {
   const list = grid.neighbours(key);
   const levels = grid.levels;
-  SQ[0] = scale * table[0];
-  SQ[1] = scale * table[1];
-  SQ[2] = scale * table[2];
+  for (let l = 0; l < 3; l++) {
+    const sq = f(scale * table[l]);
+    for (let i = 0; i < 8; i++) {
+      const diff = f(sq - x[x0 + i]);
+      TERM[3 * i + l] = f(w[w0 + i] * diff) * diff;
+    }
+  }
   let best = 3.4028234663852886e38;
   let bestIndex = -1;
   for (let n = 0; n < list.length; n++) {
     const p = list[n] * 8;
     let d2 = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = f(SQ[levels[p + i]] - x[x0 + i]);
-      d2 = f(d2 + f(f(w[w0 + i] * diff) * diff));
-    }
+    for (let i = 0; i < 8; i++) d2 = f(d2 + TERM[3 * i + levels[p + i]]);
     if (d2 < best) {
       best = d2;
       bestIndex = list[n];

@@ -42,6 +42,8 @@ const order = new Uint8Array(BS);
 /** prefix sums per half h of the sub-block, at [h*(BS+1) + j] */
 const px = new Float32Array(2 * (BS + 1));
 const pw = new Float32Array(2 * (BS + 1));
+const WP2 = new Float32Array(2 * (BS + 1));
+const WM2 = new Float32Array(2 * (BS + 1));
 const L = new Uint8Array(BS);
 const index = new Uint16Array(2);
 const scales = new Float32Array(NSUB);
@@ -87,19 +89,25 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | nul
     let best = -FLT_MAX;
     let scale = max;
     let besti1 = -1, besti2 = -1, bestK = -1;
+    // the terms of q2 that depend on i2 only: pw[h][i2]·c?2
+    for (let i = 0; i <= BS; i++) {
+      WP2[i] = f(pw[i] * CP2); WM2[i] = f(pw[i] * CM2);
+      WP2[BS + 1 + i] = f(pw[BS + 1 + i] * CP2); WM2[BS + 1 + i] = f(pw[BS + 1 + i] * CM2);
+    }
     for (let i1 = 0; i1 <= BS; i1++) {
       const px0i1 = px[i1], px1i1 = px[BS + 1 + i1], pw0i1 = pw[i1], pw1i1 = pw[BS + 1 + i1];
-      const wp0 = f(pw0i1 * CP1), wm0 = f(pw0i1 * CM1), wp1 = f(pw1i1 * CP1), wm1 = f(pw1i1 * CM1);
+      // the q2 terms that depend on i1 only: W·c·c + pw[h][i1]·c?1
+      const ap0 = f(twp0 + f(pw0i1 * CP1)), am0 = f(twm0 + f(pw0i1 * CM1));
+      const ap1 = f(twp1 + f(pw1i1 * CP1)), am1 = f(twm1 + f(pw1i1 * CM1));
       for (let i2 = i1; i2 <= BS; i2++) {
         const sx0 = f(px0i1 + px[i2]);
         const sx1 = f(px1i1 + px[BS + 1 + i2]);
         const qxp0 = f(txp0 - sx0), qxm0 = f(txm0 - sx0);
         const qxp1 = f(txp1 - sx1), qxm1 = f(txm1 - sx1);
-        const pw0i2 = pw[i2], pw1i2 = pw[BS + 1 + i2];
-        const q2p0 = f(f(twp0 + wp0) + f(pw0i2 * CP2));
-        const q2m0 = f(f(twm0 + wm0) + f(pw0i2 * CM2));
-        const q2p1 = f(f(twp1 + wp1) + f(pw1i2 * CP2));
-        const q2m1 = f(f(twm1 + wm1) + f(pw1i2 * CM2));
+        const q2p0 = f(ap0 + WP2[i2]);
+        const q2m0 = f(am0 + WM2[i2]);
+        const q2p1 = f(ap1 + WP2[BS + 1 + i2]);
+        const q2m1 = f(am1 + WM2[BS + 1 + i2]);
         // the four table patterns k = 0 (p,p), 1 (p,m), 2 (m,p), 3 (m,m), in this order
         let sumqx = f(qxp0 + qxp1), sumq2 = f(q2p0 + q2p1);
         if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
