@@ -264,6 +264,12 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   if (!imatrix && e.requiresImatrix) {
     throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}, a very low-bit type)`));
   }
+  // types ggml_quantize_chunk cannot run without one (ggml_quantize_requires_imatrix), also for the tensors the
+  // policy exempts (token_embd/output, e.g. with --pure): llama.cpp aborts there (GGML_ASSERT), we refuse
+  if (!imatrix && quantType(e.targetType)?.requiresImatrix) {
+    const why = req.imatrix ? ', and the imatrix has no entry for it' : '';
+    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}${why})`));
+  }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];
   const read = (r: number) => readTensorRows(source, t, r, Math.min(step, rows - r));
