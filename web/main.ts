@@ -5,7 +5,7 @@
  * without dialogs (end-to-end tests, scripting).
  */
 import { FTYPES } from '../src/policy/ftype.js';
-import { GgmlType, typeLayout } from '../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../src/core/ggml-type.js';
 import { implementedTypes, quantType } from '../src/quant/registry.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
 import type { OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';

@@ -4,7 +4,7 @@
  * the optional row-statistic pass and scale searches, then the type file. shaders/README.md documents the
  * ABI; adding a type is one file in shaders/ and one line in KERNELS.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import abiWgsl from '../../shaders/lib/abi.wgsl';
 import exactWgsl from '../../shaders/lib/exact-f32.wgsl';
 import halfWgsl from '../../shaders/lib/half.wgsl';

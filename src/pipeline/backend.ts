@@ -3,7 +3,7 @@
  * an expert boundary) with ggml_quantize_chunk semantics. The CPU worker pool, the in-thread CPU path
  * and the GPU path all implement this, so the read -> plan -> quantize -> write pipeline is one.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import { UnsupportedTypeError } from '../errors.js';
 

@@ -5,7 +5,7 @@
  */
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { rowSize, typeLayout, type GgmlType } from '../quant/ggml-type.js';
+import { rowSize, typeLayout, type GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import type { QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { GgmlType } from '../quant/ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import { notImplemented, quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from './backend.js';
 

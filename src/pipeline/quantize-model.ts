@@ -11,7 +11,7 @@ import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';

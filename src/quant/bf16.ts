@@ -3,7 +3,7 @@
  * Reproduces `ggml_fp32_to_bf16_row_ref` (quantize: round to nearest even, NaN made quiet) and
  * `ggml_bf16_to_fp32_row` (dequantize: bits << 16); spec §2.2.1, §3.3. Works on bits so NaN payloads survive.
  */
-import { GgmlType } from './ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 

@@ -5,9 +5,9 @@
  * dmin fp16 @82. Reproduces ggml's `quantize_q2_K` (reference `quantize_row_q2_K_ref`, imatrix
  * `quantize_row_q2_K_impl`) and `dequantize_row_q2_K`; spec §1.4, §2.4.1.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
-import { F_0_1, nearestInt } from './fp32.js';
-import { GgmlType } from './ggml-type.js';
+import { fp16ToFp32, fp32ToFp16 } from '../core/half.js';
+import { F_0_1, nearestInt } from '../core/fp32.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { requantizeAsym } from './k-scales.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';

@@ -5,10 +5,10 @@
  * Reproduces `quantize_q3_K` (`quantize_row_q3_K_ref` without imatrix, `quantize_row_q3_K_impl` with one)
  * and `dequantize_row_q3_K`; spec §1.4, §2.4.2.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K } from '../core/ggml-type.js';
+import { putFp16 } from '../core/half.js';
+import { nearestInt } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQ3Quants, makeQxQuants } from './solvers-symmetric.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';

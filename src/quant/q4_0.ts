@@ -4,11 +4,11 @@
  * Reproduces `quantize_q4_0` (`quantize_row_q4_0_ref` without imatrix, `quantize_row_q4_0_impl` with one)
  * and `dequantize_row_q4_0`; spec §1.3, §2.2.3.
  */
-import { GgmlType } from './ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { putFp16 } from '../formats/half.js';
-import { i8Trunc } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { putFp16 } from '../core/half.js';
+import { i8Trunc } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';

@@ -5,8 +5,8 @@
  * Reproduces ggml's `quantize_q4_K` (reference `quantize_row_q4_K_ref`, imatrix `quantize_row_q4_K_impl`)
  * and `dequantize_row_q4_K`; spec §1.4, §2.4.3.
  */
-import { fp16ToFp32 } from '../formats/half.js';
-import { GgmlType } from './ggml-type.js';
+import { fp16ToFp32 } from '../core/half.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';

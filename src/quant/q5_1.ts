@@ -4,9 +4,9 @@
  * value = d·q + m. Reproduces ggml's `quantize_q5_1` (reference `quantize_row_q5_1_ref`, imatrix
  * `quantize_row_q5_1_impl`) and `dequantize_row_q5_1`; spec §1.3, §2.2.6.
  */
-import { fp16ToFp32, putFp16 } from '../formats/half.js';
-import { cvttI32 } from './fp32.js';
-import { GgmlType } from './ggml-type.js';
+import { fp16ToFp32, putFp16 } from '../core/half.js';
+import { cvttI32 } from '../core/fp32.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';

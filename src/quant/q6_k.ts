@@ -4,10 +4,10 @@
  * Reproduces `quantize_q6_K` (`quantize_row_q6_K_ref` without imatrix, `quantize_row_q6_K_impl` with one:
  * the raw imatrix values are the search weights, no sigma2 term) and `dequantize_row_q6_K`; spec §1.4, §2.4.5.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { GROUP_MAX_EPS, nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K } from '../core/ggml-type.js';
+import { putFp16 } from '../core/half.js';
+import { GROUP_MAX_EPS, nearestInt } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQxQuants } from './solvers-symmetric.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';

@@ -3,10 +3,10 @@
  * Reproduces `quantize_q8_0` / `quantize_row_q8_0_ref` (the imatrix is ignored) and `dequantize_row_q8_0`;
  * spec §1.3, §2.2.2.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { roundAway } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType } from '../core/ggml-type.js';
+import { putFp16 } from '../core/half.js';
+import { roundAway } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 

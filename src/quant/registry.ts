@@ -3,7 +3,7 @@
  * `ggml_quantize_chunk` and the dequantizer that reproduces `dequantize_row_<type>`.
  * Per-type files (`q4_0.ts`, `q4_k.ts`, ...) export a `QuantImpl`; nothing else registers types.
  */
-import { GgmlType, typeLayout, type TypeLayout } from './ggml-type.js';
+import { GgmlType, typeLayout, type TypeLayout } from '../core/ggml-type.js';
 import { F16 } from './f16.js';
 import { BF16 } from './bf16.js';
 import { Q8_0 } from './q8_0.js';

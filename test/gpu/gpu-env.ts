@@ -6,7 +6,7 @@
 import { test, expect } from 'vitest';
 import { nodeGpuDevice } from '../../src/gpu/node-device.js';
 import type { GpuDeviceHandle } from '../../src/gpu/device.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType } from '../../src/quant/registry.js';
 import { loadOracle } from '../oracle/llama-cpp.js';
 

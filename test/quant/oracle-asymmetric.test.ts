@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
-import { typeLayout } from '../../src/quant/ggml-type.js';
+import { typeLayout } from '../../src/core/ggml-type.js';
 import type { QuantImpl } from '../../src/quant/registry.js';
 import { Q4_1 } from '../../src/quant/q4_1.js';
 import { Q5_1 } from '../../src/quant/q5_1.js';

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType, type QuantType } from '../../src/quant/registry.js';
 
 const oracle = loadOracle();
