@@ -57,7 +57,7 @@ export class CpuWorkerBackend implements QuantizeBackend {
     if (!q) throw notImplemented(job.type, 'cpu');
     if (this.workers.length === 0 || job.nrows === 1) return quantizeOnCpu(job);
     const parts = Math.min(this.workers.length, job.nrows);
-    const rowBytes = (job.nPerRow / q.blockSize) * q.typeSize;
+    const rowBytes = (job.nPerRow / q.layout.blockSize) * q.layout.typeSize;
     const out = new Uint8Array(rowBytes * job.nrows);
     const tasks: Promise<void>[] = [];
     let row = 0;

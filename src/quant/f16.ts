@@ -2,16 +2,15 @@
  * F16: one IEEE binary16 per value, 2 bytes, 16 bits per weight, little-endian.
  * Reproduces `ggml_fp32_to_fp16_row` (quantize) and `ggml_fp16_to_fp32_row` (dequantize); spec §2.2.1, §3.3.
  */
-import { GgmlType } from '../core/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32_BITS, fp32ToFp16 } from '../core/half.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import f16Wgsl from '../../shaders/f16.wgsl';
 
-export const F16: QuantImpl = {
-  type: GgmlType.F16,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.F16, src, dst, nrows, nPerRow, imatrix);
-    const n = nrows * nPerRow;
+export const F16: QuantTraits = {
+  layout: typeLayout(GgmlType.F16),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
     // works on bits: NaN signs are lost when a Float32Array element becomes a JS number, and the
     // common normal-range case is a few integer operations (the rest goes to the shared converter)
     const bits = new Uint32Array(src.buffer, src.byteOffset, n);
@@ -33,9 +32,9 @@ export const F16: QuantImpl = {
       dst[2 * i + 1] = h >>> 8;
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.F16, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
     for (let i = 0; i < n; i++) out[i] = F16_TO_F32_BITS[src[2 * i] | (src[2 * i + 1] << 8)];
   },
+  gpu: { wgsl: f16Wgsl, libs: [] },
 };
