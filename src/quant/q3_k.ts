@@ -6,9 +6,8 @@
  * and `dequantize_row_q3_K`; spec §1.4, §2.4.2.
  */
 import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
-import { putFp16 } from '../core/half.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { nearestInt } from '../core/fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQ3Quants, makeQxQuants } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q3_kWgsl from '../../shaders/q3_k.wgsl';

@@ -6,9 +6,8 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { putFp16 } from '../core/half.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { i8Trunc } from '../core/fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q4_0Wgsl from '../../shaders/q4_0.wgsl';

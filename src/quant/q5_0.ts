@@ -5,9 +5,8 @@
  * and `dequantize_row_q5_0`; spec §1.3, §2.2.5.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
-import { putFp16 } from '../core/half.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { i8Trunc } from '../core/fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import type { QuantTraits } from './traits.js';

@@ -5,9 +5,8 @@
  * the raw imatrix values are the search weights, no sigma2 term) and `dequantize_row_q6_K`; spec §1.4, §2.4.5.
  */
 import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
-import { putFp16 } from '../core/half.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { GROUP_MAX_EPS, nearestInt } from '../core/fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { makeQxQuants } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q6_kWgsl from '../../shaders/q6_k.wgsl';

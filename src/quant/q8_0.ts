@@ -4,9 +4,8 @@
  * spec §1.3, §2.2.2.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
-import { putFp16 } from '../core/half.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { roundAway } from '../core/fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import type { QuantTraits } from './traits.js';
 import q8_0Wgsl from '../../shaders/q8_0.wgsl';
 
