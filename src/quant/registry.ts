@@ -1,15 +1,21 @@
 /**
- * The one table of quantization types: the `QuantTraits` descriptor of every implemented type, and the
- * ggml_quantize_chunk / dequantize entry points built on them. The GPU kernel table (src/gpu/kernels.ts)
- * and the tests derive from `implementedTypes()`.
+ * The one table of quantization types: the `QuantTraits` descriptor (traits.ts) of every implemented type,
+ * and the checked ggml_quantize_chunk / dequantize entry points built on them. The GPU kernel table
+ * (src/gpu/kernels.ts) and the tests derive from `implementedTypes()`.
  *
- * How a type declares itself (the only registration point is the TYPE_FILES list below):
- *  - `src/quant/<type>.ts` exports ONE `QuantTraits` const named after the type (`export const Q4_0: QuantTraits`):
- *    `layout: typeLayout(GgmlType.X)`, `imatrix: 'ignored' | 'optional' | 'required'`, the CPU functions with
- *    ggml's names (`quantizeRowRef(src, dst, n)`, `quantizeRowImpl(src, dst, nPerRow, imatrix)` for one row,
- *    `dequantizeRow(src, dst, n)`), and `gpu: { wgsl, libs }` with `wgsl` imported from
- *    `../../shaders/<type>.wgsl` (or `gpu: null` while there is no kernel).
- *  - one import and one TYPE_FILES entry here. Nothing else registers a type: not kernels.ts, not the tests.
+ * How a type declares itself (the TYPE_FILES list below is the only registration point):
+ *  - `src/quant/<type>.ts` exports ONE const named after the type, `export const Q4_0: QuantTraits = {...}`:
+ *    `layout: typeLayout(GgmlType.Q4_0)` (src/core/ggml-type.ts), `imatrix: 'ignored' | 'optional' | 'required'`,
+ *    the CPU functions with ggml's names: `quantizeRowRef(src, dst, n)` (plain path, n values = whole
+ *    blocks, rows back to back), `quantizeRowImpl(src, dst, nPerRow, imatrix)` (imatrix path, ONE row:
+ *    `src`/`dst` are that row's views, offsets start at 0), `dequantizeRow(src, dst, n)`; and
+ *    `gpu: { wgsl, libs }` with `import wgsl from '../../shaders/<type>.wgsl'` and the shaders/lib files it
+ *    needs ('rowStats' | 'search' | 'kSearch' | 'kScales'), or `gpu: null` while there is no kernel.
+ *  - the functions do not check arguments: quantizeChunk / dequantizeRows do (quant-args.ts), then call
+ *    quantizeRowRef for the plain path, or quantizeRowImpl row by row with the imatrix (with null when the
+ *    type has no quantizeRowRef, e.g. IQ4_NL; never for 'required' types, which are refused without one).
+ *  - one import and one TYPE_FILES entry here. Nothing else lists types: not kernels.ts, not the tests
+ *    (test/quant/traits.test.ts fails when a descriptor, a shaders/<type>.wgsl or a kernel is left out).
  */
 import type { GgmlType, TypeLayout } from '../core/ggml-type.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
