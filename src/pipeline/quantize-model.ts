@@ -11,8 +11,8 @@ import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
@@ -252,7 +252,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32A
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
-  q.dequantize(bytes, out, out.length);
+  dequantizeRows(q, bytes, out, out.length);
   return out;
 }
 
@@ -266,7 +266,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   }
   // types ggml_quantize_chunk cannot run without one (ggml_quantize_requires_imatrix), also for the tensors the
   // policy exempts (token_embd/output, e.g. with --pure): llama.cpp aborts there (GGML_ASSERT), we refuse
-  if (!imatrix && quantType(e.targetType)?.requiresImatrix) {
+  if (!imatrix && quantType(e.targetType)?.imatrix === 'required') {
     const why = req.imatrix ? ', and the imatrix has no entry for it' : '';
     throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}${why})`));
   }

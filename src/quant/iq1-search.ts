@@ -4,7 +4,7 @@
  * (`iq1_find_best_neighbour2`). Everything works on caller-owned typed arrays: no allocation per block.
  */
 import type { IqGrid } from './iq-grids.js';
-import { f } from './fp32.js';
+import { f } from '../core/fp32.js';
 
 /** IQ1S_DELTA = IQ1M_DELTA */
 export const IQ1_DELTA = 0.125;

@@ -7,16 +7,14 @@
  * Reproduces `quantize_iq1_m` (`quantize_row_iq1_m_impl`, v0.5.0's prefix-sum search; imatrix optional)
  * and `dequantize_row_iq1_m`; spec §1.5, §2.8.2, §3.5.
  */
-import { GgmlType } from './ggml-type.js';
-import { fp32ToFp16 } from '../formats/half.js';
-import { f, nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { fp32ToFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { f, nearestInt } from '../core/fp32.js';
 import { iqGrid, type IqGrid } from './iq-grids.js';
 import {
   IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
 } from './iq1-search.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
 
 const QK = 256;
 const BS = 16;
@@ -206,20 +204,15 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | nul
   }
 }
 
-export const IQ1_M: QuantImpl = {
-  type: GgmlType.IQ1_M,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ1_M, src, dst, nrows, nPerRow, imatrix);
+export const IQ1_M: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ1_M),
+  imatrix: 'optional',
+  /** one row; ggml has no _ref path for IQ1_M: without an imatrix this runs with `imatrix` null (weights x²) */
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
     grid ??= iqGrid('iq1s');
-    const nb = nPerRow / QK;
-    for (let r = 0; r < nrows; r++) {
-      for (let ibl = 0; ibl < nb; ibl++) {
-        quantizeSuperBlock(src, r * nPerRow + ibl * QK, imatrix, ibl * QK, dst, (r * nb + ibl) * BLOCK_BYTES);
-      }
-    }
+    for (let ibl = 0; ibl < nPerRow / QK; ibl++) quantizeSuperBlock(src, ibl * QK, imatrix, ibl * QK, dst, ibl * BLOCK_BYTES);
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ1_M, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const values = (grid ??= iqGrid('iq1s')).values;
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
@@ -241,4 +234,5 @@ export const IQ1_M: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: null,
 };

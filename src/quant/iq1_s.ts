@@ -6,17 +6,14 @@
  * Reproduces `quantize_iq1_s` (`quantize_row_iq1_s_impl`, imatrix required: ggml asserts one) and
  * `dequantize_row_iq1_s`; spec §1.5, §2.8.1, §3.5.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { f, nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { f, nearestInt } from '../core/fp32.js';
 import { iqGrid, type IqGrid } from './iq-grids.js';
 import {
   IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
 } from './iq1-search.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
-import { QuantizeError, imatrixRequiredMessage } from '../errors.js';
+import type { QuantTraits } from './traits.js';
 
 const QK = 256;
 const BS = 32;
@@ -157,22 +154,15 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array, q0: 
   }
 }
 
-export const IQ1_S: QuantImpl = {
-  type: GgmlType.IQ1_S,
-  requiresImatrix: true,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ1_S, src, dst, nrows, nPerRow, imatrix);
-    if (!imatrix) throw new QuantizeError(imatrixRequiredMessage('iq1_s (ggml_quantize_requires_imatrix)'));
+export const IQ1_S: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ1_S),
+  imatrix: 'required',
+  /** one row; `imatrix` is never null here ('required': quantizeChunk refuses without one) */
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
     grid ??= iqGrid('iq1s');
-    const nb = nPerRow / QK;
-    for (let r = 0; r < nrows; r++) {
-      for (let ibl = 0; ibl < nb; ibl++) {
-        quantizeSuperBlock(src, r * nPerRow + ibl * QK, imatrix, ibl * QK, dst, (r * nb + ibl) * BLOCK_BYTES);
-      }
-    }
+    for (let ibl = 0; ibl < nPerRow / QK; ibl++) quantizeSuperBlock(src, ibl * QK, imatrix!, ibl * QK, dst, ibl * BLOCK_BYTES);
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ1_S, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const values = (grid ??= iqGrid('iq1s')).values;
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
@@ -193,4 +183,5 @@ export const IQ1_S: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: null,
 };

@@ -13,14 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
-import { quantType, type QuantType } from '../../src/quant/registry.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
+import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { oracleFamily } from './oracle-family.js';
 
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const CHILD = fileURLToPath(new URL('./oracle-chunk-child.ts', import.meta.url));
-const TYPES = [GgmlType.IQ1_S, GgmlType.IQ1_M];
+const TYPES = oracleFamily('iq1').map((t) => t.layout.type);
 const ROW_SHAPES: [nrows: number, nPerRow: number][] = [[1, 256], [3, 512], [2, 768]];
 
 const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
@@ -32,7 +33,7 @@ afterAll(() => {
   }
 });
 
-function impl(type: GgmlType): QuantType {
+function impl(type: GgmlType): QuantTraits {
   const q = quantType(type);
   if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
   return q;
@@ -48,7 +49,7 @@ function imatrices(type: GgmlType, nPerRow: number): [string, Float32Array | nul
     ['sparse', sparse],
     ['all-zero', new Float32Array(nPerRow)],
   ];
-  if (!impl(type).requiresImatrix) list.unshift(['none', null]);
+  if (impl(type).imatrix !== 'required') list.unshift(['none', null]);
   return list;
 }
 
@@ -98,19 +99,19 @@ function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: numb
   const problems: string[] = [];
   const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
   const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows).fill(0xa5); // garbage: every byte must be written
-  q.quantize(src, ours, nrows, nPerRow, imatrix);
+  quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
   summary.quantizeCases++;
   summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.typeSize, 'quantize');
+  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
   if (qd) problems.push(qd);
   else summary.quantizeSame++;
   const n = nrows * nPerRow;
   const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
   const deqOurs = new Float32Array(n);
-  q.dequantize(theirs, deqOurs, n);
+  dequantizeRows(q, theirs, deqOurs, n);
   summary.dequantizeCases++;
   summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.blockSize, 'dequantize');
+  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
   if (dd) problems.push(dd);
   else summary.dequantizeSame++;
   return problems;
@@ -135,7 +136,7 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
             cases++;
             if (dist === 'random-finite-bits' && !im) {
               // weights x² overflow to Inf, a sub-block scale becomes Inf/Inf: llama.cpp aborts (see below), we throw
-              expect(() => impl(type).quantize(src, new Uint8Array(impl(type).typeSize * nrows * nPerRow / 256), nrows, nPerRow, im))
+              expect(() => quantizeChunk(type, src, new Uint8Array(impl(type).layout.typeSize * nrows * nPerRow / 256), nrows, nPerRow, im))
                 .toThrow(/llama.cpp aborts here/);
               aborts++;
               continue;
@@ -154,7 +155,7 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
   it('IQ1_M without imatrix on overflowing values: llama.cpp aborts (GGML_ASSERT scale >= 0) where we throw', async () => {
     const src = randomFinite(256, 15); // the 1x256 random-finite-bits source of the loop above (seed 15)
     const q = impl(GgmlType.IQ1_M);
-    expect(() => q.quantize(src, new Uint8Array(q.typeSize), 1, 256, null)).toThrow(/sub-block scale NaN.*llama.cpp aborts here/);
+    expect(() => quantizeChunk(q, src, new Uint8Array(q.layout.typeSize), 1, 256, null)).toThrow(/sub-block scale NaN.*llama.cpp aborts here/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wq-iq1-'));
     try {
       const file = path.join(dir, 'src.f32');
@@ -175,7 +176,7 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
       for (const dist of ['gauss', 'laplace', 'student-t'] as const) {
         const src = generate(dist, 16, 4096, 11);
         for (const im of [null, generateImatrix(4096, 12)]) {
-          if (!im && impl(type).requiresImatrix) continue;
+          if (!im && impl(type).imatrix === 'required') continue;
           for (const p of compare(type, src, 16, 4096, im)) failures.push(`${typeLayout(type).name} ${dist} imatrix=${!!im}: ${p}`);
         }
       }
@@ -189,10 +190,11 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
     for (const type of TYPES) {
       const q = impl(type);
       const nb = 64;
-      const bytes = new Uint8Array(nb * q.typeSize);
+      const { typeSize, blockSize, name } = q.layout;
+      const bytes = new Uint8Array(nb * typeSize);
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
       specialScales.forEach((h, b) => {
-        const o = b * q.typeSize;
+        const o = b * typeSize;
         if (type === GgmlType.IQ1_S) {
           bytes[o] = h & 255;
           bytes[o + 1] = h >>> 8;
@@ -201,11 +203,11 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
           for (let i = 0; i < 4; i++) bytes[o + 48 + 2 * i + 1] = (bytes[o + 48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 15) << 4);
         }
       });
-      const n = nb * q.blockSize;
+      const n = nb * blockSize;
       const ours = new Float32Array(n);
-      q.dequantize(bytes, ours, n);
+      dequantizeRows(q, bytes, ours, n);
       const theirs = oracle!.dequantizeRow(type, bytes, n);
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), q.blockSize, q.name);
+      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), blockSize, name);
       summary.dequantizeCases++;
       summary.dequantizeValues += n;
       if (!diff) summary.dequantizeSame++;
@@ -217,10 +219,11 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
     for (const type of TYPES) {
       const q = impl(type);
       for (const [imName, im] of imatrices(type, 256)) {
-        const out = new Uint8Array(q.typeSize).fill(0xff);
-        q.quantize(new Float32Array(256), out, 1, 256, im);
-        expect(Buffer.from(out).toString('hex'), `${q.name} imatrix=${imName}`).toBe('00'.repeat(q.typeSize));
-        expect(Buffer.from(oracle!.quantizeChunk(type, new Float32Array(256), 1, 256, im)).toString('hex')).toBe('00'.repeat(q.typeSize));
+        const { typeSize, name } = q.layout;
+        const out = new Uint8Array(typeSize).fill(0xff);
+        quantizeChunk(q, new Float32Array(256), out, 1, 256, im);
+        expect(Buffer.from(out).toString('hex'), `${name} imatrix=${imName}`).toBe('00'.repeat(typeSize));
+        expect(Buffer.from(oracle!.quantizeChunk(type, new Float32Array(256), 1, 256, im)).toString('hex')).toBe('00'.repeat(typeSize));
       }
     }
   });
@@ -228,23 +231,21 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
 
 describe('IQ1 argument checks', () => {
   it('IQ1_S refuses to quantize without an imatrix (ggml_quantize_requires_imatrix) and says how to get one', () => {
-    const q = impl(GgmlType.IQ1_S);
-    expect(q.requiresImatrix).toBe(true);
-    expect(impl(GgmlType.IQ1_M).requiresImatrix).toBeFalsy();
+    expect(impl(GgmlType.IQ1_S).imatrix).toBe('required');
+    expect(impl(GgmlType.IQ1_M).imatrix).toBe('optional');
     const src = generate('gauss', 1, 256, 3);
-    expect(() => q.quantize(src, new Uint8Array(50), 1, 256, null)).toThrow(/iq1_s.*requires an importance matrix.*llama-imatrix.*--imatrix/);
+    expect(() => quantizeChunk(GgmlType.IQ1_S, src, new Uint8Array(50), 1, 256, null)).toThrow(/iq1_s.*requires an importance matrix.*llama-imatrix.*--imatrix/);
   });
 
   for (const type of TYPES) {
     const { name, typeSize } = typeLayout(type);
     it(`${name}: exact output size, RangeError on a partial block or a wrong buffer`, () => {
-      const q = impl(type);
       const src = generate('gauss', 2, 512, 4);
       const im = generateImatrix(512, 4);
-      expect(() => q.quantize(src, new Uint8Array(4 * typeSize), 1, 300, im)).toThrow(/not a multiple of the block size/);
-      expect(() => q.quantize(src, new Uint8Array(4 * typeSize + 1), 2, 512, im)).toThrow(RangeError);
-      expect(() => q.quantize(src, new Uint8Array(6 * typeSize), 3, 512, im)).toThrow(RangeError);
-      expect(() => q.dequantize(new Uint8Array(typeSize), new Float32Array(256), 255)).toThrow(RangeError);
+      expect(() => quantizeChunk(type, src, new Uint8Array(4 * typeSize), 1, 300, im)).toThrow(/not a multiple of the block size/);
+      expect(() => quantizeChunk(type, src, new Uint8Array(4 * typeSize + 1), 2, 512, im)).toThrow(RangeError);
+      expect(() => quantizeChunk(type, src, new Uint8Array(6 * typeSize), 3, 512, im)).toThrow(RangeError);
+      expect(() => dequantizeRows(type, new Uint8Array(typeSize), new Float32Array(256), 255)).toThrow(RangeError);
     });
   }
 });
