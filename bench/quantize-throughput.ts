@@ -14,7 +14,7 @@ import os from 'node:os';
 import { CpuWorkerBackend } from '../src/pipeline/cpu-workers.js';
 import type { QuantizeBackend } from '../src/pipeline/backend.js';
 import { GgmlType, typeByName, typeLayout } from '../src/core/ggml-type.js';
-import { quantType } from '../src/quant/registry.js';
+import { implementedTypes, quantType } from '../src/quant/registry.js';
 import { mulberry32 } from '../src/synthetic-model.js';
 
 const argv = process.argv.slice(2);
@@ -27,7 +27,8 @@ const arg = (name: string, def: string) => {
 const SHAPES: [string, number, number][] = [
   ['attn_q', 4096, 4096], ['attn_k', 4096, 1024], ['ffn_up', 4096, 14336], ['ffn_down', 14336, 4096], ['token_embd', 4096, 128256],
 ];
-const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'];
+/** every implemented type, in registration order */
+const DEFAULT_TYPES = implementedTypes().map((t) => t.layout.name);
 
 function values(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -81,6 +82,8 @@ async function main() {
   for (const type of types) {
     const name = typeLayout(type).name;
     if (!quantType(type)) { console.log(`${name}: not implemented yet`); continue; }
+    // ggml asserts an imatrix for these (ggml_quantize_requires_imatrix): the oracle would abort the process
+    if (quantType(type)!.imatrix === 'required' && !useImatrix) { console.log(`${name}: needs an imatrix, run with --imatrix`); continue; }
     const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: useImatrix ? t.imatrix : null, label: t.name });
     let gpuS = NaN;
     let identical = '-';

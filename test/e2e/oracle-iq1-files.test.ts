@@ -21,6 +21,9 @@ import { imatrixWeights, makeTempDir, runOurs, runReference, sha256, diffGguf, w
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
+/** a whole model through both quantizers, on a shared 2-core machine (llama.cpp's IQ1 init alone is ~10 s of CPU) */
+const LONG = 600_000;
+
 const ft = (name: string): FtypeCase => {
   const p = parseFtype(name)!;
   return { name: p.name, id: p.id };
@@ -70,9 +73,9 @@ describe.skipIf(!oracle)('IQ1 whole files and imatrix refusals vs llama_model_qu
     fs.rmSync(ours);
   };
 
-  it('MoE, IQ1_S mix with imatrix: sha256-identical', same('moe-bf16', 'IQ1_S', false));
-  it('MoE, IQ1_M mix with imatrix: sha256-identical', same('moe-bf16', 'IQ1_M', false));
-  it('dense, --pure IQ1_M with imatrix (token_embd without an entry): sha256-identical', same('dense-f16', 'IQ1_M', true));
+  it('MoE, IQ1_S mix with imatrix: sha256-identical', same('moe-bf16', 'IQ1_S', false), LONG);
+  it('MoE, IQ1_M mix with imatrix: sha256-identical', same('moe-bf16', 'IQ1_M', false), LONG);
+  it('dense, --pure IQ1_M with imatrix (token_embd without an entry): sha256-identical', same('dense-f16', 'IQ1_M', true), LONG);
 
   for (const name of ['IQ1_S', 'IQ1_M']) {
     it(`${name} without an imatrix: refused like llama.cpp, saying how to get one, no output`, async () => {
