@@ -94,6 +94,11 @@ async function main() {
       const ref = await Promise.all(tensors.map((t) => cpu.quantize(job(t))));
       identical = outs.every((o, i) => Buffer.compare(Buffer.from(o), Buffer.from(ref[i])) === 0) ? 'yes' : 'NO';
     }
+    // one row first through the CPU path and llama.cpp, as the GPU path compiles first: one-time setup (the
+    // i-quant grids and neighbour lists, ggml_quantize_init) is not throughput
+    const warm = { ...tensors[1], rows: 1, data: tensors[1].data.subarray(0, tensors[1].n) };
+    await cpu.quantize(job(warm));
+    oracle?.quantizeChunk(type, warm.data, 1, warm.n, useImatrix ? warm.imatrix : null);
     const cpuS = await time(async () => { for (const t of tensors) await cpu.quantize(job(t)); });
     let oracleS = NaN;
     if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, useImatrix ? t.imatrix : null); });
