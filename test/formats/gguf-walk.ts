@@ -24,8 +24,8 @@ export interface WalkedGguf {
 
 const SIZES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
 
-/** Walk a GGUF file's header; throws an Error naming the first thing that is wrong. */
-export function walkGguf(b: Uint8Array, alignment = 32): WalkedGguf {
+/** Walk a GGUF file's header; throws an Error naming the first thing that is wrong. `strict`: also the output layout rules. */
+export function walkGguf(b: Uint8Array, alignment = 32, strict = true): WalkedGguf {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let p = 0;
   const need = (n: number) => {
@@ -64,13 +64,14 @@ export function walkGguf(b: Uint8Array, alignment = 32): WalkedGguf {
   for (let i = 0; i < nT; i++) {
     const name = str();
     const nd = u32();
-    if (nd < 1 || nd > 4) throw new Error(`walk: n_dims ${nd}`);
+    if (nd > 4 || (strict && nd < 1)) throw new Error(`walk: n_dims ${nd}`);
     const ne: bigint[] = [];
     for (let j = 0; j < nd; j++) ne.push(u64());
     const type = u32();
     tensors.push({ name, ne, type, offset: u64() });
   }
   const dataOffset = nT > 0 ? Math.ceil(p / alignment) * alignment : p;
+  if (!strict) return { version, keys, strings, tensors, dataOffset };
   let expected = 0n;
   for (const t of tensors) {
     if (t.offset !== expected) throw new Error(`walk: tensor offset ${t.offset}, expected ${expected}`);
