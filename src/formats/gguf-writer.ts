@@ -62,7 +62,7 @@ export function planOutput(input: { kvs: readonly GgufKv[]; tensors: readonly Ou
   const nbytes: number[] = [];
   let offset = 0;
   for (const t of input.tensors) {
-    // an input name is at most 63 bytes, but renumbering pruned layers (blk.9 -> blk.10) can lengthen it
+    // names read from a file are at most 63 bytes; this guards names made elsewhere (API callers)
     const nameBytes = encodedLength(t.name);
     if (nameBytes >= GGML_MAX_NAME) throw new UsageError(`output tensor name ${quoteName(t.name)} is ${nameBytes} bytes, longer than the GGUF limit of ${GGML_MAX_NAME - 1}`);
     const ne = [1, 1, 1, 1].map((one, i) => t.ne[i] ?? one);
