@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { QuantizeError } from './errors.js';
+import { QuantizeError, printable } from './errors.js';
 import { parseArgs } from './cli-args.js';
 import { FileSink, readTextFileSync } from './node-io.js';
 import { quantizeFile, resolveThreads } from './node.js';
@@ -141,7 +141,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`webgpu-quantize: error: ${e.message}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`webgpu-quantize: internal error: ${(e as Error).stack ?? e}\n`);
+    // a bug, not bad input: the stack goes with it (each line made printable, since a message may quote file bytes)
+    const stack = String((e as Error)?.stack ?? e).split('\n').map((l) => printable(l)).join('\n');
+    process.stderr.write(`webgpu-quantize: internal error: ${stack}\n`);
     return 2;
   }
 }
