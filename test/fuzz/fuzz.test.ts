@@ -9,7 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../golden/shared-paths.js';
-import { imatrixBaseModel, makeCase, type CaseKind } from './mutator.js';
+import { mulberry32 } from '../../src/synthetic-model.js';
+import {
+  baseModel, imatrixBaseModel, imatrixDatEntries, imatrixGgufDesc, makeCase, serializeDat, serializeGguf, type CaseKind, type FuzzCase, type Serialized,
+} from './mutator.js';
 import { runCli, runInProcess, type Outcome } from './run-case.js';
 
 /** the suite's seed (case seeds 100000 + i); campaigns use others */
@@ -52,6 +55,39 @@ describe('fuzz: mutated inputs end in a clean error or a valid output', () => {
       expect(t.counts.clean + t.counts.success).toBe(n);
     }, 120_000);
   }
+
+  it('the model, a GGUF imatrix and a .dat imatrix cut at every field boundary and inside every header field', async () => {
+    const files: [CaseKind, 'gguf' | 'dat', Serialized][] = [
+      ['gguf', 'gguf', serializeGguf(baseModel(mulberry32(77)))],
+      ['imatrix', 'gguf', serializeGguf(imatrixGgufDesc(mulberry32(78)))],
+      ['imatrix', 'dat', serializeDat(imatrixDatEntries(mulberry32(79)))],
+    ];
+    const t = tally();
+    let seed = 900000;
+    let modelCuts = 0;
+    for (const [kind, format, s] of files) {
+      const dataStart = s.spans.find((x) => x.kind === 'data')?.start ?? Infinity;
+      const cuts = new Set<number>();
+      for (const sp of s.spans) {
+        cuts.add(sp.start);
+        if (sp.end - sp.start > 1 && sp.kind !== 'data') cuts.add(sp.start + Math.floor((sp.end - sp.start) / 2));
+      }
+      for (const at of [...cuts].filter((x) => x < s.bytes.length)) {
+        const c: FuzzCase = { kind, seed: seed++, bytes: s.bytes.subarray(0, at), format, what: [`${format} ${kind} cut at ${at}`], ftype: { id: 7, name: 'Q8_0' }, allowRequantize: false };
+        const r = await runInProcess(c, caseDir, model);
+        t.add(kind, c.seed, c.what, r);
+        // a model cut anywhere before its last tensor's data has lost something: it must be refused
+        if (kind === 'gguf' && at < dataStart) {
+          modelCuts++;
+          expect(r.outcome, c.what[0]).toBe('clean');
+        }
+      }
+    }
+    console.log(`fuzz truncation sweep: ${JSON.stringify(t.counts)}, model cuts before its data: ${modelCuts}`);
+    expect(t.bad).toEqual([]);
+    // every KV (4-6 fields each) and tensor info (6+ fields each) of the 16-KV, 12-tensor model was cut
+    expect(modelCuts).toBeGreaterThan(16 * 4 + 12 * 6);
+  }, 120_000);
 
   it('4 GGUF and 4 imatrix mutations through the CLI: one error line or a valid output', () => {
     const t = tally();
