@@ -16,6 +16,13 @@ import { Q5_1 } from './q5_1.js';
 import { Q2_K } from './q2_k.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
+import { IQ4_NL } from './iq4_nl.js';
+import { IQ4_XS } from './iq4_xs.js';
+import { TQ1_0 } from './tq1_0.js';
+import { TQ2_0 } from './tq2_0.js';
+import { MXFP4 } from './mxfp4.js';
+import { Q1_0 } from './q1_0.js';
+import { Q2_0 } from './q2_0.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -36,6 +43,7 @@ export type QuantType = TypeLayout & QuantImpl;
 const IMPLS: QuantImpl[] = [
   F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
   Q4_1, Q5_1, Q2_K, Q4_K, Q5_K,
+  IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0,
 ];
 
 const REGISTRY = new Map<number, QuantType>();
