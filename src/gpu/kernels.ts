@@ -12,6 +12,8 @@ import rowStatsWgsl from '../../shaders/lib/row-stats.wgsl';
 import searchWgsl from '../../shaders/lib/search.wgsl';
 import kSearchWgsl from '../../shaders/lib/k-search.wgsl';
 import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
+import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
+import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
 import f16Wgsl from '../../shaders/f16.wgsl';
 import bf16Wgsl from '../../shaders/bf16.wgsl';
 import q8_0Wgsl from '../../shaders/q8_0.wgsl';
@@ -24,11 +26,21 @@ import q3_kWgsl from '../../shaders/q3_k.wgsl';
 import q4_kWgsl from '../../shaders/q4_k.wgsl';
 import q5_kWgsl from '../../shaders/q5_k.wgsl';
 import q6_kWgsl from '../../shaders/q6_k.wgsl';
+import iq4_nlWgsl from '../../shaders/iq4_nl.wgsl';
+import iq4_xsWgsl from '../../shaders/iq4_xs.wgsl';
+import tq1_0Wgsl from '../../shaders/tq1_0.wgsl';
+import tq2_0Wgsl from '../../shaders/tq2_0.wgsl';
+import mxfp4Wgsl from '../../shaders/mxfp4.wgsl';
+import q1_0Wgsl from '../../shaders/q1_0.wgsl';
+import q2_0Wgsl from '../../shaders/q2_0.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
 /** Optional library files a type may ask for. */
-export const LIBS = { rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl } as const;
+export const LIBS = {
+  rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
+  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl,
+} as const;
 export type LibName = keyof typeof LIBS;
 
 export type ImatrixUse =
@@ -74,6 +86,15 @@ const KERNEL_DEFS: KernelDef[] = [
   { type: GgmlType.Q4_K, source: q4_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
   { type: GgmlType.Q5_K, source: q5_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
   { type: GgmlType.Q6_K, source: q6_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
+  // IQ4_* compute their sigma2 per (super-)block themselves
+  { type: GgmlType.IQ4_NL, source: iq4_nlWgsl, imatrix: 'optional', libs: ['iq4Search'] },
+  { type: GgmlType.IQ4_XS, source: iq4_xsWgsl, imatrix: 'optional', libs: ['iq4Search'] },
+  { type: GgmlType.TQ1_0, source: tq1_0Wgsl, imatrix: 'ignored', libs: ['ternary'] },
+  { type: GgmlType.TQ2_0, source: tq2_0Wgsl, imatrix: 'ignored', libs: ['ternary'] },
+  { type: GgmlType.MXFP4, source: mxfp4Wgsl, imatrix: 'ignored' },
+  // Q1_0/Q2_0 run their reference row by row with an imatrix: the same bytes
+  { type: GgmlType.Q1_0, source: q1_0Wgsl, imatrix: 'ignored' },
+  { type: GgmlType.Q2_0, source: q2_0Wgsl, imatrix: 'ignored' },
 ];
 
 /** Reads `const NAME: u32 = 12u;` from a type file, so the host and the shader share one definition. */

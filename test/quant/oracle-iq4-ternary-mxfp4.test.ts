@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
+import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
 import { quantType, type QuantType } from '../../src/quant/registry.js';
 
@@ -157,7 +158,8 @@ describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 match 
     const f32 = new Float32Array(1);
     const u32 = new Uint32Array(f32.buffer);
     for (let e = 1; e < 255; e++) {
-      for (const delta of [0, -1, -2, -3, -5, -9, -17, -40, 1]) {
+      // log2f rounds up to the next integer for up to 44 significands below a power of two
+      for (let delta = 1; delta >= -50; delta--) {
         u32[0] = (e << 23) + delta;
         values.push(f32[0]);
       }
@@ -192,29 +194,11 @@ describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 match 
   });
 
   it('IQ4_NL, IQ4_XS, MXFP4: values exactly halfway between two levels (ties go up for IQ4, to the first for MXFP4)', () => {
-    // IQ4: blocks on the kvalues grid at scale 1 (weight 1) decide the scale; the midpoints carry weight 0,
-    // so the final best_index sees exact ties
-    const V = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
-    const mids = V.slice(1).map((v, i) => (v + V[i]) / 2);
-    const n = 512;
-    const src = new Float32Array(n);
-    const im = new Float32Array(n);
-    for (let b = 0; b < n / 32; b++) {
-      for (let j = 0; j < 32; j++) {
-        const k = b * 32 + j;
-        if (j % 2 === 0) { src[k] = V[(j / 2 + b) % 16]; im[k] = 1; } else { src[k] = mids[(j + b) % 15]; im[k] = 0; }
-      }
-    }
+    const { src, imatrix } = iq4HalfwayTies(2, 256);
     for (const type of [GgmlType.IQ4_NL, GgmlType.IQ4_XS]) {
-      expect(compare(type, src, 2, n / 2, im), typeLayout(type).name).toEqual([]);
+      expect(compare(type, src, 2, 256, imatrix), typeLayout(type).name).toEqual([]);
     }
-    // MXFP4: max |x| = 4 gives d = 0.5 (levels 0, .5, 1, 1.5, 2, 3, 4, 6); halfway values of both signs
-    const mx = new Float32Array(64);
-    const halves = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5];
-    for (let j = 0; j < 64; j++) mx[j] = (j % 2 ? -1 : 1) * halves[j % 7];
-    mx[0] = 4;
-    mx[32] = -4;
-    expect(compare(GgmlType.MXFP4, mx, 1, 64, null)).toEqual([]);
+    expect(compare(GgmlType.MXFP4, mxfp4HalfwayTies(2), 1, 64, null)).toEqual([]);
   });
 
   it('dequantizers read random blocks, including Inf/NaN scales, as ggml does', () => {
