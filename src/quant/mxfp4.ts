@@ -34,12 +34,15 @@ export function mxfp4Exponent(amax: number): number {
   return cvttI32(Math.floor(f(Math.log2(amax))) - 2 + 127) & 255;
 }
 
-/** `best_index_mxfp4(x, d)`: the first code whose level is nearest to x. */
-export function bestIndexMxfp4(x: number, d: number): number {
+/** k·d for the 16 levels of one block (ggml recomputes each product per value; it is the same binary32). */
+const LEVELS = new Float64Array(16);
+
+/** `best_index_mxfp4(x, d)` over the block's `LEVELS`: the first code whose level is nearest to x. */
+function bestIndexMxfp4(x: number): number {
   let best = 0;
-  let bestErr = Math.abs(f(f(KVALUES_MXFP4[0] * d) - x));
+  let bestErr = Math.abs(f(LEVELS[0] - x));
   for (let i = 1; i < 16; i++) {
-    const err = Math.abs(f(f(KVALUES_MXFP4[i] * d) - x));
+    const err = Math.abs(f(LEVELS[i] - x));
     if (err < bestErr) { best = i; bestErr = err; }
   }
   return best;
@@ -61,8 +64,9 @@ export const MXFP4: QuantImpl = {
       const e = mxfp4Exponent(amax);
       const d = e8m0Half(e);
       dst[o] = e;
+      for (let i = 0; i < 16; i++) LEVELS[i] = f(KVALUES_MXFP4[i] * d);
       for (let j = 0; j < 16; j++) {
-        dst[o + 1 + j] = bestIndexMxfp4(src[x0 + j], d) | (bestIndexMxfp4(src[x0 + 16 + j], d) << 4);
+        dst[o + 1 + j] = bestIndexMxfp4(src[x0 + j]) | (bestIndexMxfp4(src[x0 + 16 + j]) << 4);
       }
     }
   },
