@@ -3,7 +3,7 @@
  * the in-thread CPU reference, so a GPU run never fails for want of a kernel; `description` says which.
  */
 import { quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
-import { typeLayout, type GgmlType } from '../quant/ggml-type.js';
+import { typeLayout, type GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import type { GpuQuantizer } from './quantize-gpu.js';
 

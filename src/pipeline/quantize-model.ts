@@ -11,8 +11,8 @@ import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
@@ -252,7 +252,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32A
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
-  q.dequantize(bytes, out, out.length);
+  dequantizeRows(q, bytes, out, out.length);
   return out;
 }
 

@@ -3,7 +3,7 @@
  * (`quantize_row_iq4_nl_impl` with ntry = 7, `best_index_int8`); spec §2.1.2, §2.5.
  * Every float operation is rounded to binary32 in ggml's order.
  */
-import { f, GROUP_MAX_EPS } from './fp32.js';
+import { f, GROUP_MAX_EPS } from '../core/fp32.js';
 
 /** kvalues_iq4nl (ggml-common.h): the 16 levels a 4-bit IQ4 code stands for. */
 export const KVALUES_IQ4NL = new Int8Array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);

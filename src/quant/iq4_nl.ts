@@ -3,37 +3,34 @@
  * value = d·kvalues_iq4nl[q]. Reproduces `quantize_iq4_nl` (one routine, with or without imatrix:
  * quantize_row_iq4_nl_impl with super-block 32, ntry 7) and `dequantize_row_iq4_nl`; spec §1.5, §2.5.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { f } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { f } from '../core/fp32.js';
 import { KVALUES_IQ4NL, iq4BlockScale, iq4PackCodes, iq4Sigma2, iq4Weights } from './iq4-search.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import iq4_nlWgsl from '../../shaders/iq4_nl.wgsl';
 
 const QK = 32;
 const BLOCK_BYTES = 18;
 const W = new Float32Array(QK);
 
-export const IQ4_NL: QuantImpl = {
-  type: GgmlType.IQ4_NL,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ4_NL, src, dst, nrows, nPerRow, imatrix);
+export const IQ4_NL: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ4_NL),
+  // one routine with or without weights (quantize_row_iq4_nl_ref, ntry -1, is not what ggml_quantize_chunk runs)
+  imatrix: 'optional',
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
     const nb = nPerRow / QK;
-    for (let r = 0; r < nrows; r++) {
-      for (let ib = 0; ib < nb; ib++) {
-        const x0 = r * nPerRow + ib * QK;
-        const o = (r * nb + ib) * BLOCK_BYTES;
-        const sigma2 = imatrix ? iq4Sigma2(src, x0, QK) : 0;
-        iq4Weights(src, x0, imatrix, ib * QK, sigma2, W);
-        const d = iq4BlockScale(src, x0, W);
-        putFp16(dst, o, d);
-        iq4PackCodes(src, x0, d !== 0 ? f(1 / d) : 0, dst, o + 2);
-      }
+    for (let ib = 0; ib < nb; ib++) {
+      const x0 = ib * QK;
+      const o = ib * BLOCK_BYTES;
+      const sigma2 = imatrix ? iq4Sigma2(src, x0, QK) : 0;
+      iq4Weights(src, x0, imatrix, ib * QK, sigma2, W);
+      const d = iq4BlockScale(src, x0, W);
+      putFp16(dst, o, d);
+      iq4PackCodes(src, x0, d !== 0 ? f(1 / d) : 0, dst, o + 2);
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ4_NL, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -48,4 +45,5 @@ export const IQ4_NL: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: iq4_nlWgsl, libs: ['iq4Search'] },
 };

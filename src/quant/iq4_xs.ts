@@ -4,13 +4,12 @@
  * Reproduces `quantize_iq4_xs` (quantize_row_iq4_nl_impl with super-block 256, ntry 7, with or without
  * imatrix) and `dequantize_row_iq4_xs`; spec §1.5, §2.5.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { f, nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { f, nearestInt } from '../core/fp32.js';
 import { KVALUES_IQ4NL, iq4BlockScale, iq4PackCodes, iq4Sigma2, iq4Weights } from './iq4-search.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import iq4_xsWgsl from '../../shaders/iq4_xs.wgsl';
 
 const BLOCK_BYTES = 136;
 const NSUB = QK_K / 32;
@@ -42,25 +41,23 @@ export function iq4XsPack(x: Float32Array, x0: number, scales: ArrayLike<number>
   dst[o + 3] = scalesH >>> 8;
 }
 
-export const IQ4_XS: QuantImpl = {
-  type: GgmlType.IQ4_XS,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ4_XS, src, dst, nrows, nPerRow, imatrix);
+export const IQ4_XS: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ4_XS),
+  // one routine with or without weights (quantize_row_iq4_xs_ref is quantize_iq4_xs without an imatrix)
+  imatrix: 'optional',
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
     const nb = nPerRow / QK_K;
-    for (let r = 0; r < nrows; r++) {
-      for (let ibl = 0; ibl < nb; ibl++) {
-        const x0 = r * nPerRow + ibl * QK_K;
-        const sigma2 = imatrix ? iq4Sigma2(src, x0, QK_K) : 0;
-        for (let ib = 0; ib < NSUB; ib++) {
-          iq4Weights(src, x0 + 32 * ib, imatrix, ibl * QK_K + 32 * ib, sigma2, W);
-          SCALES[ib] = iq4BlockScale(src, x0 + 32 * ib, W);
-        }
-        iq4XsPack(src, x0, SCALES, dst, (r * nb + ibl) * BLOCK_BYTES);
+    for (let ibl = 0; ibl < nb; ibl++) {
+      const x0 = ibl * QK_K;
+      const sigma2 = imatrix ? iq4Sigma2(src, x0, QK_K) : 0;
+      for (let ib = 0; ib < NSUB; ib++) {
+        iq4Weights(src, x0 + 32 * ib, imatrix, x0 + 32 * ib, sigma2, W);
+        SCALES[ib] = iq4BlockScale(src, x0 + 32 * ib, W);
       }
+      iq4XsPack(src, x0, SCALES, dst, ibl * BLOCK_BYTES);
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ4_XS, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -81,4 +78,5 @@ export const IQ4_XS: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, b * QK_K, QK_K, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: iq4_xsWgsl, libs: ['iq4Search'] },
 };

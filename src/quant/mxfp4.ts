@@ -9,10 +9,10 @@
  * (binary32 product and difference, strict compare). The (uint8_t) cast of a negative float runs through
  * a 32-bit int on x86-64, so amax below 2^-125 wraps to e ≥ 128, as llama.cpp does.
  */
-import { GgmlType } from './ggml-type.js';
-import { cvttI32, f } from './fp32.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { cvttI32, f } from '../core/fp32.js';
+import type { QuantTraits } from './traits.js';
+import mxfp4Wgsl from '../../shaders/mxfp4.wgsl';
 
 const QK = 32;
 const BLOCK_BYTES = 17;
@@ -48,11 +48,11 @@ function bestIndexMxfp4(x: number): number {
   return best;
 }
 
-export const MXFP4: QuantImpl = {
-  type: GgmlType.MXFP4,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.MXFP4, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK;
+export const MXFP4: QuantTraits = {
+  layout: typeLayout(GgmlType.MXFP4),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const x0 = b * QK;
       const o = b * BLOCK_BYTES;
@@ -70,8 +70,7 @@ export const MXFP4: QuantImpl = {
       }
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.MXFP4, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -84,4 +83,5 @@ export const MXFP4: QuantImpl = {
       }
     }
   },
+  gpu: { wgsl: mxfp4Wgsl, libs: [] },
 };

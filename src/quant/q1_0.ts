@@ -5,21 +5,20 @@
  *
  * Quantizer: d = (Σ|x|, sequential binary32) ÷ 128; the bit of element j is x_j ≥ 0 (so −0 gives +d).
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { f } from './fp32.js';
-import { F16_TO_F32_BITS } from './f16.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32_BITS } from '../core/half.js';
+import { f } from '../core/fp32.js';
+import type { QuantTraits } from './traits.js';
+import q1_0Wgsl from '../../shaders/q1_0.wgsl';
 
 const QK = 128;
 const BLOCK_BYTES = 18;
 
-export const Q1_0: QuantImpl = {
-  type: GgmlType.Q1_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q1_0, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK;
+export const Q1_0: QuantTraits = {
+  layout: typeLayout(GgmlType.Q1_0),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const x0 = b * QK;
       const o = b * BLOCK_BYTES;
@@ -33,8 +32,7 @@ export const Q1_0: QuantImpl = {
       }
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q1_0, src, dst, n);
+  dequantizeRow(src, dst, n) {
     // works on bits: `bit ? d : −d` is a sign flip, which a NaN scale keeps (payload and all)
     const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
     const nb = n / QK;
@@ -45,4 +43,5 @@ export const Q1_0: QuantImpl = {
       for (let j = 0; j < QK; j++) out[b * QK + j] = (src[o + 2 + (j >> 3)] >> (j & 7)) & 1 ? dBits : negBits;
     }
   },
+  gpu: { wgsl: q1_0Wgsl, libs: [] },
 };

@@ -7,21 +7,20 @@
  * Quantizer: d = max|x| (strict compare); id = d > 0 ? 1/d : 0; q = clamp((int)roundf(x·id) + 1, 0, 3),
  * roundf half away from zero; (int) of ±Inf/NaN (1/d overflowed) is INT_MIN, clamped to 0.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { cvttI32, f, roundAway } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { cvttI32, f, roundAway } from '../core/fp32.js';
+import type { QuantTraits } from './traits.js';
+import q2_0Wgsl from '../../shaders/q2_0.wgsl';
 
 const QK = 64;
 const BLOCK_BYTES = 18;
 
-export const Q2_0: QuantImpl = {
-  type: GgmlType.Q2_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q2_0, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK;
+export const Q2_0: QuantTraits = {
+  layout: typeLayout(GgmlType.Q2_0),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const x0 = b * QK;
       const o = b * BLOCK_BYTES;
@@ -42,8 +41,7 @@ export const Q2_0: QuantImpl = {
       }
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q2_0, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -54,4 +52,5 @@ export const Q2_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q2_0Wgsl, libs: [] },
 };

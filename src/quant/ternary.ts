@@ -2,8 +2,8 @@
  * What TQ1_0 and TQ2_0 share (`quantize_row_tq1_0_ref`, `quantize_row_tq2_0_ref`): d = max|x| over the
  * 256-value block, and the trit t = lroundf(x·(1/d)) + 1 ∈ {0, 1, 2} of each value; spec §2.9.
  */
-import { f, lroundfInt } from './fp32.js';
-import { putFp16 } from '../formats/half.js';
+import { f, lroundfInt } from '../core/fp32.js';
+import { putFp16 } from '../core/half.js';
 
 /**
  * Writes the trits of the 256 values at x[x0..] into `trits` and fp16(d) at dst[dOff]. A block whose

@@ -3,11 +3,11 @@
  * byte (four plus a 0 trit in qh) stored as ⌈n·256/243⌉; value = (t − 1)·d. Reproduces `quantize_tq1_0`
  * (the imatrix is ignored) and `dequantize_row_tq1_0`; spec §1.5, §2.9.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { ternaryTrits } from './ternary.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import tq1_0Wgsl from '../../shaders/tq1_0.wgsl';
 
 const BLOCK_BYTES = 54;
 const T = new Uint8Array(QK_K);
@@ -36,19 +36,18 @@ export function packTq1(t: Uint8Array, dst: Uint8Array, o: number): void {
   }
 }
 
-export const TQ1_0: QuantImpl = {
-  type: GgmlType.TQ1_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.TQ1_0, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK_K;
+export const TQ1_0: QuantTraits = {
+  layout: typeLayout(GgmlType.TQ1_0),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
       ternaryTrits(src, b * QK_K, T, dst, o + 52);
       packTq1(T, dst, o);
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.TQ1_0, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -66,4 +65,5 @@ export const TQ1_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: tq1_0Wgsl, libs: ['ternary'] },
 };

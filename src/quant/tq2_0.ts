@@ -3,11 +3,11 @@
  * bits 2n..2n+1 the trit t of element 128h + m + 32n; value = (t − 1)·d. Reproduces `quantize_tq2_0`
  * (the imatrix is ignored) and `dequantize_row_tq2_0`; spec §1.5, §2.9.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { ternaryTrits } from './ternary.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import tq2_0Wgsl from '../../shaders/tq2_0.wgsl';
 
 const BLOCK_BYTES = 66;
 const T = new Uint8Array(QK_K);
@@ -22,19 +22,18 @@ export function packTq2(t: Uint8Array, dst: Uint8Array, o: number): void {
   }
 }
 
-export const TQ2_0: QuantImpl = {
-  type: GgmlType.TQ2_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.TQ2_0, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK_K;
+export const TQ2_0: QuantTraits = {
+  layout: typeLayout(GgmlType.TQ2_0),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
       ternaryTrits(src, b * QK_K, T, dst, o + 64);
       packTq2(T, dst, o);
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.TQ2_0, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -51,4 +50,5 @@ export const TQ2_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: tq2_0Wgsl, libs: ['ternary'] },
 };

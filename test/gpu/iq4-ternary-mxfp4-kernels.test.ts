@@ -7,7 +7,7 @@
 // blocks via the host, none on IQ4's plain path); only the 1e-30 rows of 'tiny-huge' are left open.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
 import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
