@@ -18,6 +18,8 @@ import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
 
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize tokenize -m model.gguf -f text.txt [--ids]
+       webgpu-quantize imatrix -m model.gguf -f calib.txt [-o imatrix.gguf] [-c 512] [--chunks N]
        webgpu-quantize --demo
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
@@ -119,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);
     }
+    if (argv[0] === 'tokenize') return await (await import('./eval/tokenize-cli.js')).runTokenize(argv.slice(1), log);
+    if (argv[0] === 'imatrix') return await (await import('./eval/imatrix-cli.js')).runImatrix(argv.slice(1), log);
     const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
     if (args.help) {
       process.stdout.write(USAGE);
