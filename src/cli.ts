@@ -20,6 +20,7 @@ const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
        webgpu-quantize tokenize -m model.gguf -f text.txt [--ids]
        webgpu-quantize imatrix -m model.gguf -f calib.txt [-o imatrix.gguf] [-c 512] [--chunks N]
+       webgpu-quantize kld base.gguf quantized.gguf -f eval.txt [-c 512] [--chunks N] [--json]
        webgpu-quantize --demo
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
@@ -123,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (argv[0] === 'tokenize') return await (await import('./eval/tokenize-cli.js')).runTokenize(argv.slice(1), log);
     if (argv[0] === 'imatrix') return await (await import('./eval/imatrix-cli.js')).runImatrix(argv.slice(1), log);
+    if (argv[0] === 'kld') return await (await import('./eval/kld-cli.js')).runKld(argv.slice(1), log);
     const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
     if (args.help) {
       process.stdout.write(USAGE);
