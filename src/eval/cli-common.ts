@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QuantizeError, UsageError } from '../errors.js';
 import { openGgufModelFile } from '../node-io.js';
-import { LlamaModel } from '../model/llama.js';
+import { CPU_MATMUL, LlamaModel, type MatmulBackend } from '../model/llama.js';
+import type { GpuDeviceHandle } from '../gpu/device.js';
 import { Tokenizer } from '../model/tokenizer.js';
 
 export interface FlagSpec {
@@ -89,12 +90,33 @@ export async function loadModel(file: string): Promise<{ model: LlamaModel; toke
   }
 }
 
-/** `--backend`: only the CPU forward pass exists so far; say so rather than pretend. */
-export function checkBackend(flags: Flags, command: string): void {
+/** devices stay referenced for the process lifetime (Dawn's create() result must not be collected) */
+const liveDevices: GpuDeviceHandle[] = [];
+
+/**
+ * `--backend`: cpu; gpu (a hardware adapter, else SwiftShader); auto (default): a hardware adapter when
+ * there is one, else the CPU with a one-line notice.
+ */
+export async function matmulBackend(flags: Flags, command: string, log: (line: string) => void): Promise<MatmulBackend> {
   const b = flags.values.get('backend') ?? 'auto';
-  if (b === 'cpu' || b === 'auto') return;
-  if (b === 'gpu') throw new UsageError(`${command}: --backend gpu is not implemented yet for the forward pass (use cpu)`);
-  throw new UsageError(`${command}: --backend must be auto, gpu or cpu, got '${b}'`);
+  if (b !== 'cpu' && b !== 'gpu' && b !== 'auto') throw new UsageError(`${command}: --backend must be auto, gpu or cpu, got '${b}'`);
+  if (b === 'cpu') return CPU_MATMUL;
+  const { nodeGpuDevice } = await import('../gpu/node-device.js');
+  let h: GpuDeviceHandle;
+  try {
+    h = await nodeGpuDevice({ software: b === 'gpu' ? 'auto' : 'never', log });
+  } catch (e) {
+    if (b === 'gpu') throw e;
+    log(`${command}: no hardware GPU adapter (${(e as Error).message}); running the forward pass on the CPU`);
+    return CPU_MATMUL;
+  }
+  if (b === 'auto' && h.isSoftware) {
+    log(`${command}: only a software adapter (${h.adapterName}); running the forward pass on the CPU`);
+    return CPU_MATMUL;
+  }
+  liveDevices.push(h);
+  const { GpuMatmul } = await import('../model/gpu-matmul.js');
+  return new GpuMatmul(h.device, h.adapterName);
 }
 
 /** Write the whole file under a temporary name beside `out`, then rename it into place. */

@@ -4,7 +4,7 @@
  * eval/imatrix.ts), its running perplexity as `[i]ppl,` and its final estimate.
  */
 import type { RunLog } from '../pipeline/quantize-model.js';
-import { checkBackend, intFlag, loadModel, parseFlags, readPromptFile, requireFlag, writeFileWhole } from './cli-common.js';
+import { intFlag, matmulBackend, loadModel, parseFlags, readPromptFile, requireFlag, writeFileWhole } from './cli-common.js';
 import { computeImatrix, imatrixGguf } from './imatrix.js';
 
 const CMD = 'imatrix';
@@ -14,7 +14,6 @@ export async function runImatrix(argv: string[], log: RunLog): Promise<number> {
     values: { model: ['-m', '--model'], file: ['-f', '--file'], out: ['-o', '--output', '--output-file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'] },
     bools: { processOutput: ['--process-output'], json: ['--json'] },
   }, CMD);
-  checkBackend(flags, CMD);
   const modelPath = requireFlag(flags, 'model', CMD);
   const textFile = requireFlag(flags, 'file', CMD);
   const out = flags.values.get('out') ?? 'imatrix.gguf';
@@ -23,10 +22,11 @@ export async function runImatrix(argv: string[], log: RunLog): Promise<number> {
   const text = readPromptFile(textFile);
   const { model, tokenizer } = await loadModel(modelPath);
   const tokens = tokenizer.tokenize(text, true, false);
+  const backend = await matmulBackend(flags, CMD, (l) => log.warn(l));
   const t0 = Date.now();
   let line = '';
-  const r = computeImatrix(model, tokens, {
-    nCtx, chunks, processOutput: flags.bools.has('processOutput'), bos: tokenizer.addBos ? tokenizer.bos : null, what: textFile,
+  const r = await computeImatrix(model, tokens, {
+    nCtx, chunks, matmul: backend, processOutput: flags.bools.has('processOutput'), bos: tokenizer.addBos ? tokenizer.bos : null, what: textFile,
     onChunk: (i, n, ppl) => {
       line += `[${i}]${ppl.toFixed(4)},`;
       if (i % 16 === 0 || i === n) {
@@ -39,10 +39,10 @@ export async function runImatrix(argv: string[], log: RunLog): Promise<number> {
   writeFileWhole(out, imatrixGguf(r, [textFile]));
   const [ppl, unc] = r.ppl;
   if (flags.bools.has('json')) {
-    log.info(JSON.stringify({ ppl: [ppl, unc], chunks: r.chunkCount, chunk_size: r.chunkSize, entries: r.entries.size, tokens: r.tokens, seconds, tokens_per_second: r.tokens / seconds, output: out }));
+    log.info(JSON.stringify({ ppl: [ppl, unc], chunks: r.chunkCount, chunk_size: r.chunkSize, entries: r.entries.size, tokens: r.tokens, seconds, tokens_per_second: r.tokens / seconds, backend: backend.name, output: out }));
   } else {
     log.info(`Final estimate: PPL = ${ppl.toFixed(4)} +/- ${unc.toFixed(5)}`);
-    log.info(`imatrix: ${r.entries.size} entries over ${r.chunkCount} chunks of ${r.chunkSize} tokens (${(r.tokens / seconds).toFixed(0)} tokens/s, cpu) written to ${out}`);
+    log.info(`imatrix: ${r.entries.size} entries over ${r.chunkCount} chunks of ${r.chunkSize} tokens (${(r.tokens / seconds).toFixed(0)} tokens/s, ${backend.name}) written to ${out}`);
   }
   return 0;
 }

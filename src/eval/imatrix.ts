@@ -9,7 +9,7 @@
 import { planOutput } from '../formats/gguf-writer.js';
 import { GgufValueType, kvArray, kvString, kvU32 } from '../formats/gguf-kv.js';
 import { GgmlType } from '../quant/ggml-type.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { LlamaModel, MatmulBackend } from '../model/llama.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from './chunks.js';
 
 export interface ImatrixEntry {
@@ -34,6 +34,8 @@ export interface ImatrixOptions {
   chunks?: number;
   /** also collect output.weight (llama-imatrix --process-output) */
   processOutput?: boolean;
+  /** where the matmuls run (default: the CPU) */
+  matmul?: MatmulBackend;
   /** BOS id put at each chunk's start, or null */
   bos: number | null;
   /** after each chunk: its 1-based number, the total, the running perplexity */
@@ -44,7 +46,7 @@ export interface ImatrixOptions {
 /** llama-imatrix ignores matmuls over fewer than 16 rows of activations */
 const MIN_ROWS = 16;
 
-export function computeImatrix(model: LlamaModel, tokens: ArrayLike<number>, o: ImatrixOptions): ImatrixResult {
+export async function computeImatrix(model: LlamaModel, tokens: ArrayLike<number>, o: ImatrixOptions): Promise<ImatrixResult> {
   const plan = planChunks(tokens.length, o.nCtx, o.chunks, o.what ?? 'imatrix');
   const entries = new Map<string, ImatrixEntry>();
   const collect = (name: string, x: Float32Array, rows: number, cols: number) => {
@@ -63,7 +65,7 @@ export function computeImatrix(model: LlamaModel, tokens: ArrayLike<number>, o: 
   const nVocab = model.hp.nVocab;
   for (let c = 0; c < plan.nChunk; c++) {
     const chunk = chunkTokens(tokens, plan, c, o.bos);
-    const logits = model.forward(chunk, { onMatmulInput: collect });
+    const logits = await model.forward(chunk, { onMatmulInput: collect, matmul: o.matmul });
     for (let i = plan.first; i < plan.nCtx - 1; i++) ppl.add(tokenNll(logits, i * nVocab, nVocab, tokens[c * plan.nCtx + i + 1]));
     o.onChunk?.(c + 1, plan.nChunk, ppl.ppl);
   }

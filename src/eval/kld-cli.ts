@@ -5,7 +5,7 @@
  */
 import type { RunLog } from '../pipeline/quantize-model.js';
 import { UsageError } from '../errors.js';
-import { checkBackend, intFlag, loadModel, parseFlags, readPromptFile, requireFlag } from './cli-common.js';
+import { intFlag, matmulBackend, loadModel, parseFlags, readPromptFile, requireFlag } from './cli-common.js';
 import { computeKld, type KldStats } from './kld.js';
 
 const CMD = 'kld';
@@ -15,7 +15,6 @@ export async function runKld(argv: string[], log: RunLog): Promise<number> {
     values: { file: ['-f', '--file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'] },
     bools: { json: ['--json'] },
   }, CMD);
-  checkBackend(flags, CMD);
   if (flags.positional.length !== 2) throw new UsageError(`${CMD}: expected base.gguf quantized.gguf, got ${flags.positional.length} file(s)`);
   const textFile = requireFlag(flags, 'file', CMD);
   const nCtx = intFlag(flags, 'ctx', 512, CMD);
@@ -24,15 +23,16 @@ export async function runKld(argv: string[], log: RunLog): Promise<number> {
   const base = await loadModel(flags.positional[0]);
   const quant = await loadModel(flags.positional[1]);
   const tokens = base.tokenizer.tokenize(text, true, false);
+  const backend = await matmulBackend(flags, CMD, (l) => log.warn(l));
   const t0 = Date.now();
-  const s = computeKld(base.model, quant.model, tokens, {
-    nCtx, chunks, bos: base.tokenizer.addBos ? base.tokenizer.bos : null, what: textFile,
+  const s = await computeKld(base.model, quant.model, tokens, {
+    nCtx, chunks, matmul: backend, bos: base.tokenizer.addBos ? base.tokenizer.bos : null, what: textFile,
     onChunk: (i, n, kld) => {
       if (i % 16 === 0 || i === n) log.warn(`kld: ${i}/${n} chunks, mean KLD so far ${kld.toFixed(6)}`);
     },
   });
   const seconds = (Date.now() - t0) / 1000;
-  if (flags.bools.has('json')) log.info(JSON.stringify({ ...s, seconds, tokens_per_second: (2 * s.chunks * nCtx) / seconds }));
+  if (flags.bools.has('json')) log.info(JSON.stringify({ ...s, seconds, tokens_per_second: (2 * s.chunks * nCtx) / seconds, backend: backend.name }));
   else for (const line of summary(s)) log.info(line);
   return 0;
 }

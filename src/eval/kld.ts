@@ -8,7 +8,7 @@
  * --kl-divergence).
  */
 import { nearestInt } from '../quant/fp32.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { LlamaModel, MatmulBackend } from '../model/llama.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from './chunks.js';
 
 const fround = Math.fround;
@@ -153,12 +153,14 @@ export interface KldOptions {
   nCtx: number;
   chunks?: number;
   bos: number | null;
+  /** where the matmuls run (default: the CPU) */
+  matmul?: MatmulBackend;
   /** after each chunk: 1-based number, total, running mean KLD */
   onChunk?: (done: number, total: number, meanKld: number) => void;
   what?: string;
 }
 
-export function computeKld(base: LlamaModel, quant: LlamaModel, tokens: ArrayLike<number>, o: KldOptions): KldStats {
+export async function computeKld(base: LlamaModel, quant: LlamaModel, tokens: ArrayLike<number>, o: KldOptions): Promise<KldStats> {
   const nVocab = base.hp.nVocab;
   if (quant.hp.nVocab !== nVocab) throw new RangeError(`kld: the models' vocabularies differ (${nVocab} vs ${quant.hp.nVocab})`);
   const plan = planChunks(tokens.length, o.nCtx, o.chunks, o.what ?? 'kld');
@@ -172,12 +174,12 @@ export function computeKld(base: LlamaModel, quant: LlamaModel, tokens: ArrayLik
   for (let c = 0; c < plan.nChunk; c++) {
     const chunk = chunkTokens(tokens, plan, c, o.bos);
     const target = (i: number) => tokens[c * plan.nCtx + i + 1];
-    const lb = base.forward(chunk);
+    const lb = await base.forward(chunk, { matmul: o.matmul });
     for (let i = plan.first; i < plan.nCtx - 1; i++) {
       full.add(tokenNll(lb, i * nVocab, nVocab, target(i)));
       encodeBase(lb, i * nVocab, nVocab, target(i), records[i - plan.first]);
     }
-    const lq = quant.forward(chunk);
+    const lq = await quant.forward(chunk, { matmul: o.matmul });
     for (let i = plan.first; i < plan.nCtx - 1; i++) {
       const [kl, dp] = compareToken(lq, i * nVocab, nVocab, records[i - plan.first], target(i), k);
       klds[at] = kl;

@@ -58,7 +58,18 @@ interface Layer {
   down: Weight;
 }
 
+/** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts) */
+export interface MatmulBackend {
+  readonly name: string;
+  /** out (T × m) = x (T × n) · wᵀ */
+  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): void | Promise<void>;
+}
+
+export const CPU_MATMUL: MatmulBackend = { name: 'cpu', matmul: (x, w, T, n, m, out) => matmul(x, w, T, n, m, out) };
+
 export interface ForwardOptions {
+  /** default: CPU_MATMUL */
+  matmul?: MatmulBackend;
   /** ggml's rounding of activations to each weight's dot-product type (default true) */
   roundActivations?: boolean;
   /** 'fa-f16' (default): ggml's flash-attention kernel for short runs; 'f32': F32 Q and accumulator */
@@ -162,7 +173,8 @@ export class LlamaModel {
   }
 
   /** Logits (tokens.length × nVocab) for one sequence whose first token is at position 0. */
-  forward(tokens: ArrayLike<number>, opts: ForwardOptions = {}): Float32Array {
+  async forward(tokens: ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const backend = opts.matmul ?? CPU_MATMUL;
     const { nEmbd, nFf, nHead, nHeadKv, headDim, eps, nVocab } = this.hp;
     const T = tokens.length;
     const round = opts.roundActivations ?? true;
@@ -182,7 +194,7 @@ export class LlamaModel {
     const up = new Float32Array(T * nFf);
     const rounded = new Map<ActRound, Float32Array>();
     /** inputs of the matmuls that share `src`, rounded once per dot-product type */
-    const mm = (src: Float32Array, cols: number, ws: [Weight, Float32Array][]) => {
+    const mm = async (src: Float32Array, cols: number, ws: [Weight, Float32Array][]) => {
       rounded.clear();
       for (const [w] of ws) opts.onMatmulInput?.(w.name, src, T, cols);
       for (const [w, dst] of ws) {
@@ -196,31 +208,31 @@ export class LlamaModel {
           }
           xin = r;
         }
-        matmul(xin, w.data, T, cols, w.rows, dst);
+        await backend.matmul(xin, w.data, T, cols, w.rows, dst);
       }
     };
     for (const L of this.layers) {
       rmsNorm(x, L.attnNorm, T, nEmbd, eps, cur);
-      mm(cur, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
+      await mm(cur, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
       this.rope(q, T, nHead);
       this.rope(k, T, nHeadKv);
       for (let i = 0; i < k.length; i++) k[i] = r16(k[i]); // the F16 KV cache
       for (let i = 0; i < v.length; i++) v[i] = r16(v[i]);
       attention(q, k, v, T, nHead, nHeadKv, headDim, opts.attention ?? 'fa-f16', att);
-      mm(att, nHead * headDim, [[L.o, proj]]);
+      await mm(att, nHead * headDim, [[L.o, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
       rmsNorm(x, L.ffnNorm, T, nEmbd, eps, cur);
-      mm(cur, nEmbd, [[L.gate, gate], [L.up, up]]);
+      await mm(cur, nEmbd, [[L.gate, gate], [L.up, up]]);
       for (let i = 0; i < gate.length; i++) {
         const g = gate[i];
         gate[i] = fround(fround(g / (1 + Math.exp(-g))) * up[i]);
       }
-      mm(gate, nFf, [[L.down, proj]]);
+      await mm(gate, nFf, [[L.down, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
     }
     rmsNorm(x, this.outNorm, T, nEmbd, eps, cur);
     const logits = new Float32Array(T * nVocab);
-    mm(cur, nEmbd, [[this.output, logits]]);
+    await mm(cur, nEmbd, [[this.output, logits]]);
     return logits;
   }
 

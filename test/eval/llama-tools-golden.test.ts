@@ -90,7 +90,7 @@ describe('forward pass vs llama-perplexity (per-chunk running perplexity, -c 128
       const acc = new PplAccumulator();
       const ours: number[] = [];
       for (let c = 0; c < nChunks; c++) {
-        const logits = model.forward(chunkTokens(ids, plan, c, tok.bos));
+        const logits = await model.forward(chunkTokens(ids, plan, c, tok.bos));
         for (let i = plan.first; i < CTX - 1; i++) acc.add(tokenNll(logits, i * model.hp.nVocab, model.hp.nVocab, ids[c * CTX + i + 1]));
         ours.push(acc.ppl);
       }
@@ -210,7 +210,7 @@ describe('forward pass vs llama_decode (oracle, one sequence of 128 tokens in ub
       const theirs = o.decode(ids, 32);
       o.free();
       const m = await openGgufModelFile(file);
-      const ours = (await LlamaModel.load(m)).forward(ids);
+      const ours = await (await LlamaModel.load(m)).forward(ids);
       await m.close();
       const V = o.nVocab;
       worst[name] = Array.from({ length: CTX }, (_, t) => {
