@@ -64,9 +64,28 @@ function load(): any {
     freeCtx: l.func('void llama_free(void *ctx)'),
     freeModel: l.func('void llama_model_free(void *model)'),
     logSet: l.func('void llama_log_set(void *cb, void *ud)'),
+    tokenize: l.func('int32_t llama_tokenize(void *vocab, const char *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)'),
   };
   lib.backendInit();
   return lib;
+}
+
+/** llama_tokenize with the vocabulary of a GGUF (loaded vocab-only); null when the oracle cannot load */
+export function openTokenizeOracle(modelPath: string): ((text: string, addSpecial: boolean, parseSpecial: boolean) => number[]) | null {
+  const L = load();
+  if (!L) return null;
+  const mp = L.modelDefaults();
+  mp.vocab_only = true;
+  const model = L.loadModel(modelPath, mp);
+  if (!model) throw new Error(`llama_model_load_from_file (vocab only) failed for ${modelPath}`);
+  const vocab = L.getVocab(model);
+  return (text, addSpecial, parseSpecial) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const out = new Int32Array(bytes.length + 8);
+    const n = L.tokenize(vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    if (n < 0) throw new Error(`llama_tokenize needs ${-n} tokens`);
+    return [...out.subarray(0, n)];
+  };
 }
 
 /** null when the oracle cannot load (oracleUnavailable says why) */
