@@ -43,14 +43,12 @@ export interface ImatrixOptions {
   what?: string;
 }
 
-/** llama-imatrix ignores matmuls over fewer than 16 rows of activations */
-const MIN_ROWS = 16;
-
 export async function computeImatrix(model: LlamaModel, tokens: ArrayLike<number>, o: ImatrixOptions): Promise<ImatrixResult> {
   const plan = planChunks(tokens.length, o.nCtx, o.chunks, o.what ?? 'imatrix');
   const entries = new Map<string, ImatrixEntry>();
   const collect = (name: string, x: Float32Array, rows: number, cols: number) => {
-    if (rows < MIN_ROWS) return;
+    // (llama-imatrix skips matmuls over fewer than 16 rows, but its ubatches hold up to 512 tokens of several
+    // chunks, so every chunk's rows are collected in practice)
     if (!(name.startsWith('blk.') || (o.processOutput && name === 'output.weight'))) return;
     let e = entries.get(name);
     if (!e) entries.set(name, (e = { sums: new Float32Array(cols), count: 0 }));

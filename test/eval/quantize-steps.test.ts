@@ -69,3 +69,24 @@ describe('quantize --calibrate / --kld', () => {
     expect(fs.existsSync(path.join(tmp, 'out2.imatrix.gguf'))).toBe(false);
   });
 });
+
+describe('imatrix / kld / tokenize: bad input is one line, a non-zero exit and no output file', () => {
+  const oneError = (r: { code: number | null; err: string }, pattern: RegExp) => {
+    expect(r.code).toBe(1);
+    const lines = r.err.trim().split('\n').filter((l) => l.startsWith('webgpu-quantize: error:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+  };
+  it('a text shorter than two contexts', async () => {
+    fs.writeFileSync(path.join(tmp, 'short.txt'), 'Once upon a time there was a cat.');
+    oneError(await cli(['imatrix', '--backend', 'cpu', '-m', MODEL, '-f', 'short.txt', '-o', 'im.gguf', '-c', '128']), /short\.txt: the text tokenizes to only 11 tokens; a context of 128 needs at least 256/);
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('im.gguf') || f.includes('.tmp-'))).toEqual([]);
+    oneError(await cli(['kld', '--backend', 'cpu', MODEL, MODEL, '-f', 'short.txt', '-c', '128']), /short\.txt: the text tokenizes to only 11 tokens/);
+  });
+  it('a model that is not a GGUF, a missing option, an unknown option', async () => {
+    oneError(await cli(['imatrix', '-m', 'calib.txt', '-f', 'calib.txt']), /calib\.txt: .*GGUF|magic/i);
+    oneError(await cli(['imatrix', '-f', 'calib.txt']), /imatrix: model is required/);
+    oneError(await cli(['kld', MODEL, '-f', 'eval.txt']), /kld: expected base\.gguf quantized\.gguf, got 1 file/);
+    oneError(await cli(['tokenize', '-m', MODEL, '-f', 'eval.txt', '--bogus']), /tokenize: unknown option '--bogus'/);
+  });
+});
