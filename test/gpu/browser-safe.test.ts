@@ -3,7 +3,7 @@
 import { expect, test } from 'vitest';
 import { build } from 'esbuild';
 
-test.each(['src/gpu/index.ts', 'src/gpu/backend.ts'])('%s bundles for the browser without Node or Dawn', async (entry) => {
+test.each(['src/gpu/index.ts', 'src/gpu/backend.ts', 'src/index.ts'])('%s bundles for the browser without Node or Dawn', async (entry) => {
   const r = await build({ entryPoints: [entry], bundle: true, write: false, platform: 'browser', format: 'esm', loader: { '.wgsl': 'text' }, metafile: true, logLevel: 'silent' });
   const inputs = Object.keys(r.metafile.inputs);
   expect(inputs.some((i) => i.endsWith(entry))).toBe(true);
