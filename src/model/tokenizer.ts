@@ -127,15 +127,20 @@ export class Tokenizer {
     return frags;
   }
 
-  /** The text of a token as llama_token_to_piece prints it (SPM: ▁ as space, byte tokens as their byte). */
+  /**
+   * The text of a token as llama_token_to_piece(special = true) gives it for SPM: control, unknown and
+   * user-defined tokens as written, normal ones with ▁ as space, byte tokens as their byte; others empty.
+   */
   piece(id: number): Uint8Array {
     const t = this.tokens[id] ?? '';
-    if (this.types[id] === TokenType.BYTE) {
+    const type = this.types[id];
+    if (type === TokenType.CONTROL || type === TokenType.UNKNOWN || type === TokenType.USER_DEFINED) return new TextEncoder().encode(t);
+    if (type === TokenType.NORMAL) return new TextEncoder().encode(t.replaceAll(SPM_SPACE, ' '));
+    if (type === TokenType.BYTE) {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
       if (m) return Uint8Array.of(parseInt(m[1], 16));
     }
-    if (this.types[id] === TokenType.CONTROL) return new Uint8Array(0);
-    return new TextEncoder().encode(t.replaceAll(SPM_SPACE, ' '));
+    return new Uint8Array(0);
   }
 
   private byteToken(b: number): number {
