@@ -15,9 +15,13 @@ import type { QuantizeOptions } from './pipeline/options.js';
 import type { RunLog } from './pipeline/quantize-model.js';
 import { progressBar, timeLines } from './pipeline/report.js';
 import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
+import { calibrate, extractEvalSteps, measureKld } from './eval/quantize-steps.js';
 
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize tokenize -m model.gguf -f text.txt [--ids]
+       webgpu-quantize imatrix -m model.gguf -f calib.txt [-o imatrix.gguf] [-c 512] [--chunks N]
+       webgpu-quantize kld base.gguf quantized.gguf -f eval.txt [-c 512] [--chunks N] [--json]
        webgpu-quantize --demo
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
@@ -46,6 +50,9 @@ const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf
   --max-buffer-size MiB         rows held in memory per slab (default 64)
   --backend auto|gpu|cpu        where to quantize (default auto: the GPU when an adapter exists)
   --demo                        quantize a generated demo model
+  --calibrate calib.txt         make the importance matrix on this text first (written as <out>.imatrix.gguf), quantize with it
+  --kld eval.txt                after writing, measure the output against the input (KL divergence, perplexities)
+  --eval-ctx N                  context of --calibrate and --kld (default 512)
 
 allowed quantization types:
 ${FTYPES.map((f) => `  ${f.name === 'COPY' ? '        ' : `${String(f.id).padStart(2)}  or  `}${f.name.padEnd(9)}: ${f.description}`).join('\n')}
@@ -104,7 +111,7 @@ async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void 
   await runQuantize(input, output, options, log);
 }
 
-async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }) {
+async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }): Promise<readonly string[]> {
   const t0 = Date.now();
   const threads = resolveThreads(options.nthreads, log);
   options.nthreads = threads;
@@ -118,6 +125,7 @@ async function runQuantize(input: string, output: string | undefined, options: Q
   log.info('');
   for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
   if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
+  return r.outputs;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -127,13 +135,21 @@ export async function main(argv: string[]): Promise<number> {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);
     }
-    const args = parseArgs(argv, readTextFileSync);
+    if (argv[0] === 'tokenize') return await (await import('./eval/tokenize-cli.js')).runTokenize(argv.slice(1), log);
+    if (argv[0] === 'imatrix') return await (await import('./eval/imatrix-cli.js')).runImatrix(argv.slice(1), log);
+    if (argv[0] === 'kld') return await (await import('./eval/kld-cli.js')).runKld(argv.slice(1), log);
+    const { argv: quantArgv, steps } = extractEvalSteps(argv);
+    const args = parseArgs(quantArgv, readTextFileSync);
     if (args.help) {
       process.stdout.write(USAGE);
       return 0;
     }
     if (args.demo && !args.input) await runDemo(args.options, log);
-    else await runQuantize(args.input!, args.output, args.options, log);
+    else {
+      if (steps.calibrate) args.options.imatrixPath = await calibrate(args.input!, args.output, steps, log);
+      const outputs = await runQuantize(args.input!, args.output, args.options, log);
+      if (steps.kld && outputs.length === 1) await measureKld(args.input!, outputs[0], steps, log);
+    }
     return 0;
   } catch (e) {
     log.finish();
