@@ -86,7 +86,7 @@ describe.skipIf(!oracle)('IQ1 whole files and imatrix refusals vs llama_model_qu
       expect(r.error).toMatch(/requires an imatrix/);
       const ours = path.join(dir, `${name}-noim-ours.gguf`);
       const err = await runOurs(m.path, ours, ft(name), {}, backend);
-      expect(err?.message).toMatch(/tensor blk\.0\.attn_q\.weight would be iq1_\w+\) requires an importance matrix: .*llama-imatrix .* --imatrix/);
+      expect(err?.message).toMatch(/tensor blk\.0\.attn_q\.weight would be iq1_\w+\) requires an importance matrix: .*webgpu-quantize imatrix -m .*llama-imatrix.* --imatrix .*--calibrate/);
       expect(fs.existsSync(ours)).toBe(false);
     });
   }
@@ -95,7 +95,7 @@ describe.skipIf(!oracle)('IQ1 whole files and imatrix refusals vs llama_model_qu
     const m = (await setup())['dense-f16'];
     const ours = path.join(dir, 'pure-iq1s-ours.gguf');
     const err = await runOurs(m.path, ours, ft('IQ1_S'), { imatrixPath: m.imatrix, pure: true }, backend);
-    expect(err?.message).toMatch(/^tensor 'token_embd\.weight' \(iq1_s, and the imatrix has no entry for it\) requires an importance matrix: .*llama-imatrix/);
+    expect(err?.message).toMatch(/^tensor 'token_embd\.weight' \(iq1_s, and the imatrix has no entry for it\) requires an importance matrix: .*webgpu-quantize imatrix/);
     expect(fs.existsSync(ours)).toBe(false);
   });
 });
