@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { InlineCpuBackend, quantizeOnCpu, type QuantizeBackend } from '../../src/pipeline/backend.js';
 import { compareBackends } from '../../src/pipeline/compare.js';
 import { defaultOptions } from '../../src/pipeline/options.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RequantizeError } from '../../src/errors.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
-import { CpuWorkerBackend } from '../../src/pipeline/cpu-workers.js';
+import { CpuWorkerBackend } from '../../src/node/cpu-workers.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../data/imatrix-files.js';
 import {

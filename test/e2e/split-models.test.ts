@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { quantizeFile } from '../../src/node.js';
+import { quantizeFile } from '../../src/node/index.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { parseGgufBytes } from '../../src/formats/gguf-reader.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';

@@ -13,7 +13,7 @@ import { readGgufHeader, parseGgufBytes } from '../../src/formats/gguf-reader.js
 import { ggmlNDims, paddingAfter, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { loadImatrix, imatrixKvs } from '../../src/formats/imatrix.js';
 import { fp16ToFp32 } from '../../src/formats/half.js';
-import { FileSource, openGgufModelFile } from '../../src/node-io.js';
+import { FileSource, openGgufModelFile } from '../../src/node/file-io.js';
 import { GgmlType } from '../../src/quant/ggml-type.js';
 import { compareTensorNames } from '../../src/policy/tensor-rules.js';
 import { LE, goldenDir, goldenOutputs, synthF32 } from './gguf-fixtures.js';

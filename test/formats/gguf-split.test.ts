@@ -12,7 +12,7 @@ import { kvI32, kvU16, kvU32, removeSplitKvs, setKv, type GgufKv } from '../../s
 import { parseShardName, readTensorRows, shardPaths, splitPath, tensorRows, type GgufModel } from '../../src/formats/gguf-model.js';
 import { parseGgufBytes, type GgufTensorInfo } from '../../src/formats/gguf-reader.js';
 import { keepSplitOrder, keepSplitOutputPrefix, paddingAfter, planKeepSplit, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { GgmlType } from '../../src/quant/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { synthF32, tempDir, writeSynthShards } from './gguf-fixtures.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizeError, UnsupportedTypeError } from '../../src/errors.js';
-import { quantizeFile } from '../../src/node.js';
+import { quantizeFile } from '../../src/node/index.js';
 import { InlineCpuBackend, type QuantizeBackend } from '../../src/pipeline/backend.js';
 import { GpuBackend } from '../../src/gpu/backend.js';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';

@@ -6,17 +6,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ImatrixError, UsageError } from './errors.js';
-import { checkImatrixFinite, loadImatrix, type Imatrix } from './formats/imatrix.js';
-import { FileSink, openGgufModelFile } from './node-io.js';
-import { InlineCpuBackend, type QuantizeBackend } from './pipeline/backend.js';
-import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
-import { defaultOptions, type BackendChoice, type QuantizeOptions } from './pipeline/options.js';
-import { quantizeModel, type RunLog, type RunResult } from './pipeline/quantize-model.js';
+import { ImatrixError, UsageError } from '../errors.js';
+import { checkImatrixFinite, loadImatrix, type Imatrix } from '../formats/imatrix.js';
+import { FileSink, openGgufModelFile } from './file-io.js';
+import { InlineCpuBackend, type QuantizeBackend } from '../pipeline/backend.js';
+import { CpuWorkerBackend } from './cpu-workers.js';
+import { defaultOptions, type BackendChoice, type QuantizeOptions } from '../pipeline/options.js';
+import { quantizeModel, type RunLog, type RunResult } from '../pipeline/quantize-model.js';
 
-export * from './index.js';
-export { FileSink, FileSource, openGgufModelFile } from './node-io.js';
-export { CpuWorkerBackend } from './pipeline/cpu-workers.js';
+export * from '../index.js';
+export { FileSink, FileSource, openGgufModelFile } from './file-io.js';
+export { CpuWorkerBackend } from './cpu-workers.js';
 
 export function resolveThreads(n: number): number {
   return n > 0 ? n : os.availableParallelism();
@@ -30,7 +30,7 @@ export function resolveThreads(n: number): number {
 export async function createBackend(choice: BackendChoice, nthreads: number, log: RunLog): Promise<QuantizeBackend> {
   if (choice !== 'cpu') {
     try {
-      const { createGpuBackend } = await import('./gpu/node-backend.js');
+      const { createGpuBackend } = await import('./gpu-backend.js');
       const gpu = await createGpuBackend(log, { software: choice === 'auto' ? 'never' : 'auto' });
       if (choice === 'gpu' || !gpu.quantizer.isSoftware) return gpu;
       await gpu.close();

@@ -1,13 +1,13 @@
 /** `webgpu-quantize compare model.gguf [type] [--imatrix F] [--backend gpu|cpu]`: GPU path vs CPU reference. */
-import { UsageError } from './errors.js';
-import { optionsFirst, parseArgs } from './cli-args.js';
-import { createBackend, readImatrixFile } from './node.js';
-import { openGgufModelFile } from './node-io.js';
-import { InlineCpuBackend } from './pipeline/backend.js';
-import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
-import { compareBackends, type TensorComparison } from './pipeline/compare.js';
-import type { RunLog } from './pipeline/quantize-model.js';
-import { typeLayout } from './quant/ggml-type.js';
+import { UsageError } from '../errors.js';
+import { optionsFirst, parseArgs } from '../cli-args.js';
+import { createBackend, readImatrixFile } from './index.js';
+import { openGgufModelFile } from './file-io.js';
+import { InlineCpuBackend } from '../pipeline/backend.js';
+import { CpuWorkerBackend } from './cpu-workers.js';
+import { compareBackends, type TensorComparison } from '../pipeline/compare.js';
+import type { RunLog } from '../pipeline/quantize-model.js';
+import { typeLayout } from '../quant/ggml-type.js';
 import fs from 'node:fs';
 
 const pct = (a: number, b: number) => (b ? (100 * a) / b : 100).toFixed(4);

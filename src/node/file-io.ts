@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { OutputError, QuantizeError } from './errors.js';
-import type { ByteSink, ByteSource } from './formats/byte-source.js';
-import { openGgufModel, type GgufModel } from './formats/gguf-model.js';
+import { OutputError, QuantizeError } from '../errors.js';
+import type { ByteSink, ByteSource } from '../formats/byte-source.js';
+import { openGgufModel, type GgufModel } from '../formats/gguf-model.js';
 
 export class FileSource implements ByteSource {
   private constructor(private readonly fh: FileHandle, readonly name: string, readonly size: number) {}
