@@ -86,6 +86,8 @@ export interface GpuQuantizerStats {
   /** blocks a kernel flagged and the host re-quantized exactly (see fallback.ts) */
   fallbackBlocks: number;
   fallbackRows: number;
+  /** of fallbackBlocks, those the host rule (fallback.ts mayNeedHostPath) finds ordinary: a kernel bug */
+  ordinaryFallbackBlocks: number;
 }
 
 export class GpuQuantizer {
@@ -103,7 +105,7 @@ export class GpuQuantizer {
   private readonly active = new Set<Promise<unknown>>();
   private lostMessage: string | null = null;
   /** running totals, for logs and tests */
-  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0 };
+  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0 };
   private destroyed = false;
 
   static async create(opts: GpuQuantizerOptions = {}): Promise<GpuQuantizer> {
@@ -297,6 +299,7 @@ export class GpuQuantizer {
       });
       this.stats.fallbackBlocks += r.blocks;
       this.stats.fallbackRows += r.rows;
+      this.stats.ordinaryFallbackBlocks += r.ordinary;
     }
     this.stats.chunks++;
     this.stats.blocks += c.nBlocks;

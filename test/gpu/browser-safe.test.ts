@@ -11,7 +11,7 @@ async function bundleInputs(entry: string): Promise<string[]> {
   return Object.keys(r.metafile.inputs);
 }
 
-test.each(['src/index.ts', 'src/gpu/index.ts', 'src/gpu/backend.ts', 'web/main.ts', 'web/worker.ts'])('%s bundles for the browser without Node, Dawn or src/node/', async (entry) => {
+test.each(['src/index.ts', 'src/gpu/index.ts', 'src/gpu/backend.ts', 'src/pipeline/choose-backend.ts', 'web/main.ts', 'web/worker.ts'])('%s bundles for the browser without Node, Dawn or src/node/', async (entry) => {
   const inputs = await bundleInputs(entry);
   expect(inputs.some((i) => i.endsWith(entry))).toBe(true);
   expect(inputs.filter((i) => NODE_ONLY.test(i))).toEqual([]);
