@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { typeLayout } from '../../src/quant/ggml-type.js';
 import type { QuantImpl } from '../../src/quant/registry.js';
 import { Q4_1 } from '../../src/quant/q4_1.js';
@@ -15,8 +15,7 @@ import { Q2_K } from '../../src/quant/q2_k.js';
 import { Q4_K } from '../../src/quant/q4_k.js';
 import { Q5_K } from '../../src/quant/q5_k.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 /** `fp16At`: byte offsets of the fp16 fields of one block (spec §1.3, §1.4). */
 const CASES: { impl: QuantImpl; lengths: number[]; fp16At: number[] }[] = [

@@ -4,13 +4,12 @@
  * seeded distribution, several row lengths and row counts, with no imatrix and with three kinds of imatrix.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
 import { quantType, type QuantType } from '../../src/quant/registry.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const TYPES = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q3_K, GgmlType.Q6_K];
 const HAS_IMATRIX_PATH = new Set([GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q3_K, GgmlType.Q6_K]);
