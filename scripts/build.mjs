@@ -6,7 +6,7 @@ import fs from 'node:fs';
 // dist/<out>.js from <in>: the Node-only modules live in src/node/ (src/node/index.ts is the `./node` export)
 const entries = [
   ['src/node/cli.ts', 'cli'], ['src/index.ts', 'index'], ['src/node/index.ts', 'node'], ['src/node/quantize-worker.ts', 'quantize-worker'],
-  ['bench/model-rss.ts', 'model-rss'], ['bench/quantize-throughput.ts', 'quantize-throughput'], ['bench/gpu-soak.ts', 'gpu-soak'],
+  ['bench/model-rss.ts', 'model-rss'], ['bench/quantize-throughput.ts', 'quantize-throughput'], ['bench/gpu-soak.ts', 'gpu-soak'], ['bench/fsync-cost.ts', 'fsync-cost'],
 ].filter(([f]) => fs.existsSync(f)).map(([f, out]) => ({ in: f, out }));
 await build({
   entryPoints: entries,

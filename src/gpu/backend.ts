@@ -4,9 +4,9 @@
  * on the in-thread CPU reference and one line per type says so. `blockCounts` reports where every block was
  * computed.
  */
-import { UnsupportedTypeError } from '../errors.js';
+import { UnsupportedTypeError, quoteName } from '../errors.js';
 import { quantizeOnCpu, type BlockCounts, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
-import { typeLayout, type GgmlType } from '../quant/ggml-type.js';
+import { typeLayout, type GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import type { GpuQuantizer } from './quantize-gpu.js';
 
@@ -37,7 +37,7 @@ export class GpuBackend implements QuantizeBackend {
   async quantize(job: QuantizeJob): Promise<Uint8Array> {
     if (!this.quantizer.supports(job.type)) {
       const name = typeLayout(job.type).name;
-      if (!this.cpuForMissingKernels) throw new UnsupportedTypeError(`tensor '${job.label}' needs type ${name}, which has no GPU kernel yet (the gpu backend runs GPU kernels only)`, name);
+      if (!this.cpuForMissingKernels) throw new UnsupportedTypeError(`tensor ${quoteName(job.label)} needs type ${name}, which has no GPU kernel yet (the gpu backend runs GPU kernels only)`, name);
       if (!this.announced.has(job.type)) {
         this.announced.add(job.type);
         this.log(`webgpu-quantize: no GPU kernel for ${name} yet: its tensors run on the CPU path`);

@@ -11,7 +11,7 @@
  * host that it should have done itself.
  */
 import { GpuError } from '../errors.js';
-import { quantType } from '../quant/registry.js';
+import { quantType, quantizeChunk } from '../quant/registry.js';
 import type { Chunk } from './chunk-plan.js';
 import type { GpuKernel } from './kernels.js';
 
@@ -109,7 +109,7 @@ export function patchFlaggedBlocks(mask: Uint32Array, out: Uint8Array, p: Fallba
         if (!impl) throw new GpuError('internal', `block ${b} of a ${kernel.name} chunk needs the exact CPU path, which this type lacks`, p.label);
         rowOut ??= new Uint8Array(bpr * bb);
         rowValues = p.row(row);
-        impl.quantize(rowValues, rowOut, 1, p.nPerRow, p.imatrix);
+        quantizeChunk(impl, rowValues, rowOut, 1, p.nPerRow, p.imatrix);
         curRow = row;
         rows++;
       }

@@ -6,7 +6,7 @@
  * device from src/node/gpu-device.ts (createNodeGpuQuantizer).
  */
 import { GpuError, QuantizeError, UnsupportedTypeError } from '../errors.js';
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
 import { chunkLayout, foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
 import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js';

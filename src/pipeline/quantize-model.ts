@@ -4,15 +4,15 @@
  * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
  * current one is quantized.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
@@ -54,6 +54,9 @@ export interface RunResult {
   /** where a GPU backend computed this run's blocks (also printed as one line); undefined on the CPU */
   blockCounts?: BlockCounts;
 }
+
+/** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
+const FLOAT_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 /** llama-quantize's refusal messages arrive as PolicyError; give them the project's typed errors. */
 function typedPolicyError(e: PolicyError): QuantizeError {
@@ -121,14 +124,19 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
   const { model, options, log } = request;
   const plan = planRun(model, options, request.imatrix);
   for (const e of plan.entries) {
+    // llama.cpp throws "cannot dequantize/convert tensor type" for these once part of the file is written
+    const src = typeLayout(e.sourceType);
+    if (e.quantize && !options.dryRun && !src.isQuantized && !FLOAT_TYPES.has(e.sourceType)) {
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} is stored as ${src.name}, which is neither a float nor a quantized type: it cannot be converted to ${typeLayout(e.targetType).name} (only F32, F16, BF16 and quantized tensors can)`, src.name);
+    }
     if (e.quantize && !options.dryRun && !quantType(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
     }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
     if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
-      throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)}: ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
     }
   }
   if (options.dryRun || typeof request.backend !== 'function') return runPlan({ ...request, backend: request.backend as QuantizeBackend }, plan);
@@ -147,8 +155,8 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
       const name = typeLayout(e.targetType).name;
       throw new UnsupportedTypeError(req.backend.kind === 'gpu'
-        ? `tensor '${e.name}' needs type ${name}, which has no GPU kernel yet: the gpu backend runs GPU kernels only (the auto or cpu backend runs ${name} on the CPU path)`
-        : `tensor '${e.name}' needs type ${name}, which is not implemented yet on ${req.backend.description}`, name);
+        ? `tensor ${quoteName(e.name)} needs type ${name}, which has no GPU kernel yet: the gpu backend runs GPU kernels only (the auto or cpu backend runs ${name} on the CPU path)`
+        : `tensor ${quoteName(e.name)} needs type ${name}, which is not implemented yet on ${req.backend.description}`, name);
     }
   }
   const counts0 = options.dryRun ? undefined : req.backend.blockCounts?.();
@@ -185,7 +193,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
           ? await quantizeTensor(req, t, e, sink)
           : await copyTensor(req, t, sink);
         if (written !== file.layout.nbytes[k]) {
-          throw new QuantizeError(`internal: tensor '${e.name}' produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+          throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
         }
         await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
         log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
@@ -260,7 +268,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32A
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
-  q.dequantize(bytes, out, out.length);
+  dequantizeRows(q, bytes, out, out.length);
   return out;
 }
 
@@ -270,7 +278,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(`missing importance matrix for tensor ${quoteName(e.name)} in a very low-bit quantization (${typeLayout(e.targetType).name})`);
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];

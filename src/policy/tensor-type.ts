@@ -3,7 +3,7 @@
  * of its main loop): for a model and the run's options, every tensor's output name, type and whether
  * its bytes are converted or copied, in the order llama-quantize writes them. Pure and browser-safe.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { ftypeDefaultType } from './ftype.js';
 import { PolicyError } from './errors.js';
 import type { ModelFacts } from './model-facts.js';

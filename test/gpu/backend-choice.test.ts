@@ -15,7 +15,7 @@ import { chooseBackend, type GpuRequest } from '../../src/pipeline/choose-backen
 import { defaultOptions } from '../../src/pipeline/options.js';
 import { quantizeModel, type RunLog } from '../../src/pipeline/quantize-model.js';
 import { parseFtype } from '../../src/policy/ftype.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { SYNTH_DIR } from '../golden/shared-paths.js';
 
 /** a GpuQuantizer stand-in: "kernels" for `kernels` (computed by the CPU reference), counted like the real one */

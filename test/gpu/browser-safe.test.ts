@@ -1,4 +1,5 @@
-// Everything the browser loads must bundle without Node or Dawn: the Node-only modules all live in src/node/
+// Everything the browser loads (src/index.ts carries the WGSL sources through the type descriptors) must
+// bundle without Node or Dawn: the Node-only modules all live in src/node/
 // (file I/O, worker_threads pool, Dawn/SwiftShader device, CLI), and no browser entry may reach them.
 import { expect, test } from 'vitest';
 import { build } from 'esbuild';
