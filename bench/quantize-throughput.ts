@@ -11,7 +11,7 @@
  * is excluded as warm-up.
  */
 import os from 'node:os';
-import { CpuWorkerBackend } from '../src/pipeline/cpu-workers.js';
+import { CpuWorkerBackend } from '../src/node/cpu-workers.js';
 import type { QuantizeBackend } from '../src/pipeline/backend.js';
 import { GgmlType, typeByName, typeLayout } from '../src/core/ggml-type.js';
 import { implementedTypes, quantType } from '../src/quant/registry.js';
@@ -62,7 +62,7 @@ async function main() {
   let gpuName = 'none';
   if (!argv.includes('--no-gpu')) {
     try {
-      const { createGpuBackend } = await import('../src/gpu/node-backend.js');
+      const { createGpuBackend } = await import('../src/node/gpu-backend.js');
       const b = await createGpuBackend({ info: () => {}, warn: (l) => console.log(l) });
       gpu = b;
       gpuName = b.description;
