@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileSink } from '../src/node-io.js';
+import { FileSink } from '../src/node/file-io.js';
 import { syntheticModel } from '../src/synthetic-model.js';
 import { llamaSpecForSize } from './lib/model-size.js';
 import { parseFtype } from '../src/policy/ftype.js';

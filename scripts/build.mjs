@@ -3,13 +3,16 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
-const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts'].filter((f) => fs.existsSync(f));
-// benchmarks go to dist/bench/ (not published: package.json "files" leaves it out)
-const benches = fs.readdirSync('bench').filter((f) => f.endsWith('.ts')).map((f) => `bench/${f}`);
-const nodeBuild = (entryPoints, outdir) => build({
-  entryPoints,
-  outdir,
-  entryNames: '[name]',
+// dist/<out>.js from <in>: the Node-only modules live in src/node/ (src/node/index.ts is the `./node` export);
+// every bench/*.ts goes to dist/bench/<name>.js (not published: package.json "files" leaves dist/bench out)
+const benches = fs.readdirSync('bench').filter((f) => f.endsWith('.ts')).map((f) => [`bench/${f}`, `bench/${f.slice(0, -3)}`]);
+const entries = [
+  ['src/node/cli.ts', 'cli'], ['src/index.ts', 'index'], ['src/node/index.ts', 'node'], ['src/node/quantize-worker.ts', 'quantize-worker'],
+  ...benches,
+].filter(([f]) => fs.existsSync(f)).map(([f, out]) => ({ in: f, out }));
+await build({
+  entryPoints: entries,
+  outdir: 'dist',
   bundle: true,
   splitting: false,
   platform: 'node',
@@ -20,8 +23,6 @@ const nodeBuild = (entryPoints, outdir) => build({
   sourcemap: true,
   logLevel: 'warning',
 });
-await nodeBuild(entries, 'dist');
-await nodeBuild(benches, 'dist/bench');
 if (fs.existsSync('web/main.ts')) {
   // the page and its quantization worker (web/main.ts starts dist/web/worker.js by URL)
   await build({

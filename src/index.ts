@@ -4,9 +4,11 @@
  * quantization pipeline that any backend plugs into.
  */
 export * from './errors.js';
-export { GgmlType, QK_K, TYPE_LAYOUTS, typeLayout, typeByName, rowSize } from './quant/ggml-type.js';
-export { quantType, implementedTypes, type QuantImpl, type QuantType } from './quant/registry.js';
-export { fp32ToFp16, fp16ToFp32, fp32ToBf16, bf16ToFp32 } from './formats/half.js';
+export { GgmlType, QK_K, TYPE_LAYOUTS, typeLayout, typeByName, rowSize } from './core/ggml-type.js';
+export {
+  quantType, implementedTypes, quantizeChunk, dequantizeRows, type QuantTraits, type ImatrixUse, type WgslLib,
+} from './quant/registry.js';
+export { fp32ToFp16, fp16ToFp32, fp32ToBf16, bf16ToFp32 } from './core/half.js';
 export { MemorySource, BlobSource, MemorySink, type ByteSource, type ByteSink } from './formats/byte-source.js';
 export { readGgufHeader, type GgufFile, type GgufTensorInfo } from './formats/gguf-reader.js';
 export { openGgufModel, readTensorRows, toFloat32, type GgufModel } from './formats/gguf-model.js';
@@ -19,3 +21,8 @@ export { defaultOptions, type QuantizeOptions } from './pipeline/options.js';
 export { quantizeModel, planRun, type RunLog, type RunRequest, type RunResult, type TensorResult } from './pipeline/quantize-model.js';
 export { compareBackends, compareBlocks, type Comparison, type TensorComparison } from './pipeline/compare.js';
 export { syntheticModel, DEMO_SPEC, type SyntheticSpec } from './synthetic-model.js';
+export { Tokenizer } from './model/tokenizer.js';
+export { LlamaModel, CPU_MATMUL, type MatmulBackend, type ForwardOptions, type LlamaHParams } from './model/llama.js';
+export { GpuMatmul } from './model/gpu-matmul.js';
+export { computeImatrix, imatrixGguf, type ImatrixResult, type ImatrixOptions } from './eval/imatrix.js';
+export { computeKld, type KldStats, type KldOptions } from './eval/kld.js';

@@ -7,7 +7,7 @@ import { GGUF_VALUE_TYPE_NAME, type GgufKv } from './formats/gguf-kv.js';
 import { ftypeName } from './policy/ftype.js';
 import { modelFactsFromKv, type ModelFacts } from './policy/model-facts.js';
 import { loaderKvs } from './pipeline/output-kvs.js';
-import { typeLayout } from './quant/ggml-type.js';
+import { typeLayout } from './core/ggml-type.js';
 import { canonicalFtypes, estimateFtype, type FtypeEstimate } from './type-catalog.js';
 
 /** arrays longer than this are shown as their length, element type and first values */

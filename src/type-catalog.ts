@@ -4,7 +4,7 @@
  * it on each backend. "Implemented" is DERIVED from the registries (quantType() for the CPU reference,
  * gpuKernel() for WGSL), so the lists follow as types are added. Browser-safe (the page uses it too).
  */
-import { GgmlType, rowSize, typeLayout } from './quant/ggml-type.js';
+import { GgmlType, rowSize, typeLayout } from './core/ggml-type.js';
 import { quantType } from './quant/registry.js';
 import { gpuKernel } from './gpu/kernels.js';
 import { FTYPES, type FtypeInfo } from './policy/ftype.js';
@@ -61,7 +61,8 @@ export function figuresText(f: LlamaCppFigures, short = false): string {
  */
 export type ImatrixUse = 'required' | 'used' | 'ignored';
 
-const IMATRIX_IGNORED = new Set<GgmlType>([GgmlType.Q8_0, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.TQ1_0, GgmlType.TQ2_0]);
+/** ggml quantizers that never read an imatrix, for types without a QuantTraits descriptor yet (the others say it themselves) */
+const IMATRIX_IGNORED_NO_DESCRIPTOR = new Set<GgmlType>([GgmlType.NVFP4]);
 
 export interface TypeInfo {
   type: GgmlType;
@@ -76,8 +77,10 @@ export interface TypeInfo {
 
 export function typeInfo(type: GgmlType): TypeInfo {
   const l = typeLayout(type);
-  const imatrix: ImatrixUse = !l.isQuantized || IMATRIX_IGNORED.has(type) ? 'ignored'
-    : requiresImatrix('', type, -1) ? 'required' : 'used';
+  const traits = quantType(type);
+  const ignored = traits ? traits.imatrix === 'ignored' : IMATRIX_IGNORED_NO_DESCRIPTOR.has(type);
+  // 'required' as the policy refuses it (llama-quant.cpp), which covers ggml's own requirement
+  const imatrix: ImatrixUse = !l.isQuantized || ignored ? 'ignored' : requiresImatrix('', type, -1) ? 'required' : 'used';
   return {
     type, name: l.name, bitsPerWeight: (l.typeSize * 8) / l.blockSize, imatrix,
     cpu: !!quantType(type), gpu: !!gpuKernel(type),

@@ -10,7 +10,7 @@ import { modelFacts, summariseModel, type ModelSummary } from '../src/model-summ
 import { FTYPES } from '../src/policy/ftype.js';
 import type { ModelFacts } from '../src/policy/model-facts.js';
 import { planTensorTypes } from '../src/policy/tensor-type.js';
-import { GgmlType, typeLayout } from '../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../src/core/ggml-type.js';
 import { implementedTypes } from '../src/quant/registry.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
 import type { TensorResult } from '../src/pipeline/quantize-model.js';
@@ -85,7 +85,7 @@ function fillSelects(): void {
   for (const el of [ui.imatrixInput, ui.pure, ui.leaveOutput]) el.addEventListener('change', () => updateEstimate());
   ui.ftype.value = 'Q4_K_M';
   describe();
-  const types = [typeLayout(GgmlType.F32), ...implementedTypes()].sort((a, b) => a.type - b.type);
+  const types = [typeLayout(GgmlType.F32), ...implementedTypes().map((t) => t.layout)].sort((a, b) => a.type - b.type);
   for (const sel of [ui.outputType, ui.embdType]) {
     sel.add(new Option('default (llama-quantize\'s choice)', ''));
     for (const t of types) sel.add(new Option(t.name, t.name));

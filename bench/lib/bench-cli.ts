@@ -14,6 +14,8 @@ export interface FlagSpec {
   default?: string;
   /** allowed values for a string */
   choices?: readonly string[];
+  /** other spellings, e.g. llama.cpp's `-m` for `--model` */
+  aliases?: readonly string[];
 }
 
 export type Flags = Record<string, string | boolean>;
@@ -33,14 +35,15 @@ export function parseBenchFlags(argv: string[], spec: Record<string, FlagSpec>, 
   }
   const out: Flags = {};
   for (const [k, s] of Object.entries(spec)) out[k] = s.kind === 'bool' ? false : s.default ?? '';
+  const names = new Map<string, string>();
+  for (const [k, s] of Object.entries(spec)) for (const a of [`--${k}`, ...(s.aliases ?? [])]) names.set(a, k);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) fail(`unexpected argument '${a}'`);
-    const name = a.slice(2);
-    const s = spec[name];
-    if (!s) fail(`unknown option '${a}'`);
+    const name = names.get(a);
+    if (name === undefined) fail(a.startsWith('-') ? `unknown option '${a}'` : `unexpected argument '${a}'`);
+    const s = spec[name!];
     if (s.kind === 'bool') {
-      out[name] = true;
+      out[name!] = true;
       continue;
     }
     if (i + 1 >= argv.length) fail(`${a} needs a value`);
@@ -50,7 +53,7 @@ export function parseBenchFlags(argv: string[], spec: Record<string, FlagSpec>, 
       if (!(Number.isFinite(n) && n > 0) || (s.kind === 'int' && !Number.isInteger(n))) fail(`${a}: expected a ${s.kind === 'int' ? 'whole ' : ''}number > 0, got '${v}'`);
     }
     if (s.choices && !s.choices.includes(v)) fail(`${a}: expected one of ${s.choices.join(', ')}, got '${v}'`);
-    out[name] = v;
+    out[name!] = v;
   }
   return out;
 }
@@ -89,9 +92,9 @@ function install(): void {
   }
 }
 
-/** A fresh folder under the system's temporary folder, removed at exit unless `keep`. */
-export function benchTempDir(prefix: string, keep = false): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A fresh folder under `parent` (default: the system's temporary folder), removed at exit unless `keep`. */
+export function benchTempDir(prefix: string, keep = false, parent = os.tmpdir()): string {
+  const dir = fs.mkdtempSync(path.join(parent, prefix));
   install();
   if (keep) process.stderr.write(`keeping ${dir} (--keep)\n`);
   else dirs.add(dir);

@@ -3,7 +3,7 @@
  * n_ff 11008, vocab 32000) from about 2 GB up, narrower shapes below so that a small size really is small
  * (the embeddings alone of the 7B shape are 0.5 GB).
  */
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import type { SyntheticSpec } from '../../src/synthetic-model.js';
 
 export function llamaSpecForSize(gb: number, name: string, seed: number): SyntheticSpec {

@@ -2,9 +2,9 @@
  * A model made of one GGUF file or of `name-0000K-of-0000N.gguf` shards (llama_model_loader's split
  * handling), and reading tensor rows from it. Browser-safe: shards are opened through a callback.
  */
-import { GgufFormatError } from '../errors.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { fp16ToFp32 } from './half.js';
+import { GgufFormatError, InternalError, quoteName } from '../errors.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32_BITS } from '../core/half.js';
 import type { ByteSource } from './byte-source.js';
 import { GgufValueType, findKv, type GgufKv } from './gguf-kv.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from './gguf-reader.js';
@@ -54,7 +54,7 @@ function splitKey(f: GgufFile, key: string, type: GgufValueType): number | undef
   const e = findKv(f.kvs, key);
   if (!e) return undefined;
   if (e.isArray || e.type !== type) {
-    throw new GgufFormatError(f.name, `key '${key}' has type ${e.isArray ? 'array' : GgufValueType[e.type]}, expected ${GgufValueType[type]}`);
+    throw new GgufFormatError(f.name, `key ${quoteName(key)} has type ${e.isArray ? 'array' : GgufValueType[e.type]}, expected ${GgufValueType[type]}`);
   }
   return e.value as number;
 }
@@ -93,7 +93,7 @@ export async function openGgufModel(first: ByteSource, openShard: (name: string)
     const seen = new Map<string, number>();
     for (const t of tensors) {
       const prev = seen.get(t.name);
-      if (prev !== undefined) throw new GgufFormatError(files[t.shard].name, `tensor '${t.name}' is duplicated (also in ${files[prev].name})`);
+      if (prev !== undefined) throw new GgufFormatError(files[t.shard].name, `tensor ${quoteName(t.name)} is duplicated (also in ${files[prev].name})`);
       seen.set(t.name, t.shard);
     }
     if (nSplit > 1) {
@@ -117,32 +117,15 @@ export function tensorRows(t: GgufTensorInfo): { rows: number; rowBytes: number 
 export async function readTensorRows(source: ByteSource, t: GgufTensorInfo, rowStart: number, rowCount: number): Promise<Uint8Array> {
   const { rows, rowBytes } = tensorRows(t);
   if (!(rowStart >= 0 && rowCount >= 0 && rowStart + rowCount <= rows)) {
-    throw new RangeError(`tensor '${t.name}': rows ${rowStart}..${rowStart + rowCount} out of range (${rows} rows)`);
+    throw new InternalError(`tensor ${quoteName(t.name)}: rows ${rowStart}..${rowStart + rowCount} out of range (${rows} rows)`);
   }
   const offset = t.dataOffset + rowStart * rowBytes;
   const length = rowCount * rowBytes;
   const data = await source.read(offset, length);
   if (data.length !== length) {
-    throw new GgufFormatError(source.name, `tensor '${t.name}': read ${data.length} bytes at offset ${offset}, expected ${length} (file changed or truncated?)`);
+    throw new GgufFormatError(source.name, `tensor ${quoteName(t.name)}: read ${data.length} bytes at offset ${offset}, expected ${length} (file changed or truncated?)`);
   }
   return data;
-}
-
-let f16Bits: Uint32Array | null = null;
-
-/**
- * binary32 bits of every binary16 value (exact widening, ggml_fp16_to_fp32). NaNs keep sign and payload
- * and come out quiet, as the x86-64 reference's SSE conversion makes them.
- */
-function f16Table(): Uint32Array {
-  if (f16Bits) return f16Bits;
-  const t = new Uint32Array(65536);
-  const f = new Float32Array(t.buffer);
-  for (let h = 0; h < 65536; h++) {
-    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) t[h] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
-    else f[h] = fp16ToFp32(h);
-  }
-  return (f16Bits = t);
 }
 
 /**
@@ -158,7 +141,7 @@ export function toFloat32(type: GgmlType, bytes: Uint8Array, out?: Float32Array)
   if (type === GgmlType.F32) {
     new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes);
   } else if (type === GgmlType.F16) {
-    const lut = f16Table();
+    const lut = F16_TO_F32_BITS;
     const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(new Uint8Array(bytes).buffer);
     for (let i = 0; i < n; i++) bits[i] = lut[src[i]];
   } else if (type === GgmlType.BF16) {

@@ -4,20 +4,20 @@
  * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
  * current one is quantized.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage, printable, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
 import { entryBytes, fallbackReason, lowBitWarning, missingTypesMessage } from '../type-catalog.js';
-import type { QuantizeBackend } from './backend.js';
+import { blockCountsLine, blockCountsSince, type BlockCounts, type QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
 import * as report from './report.js';
@@ -74,7 +74,12 @@ export interface RunResult {
   sizeOut: number;
   nElements: number;
   quantizeMs: number;
+  /** where a GPU backend computed this run's blocks (also printed as one line); undefined on the CPU */
+  blockCounts?: BlockCounts;
 }
+
+/** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
+const FLOAT_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 /** llama-quantize's refusal messages arrive as PolicyError; give them the project's typed errors. */
 function typedPolicyError(e: PolicyError): QuantizeError {
@@ -144,11 +149,16 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
   const missing = missingTypesMessage(plan, options.ftypeName);
   if (missing && !options.dryRun) throw new UnsupportedTypeError(missing.message, missing.types[0]);
   for (const e of plan.entries) {
+    // llama.cpp throws "cannot dequantize/convert tensor type" for these once part of the file is written
+    const src = typeLayout(e.sourceType);
+    if (e.quantize && !options.dryRun && !src.isQuantized && !FLOAT_TYPES.has(e.sourceType)) {
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} is stored as ${src.name}, which is neither a float nor a quantized type: it cannot be converted to ${typeLayout(e.targetType).name} (only F32, F16, BF16 and quantized tensors can)`, src.name);
+    }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
     if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
-      throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)}: ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
     }
   }
   const lowBit = lowBitWarning(plan, options.ftypeName, !!request.imatrix);
@@ -169,8 +179,13 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   const unsupported = plan.entries.filter((e) => e.quantize && !options.dryRun && !req.backend.supports(e.targetType));
   if (unsupported.length) {
     const names = [...new Set(unsupported.map((e) => typeLayout(e.targetType).name))];
+    if (req.backend.kind === 'gpu') {
+      const e = unsupported[0];
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${names[0]}, which has no GPU kernel yet: the gpu backend runs GPU kernels only (the auto or cpu backend runs ${names[0]} on the CPU path)`, names[0]);
+    }
     throw new UnsupportedTypeError(`${options.ftypeName} needs ${names.join(' and ')} (${unsupported.length} tensors), not implemented yet on ${req.backend.description}`, names[0]);
   }
+  const counts0 = options.dryRun ? undefined : req.backend.blockCounts?.();
   const files = options.dryRun ? [] : planFiles(req, plan);
   const info = new Map(model.tensors.map((t) => [t.name, t]));
   const nElements = model.tensors.reduce((n, t) => n + t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3], 0);
@@ -206,7 +221,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
           ? await quantizeTensor(req, t, e, sink)
           : await copyTensor(req, t, sink);
         if (written !== file.layout.nbytes[k]) {
-          throw new QuantizeError(`internal: tensor '${e.name}' produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+          throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
         }
         await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
         log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
@@ -229,11 +244,13 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   }
   if (plan.nFallback > 0) {
     log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization:`);
-    for (const e of plan.entries) if (e.fallback !== undefined) log.warn(`  ${e.name}: ${fallbackReason(e)}`);
+    for (const e of plan.entries) if (e.fallback !== undefined) log.warn(`  ${printable(e.name)}: ${fallbackReason(e)}`);
   }
   const missing = options.dryRun ? missingTypesMessage(plan, options.ftypeName) : null;
   if (missing) log.warn(`webgpu-quantize: note: ${missing.message}: a real run would stop before writing anything`);
-  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs };
+  const blockCounts = counts0 && blockCountsSince(req.backend.blockCounts!(), counts0);
+  if (blockCounts) log.info(blockCountsLine(blockCounts));
+  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs, blockCounts };
 }
 
 function tensorResult(e: PlanEntry, index: number, total: number, bytesIn: number, bytesOut: number, ms: number): TensorResult {
@@ -291,7 +308,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, file: str
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
-  q.dequantize(bytes, out, out.length);
+  dequantizeRows(q, bytes, out, out.length);
   return out;
 }
 
@@ -301,7 +318,13 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}, a very low-bit type)`));
+  }
+  // types ggml_quantize_chunk cannot run without one (ggml_quantize_requires_imatrix), also for the tensors the
+  // policy exempts (token_embd/output, e.g. with --pure): llama.cpp aborts there (GGML_ASSERT), we refuse
+  if (!imatrix && quantType(e.targetType)?.imatrix === 'required') {
+    const why = req.imatrix ? ', and the imatrix has no entry for it' : '';
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}${why})`));
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];

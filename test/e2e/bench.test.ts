@@ -10,7 +10,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../golden/shared-paths.js';
 
-const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput'];
+const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput', 'fsync-cost', 'imatrix-throughput'];
+/** a bad value for a numeric flag of each bench */
+const BAD_VALUE: Record<string, [string, string]> = {
+  'model-rss': ['--gb', 'lots'], 'gpu-soak': ['--gb', 'lots'], 'quantize-throughput': ['--rows', '-3'],
+  'fsync-cost': ['--repeats', '2.5'], 'imatrix-throughput': ['-c', '0'],
+};
 const script = (b: string) => path.join(REPO_ROOT, 'dist/bench', `${b}.js`);
 let tmp: string;
 
@@ -58,15 +63,16 @@ describe('bench scripts', () => {
       const r = run(b, ['--bogus']);
       expect(r.code).toBe(2);
       expect(r.err.trim()).toBe("error: unknown option '--bogus' (see --help)");
-      const v = run(b, b === 'quantize-throughput' ? ['--rows', '-3'] : ['--gb', 'lots']);
+      const [flag, bad] = BAD_VALUE[b];
+      const v = run(b, [flag, bad]);
       expect(v.code).toBe(2);
-      expect(v.err.trim()).toMatch(/^error: --(rows|gb): expected a (whole )?number > 0, got '(-3|lots)' \(see --help\)$/);
+      expect(v.err.trim()).toMatch(new RegExp(`^error: ${flag}: expected a (whole )?number > 0, got '${bad.replace('.', '\\.')}' \\(see --help\\)$`));
       expect(fs.readdirSync(tmp)).toEqual([]);
     });
   }
 
   /** Start `b`, wait for `ready` on stdout, SIGINT it alone; it must exit 130 leaving TMPDIR empty and no child running. */
-  async function interrupt(b: string, args: string[], ready: RegExp) {
+  async function interrupt(b: string, args: string[], ready: RegExp, withChild = true) {
     const p = spawn(process.execPath, [script(b), ...args], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     await new Promise<void>((resolve, reject) => {
@@ -79,7 +85,7 @@ describe('bench scripts', () => {
     await new Promise((r) => setTimeout(r, 500)); // let the child process start writing
     expect(fs.readdirSync(tmp).length).toBeGreaterThan(0);
     // the check below can see the child: it runs now, with its files in tmp
-    expect(processesUsing(tmp).length).toBeGreaterThan(0);
+    if (withChild) expect(processesUsing(tmp).length).toBeGreaterThan(0);
     const code = await new Promise<number | null>((resolve) => {
       p.once('exit', (c) => resolve(c));
       p.kill('SIGINT');
@@ -96,5 +102,9 @@ describe('bench scripts', () => {
 
   it('gpu-soak: Ctrl-C during the first run removes the model and stops the run', async () => {
     await interrupt('gpu-soak', ['--gb', '0.02', '--runs', '1'], /^model: /m);
+  }, 60_000);
+
+  it('fsync-cost: Ctrl-C while it writes removes its folder (no child process)', async () => {
+    await interrupt('fsync-cost', ['--sizes', '64', '--repeats', '50'], /^fsync cost: /m, false);
   }, 60_000);
 });

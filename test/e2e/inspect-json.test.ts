@@ -87,10 +87,11 @@ describe('inspect', () => {
     expect(down.reason).toMatch(/^172 columns not a multiple of 256 \(q[46]_K\) → f16/);
     const gate = q4km.fallbacks!.find((f) => f.tensor === 'blk.0.ffn_gate.weight')!;
     expect(gate.reason).toBe('64 columns not a multiple of 256 (q4_K) → q5_0');
-    // IQ4_XS: its own type never fits; the fallback iq4_nl has no quantizer yet, and the message says so
+    // IQ4_XS: its own type never fits; every such tensor falls back to iq4_nl (implemented, so nothing is missing)
     const iq4xs: Estimate = s.estimates.find((e: Estimate) => e.ftype === 'IQ4_XS');
-    expect(iq4xs.implemented!.cpu).toBe(false);
-    expect(iq4xs.missing!.cpu).toMatch(/^IQ4_XS needs iq4_nl \(31 tensors, as the fallback for rows that do not fit the block\), not implemented yet$/);
+    expect(iq4xs.implemented).toEqual({ cpu: true, gpu: true });
+    expect(iq4xs.missing).toBeUndefined();
+    expect(iq4xs.fallbacks!.find((f) => f.tensor === 'blk.0.ffn_gate.weight')!.reason).toBe('64 columns not a multiple of 256 (iq4_xs) → iq4_nl');
     // Q1_0 cannot be made at all (no fallback for 128-value blocks): the reason instead of numbers
     expect(s.estimates.find((e: Estimate) => e.ftype === 'Q1_0').error).toMatch(/no tensor type fallback is defined for type q1_0/);
   });
@@ -118,29 +119,32 @@ describe('the type list', () => {
     expect(row('Q8_0')).toMatch(/8\.50 {2}ignored +yes {2}yes {2}\+0\.0026 ppl, 8\.50 bpw/);
     expect(row('IQ2_XXS')).toMatch(/required +no {3}no {3}2\.38 bpw/);
     expect(row('Q2_K_S')).toMatch(/required +yes {2}yes/);
-    // the MoE ftype needs mxfp4 on experts: not implemented, although a dense model would only get q8_0
-    expect(row('MXFP4_MOE')).toMatch(/no {3}no /);
+    // types added since the list was written show as implemented (the list derives from the registries):
+    // CPU references for IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0, IQ1_S, IQ1_M; WGSL kernels for the first seven
+    for (const f of ['IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4_MOE', 'Q2_0']) expect(row(f), f).toMatch(/ (recommended|ignored) +yes {2}yes /);
+    const typesLine = (what: string) => (r.out.split('\n').find((l) => l.startsWith(`ggml types with ${what}: `)) ?? '').split(': ')[1]?.split(' ') ?? [];
+    const cpu = typesLine('a CPU reference');
+    const gpu = typesLine('a WebGPU kernel');
+    for (const t of ['iq4_nl', 'iq4_xs', 'tq1_0', 'tq2_0', 'mxfp4', 'q1_0', 'q2_0', 'iq1_s', 'iq1_m']) expect(cpu, t).toContain(t);
+    for (const t of ['iq4_nl', 'iq4_xs', 'tq1_0', 'tq2_0', 'mxfp4', 'q1_0', 'q2_0']) expect(gpu, t).toContain(t);
+    for (const t of ['iq1_s', 'iq1_m', 'iq2_xxs', 'iq3_s']) expect(gpu, t).not.toContain(t);
+    for (const t of ['iq2_xxs', 'iq2_xs', 'iq2_s', 'iq3_xxs', 'iq3_s']) expect(cpu, t).not.toContain(t);
   });
 });
 
 describe('dry run of a type without a quantizer', () => {
   it('succeeds (sizes, as llama-quantize) and says the type is not implemented; a real run stops before writing', () => {
-    // --pure: every 2-D tensor becomes iq4_xs (llama.cpp's pure/IQ4_XS golden shows which)
-    const n = Object.values(manifest.outputs['pure/IQ4_XS'].tensors as Record<string, { type: string }>).filter((t) => t.type === 'IQ4_XS').length;
-    const dry = cli(['--dry-run', '--pure', SYNTH, 'IQ4_XS']);
+    // --pure: every 2-D tensor becomes iq3_s (llama.cpp's pure/IQ3_S golden shows which)
+    const n = Object.values(manifest.outputs['pure/IQ3_S'].tensors as Record<string, { type: string }>).filter((t) => t.type === 'IQ3_S').length;
+    expect(n).toBeGreaterThan(0);
+    const dry = cli(['--dry-run', '--pure', SYNTH, 'IQ3_S']);
     expect(dry.code).toBe(0);
-    expect(dry.err).toContain(`webgpu-quantize: note: IQ4_XS needs iq4_xs (${n} tensors), not implemented yet: a real run would stop before writing anything`);
-    const out = path.join(tmp, 'iq4xs.gguf');
-    const real = cli(['--backend', 'cpu', '--pure', SYNTH, out, 'IQ4_XS']);
+    expect(dry.err).toContain(`webgpu-quantize: note: IQ3_S needs iq3_s (${n} tensors), not implemented yet: a real run would stop before writing anything`);
+    const out = path.join(tmp, 'iq3s.gguf');
+    const real = cli(['--backend', 'cpu', '--pure', SYNTH, out, 'IQ3_S']);
     expect(real.code).toBe(1);
-    expect(real.err.trim().split('\n').filter((l) => l.includes('error'))).toEqual([`webgpu-quantize: error: IQ4_XS needs iq4_xs (${n} tensors), not implemented yet`]);
+    expect(real.err.trim().split('\n').filter((l) => l.includes('error'))).toEqual([`webgpu-quantize: error: IQ3_S needs iq3_s (${n} tensors), not implemented yet`]);
     expect(fs.existsSync(out)).toBe(false);
-  });
-
-  it('names the type asked for, and marks the fallback type, when only a fallback is missing', () => {
-    const r = cli(['--backend', 'cpu', STORIES, path.join(tmp, 's.gguf'), 'IQ4_XS']);
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/error: IQ4_XS needs iq4_nl \(31 tensors, as the fallback for rows that do not fit the block\), not implemented yet/);
   });
 });
 

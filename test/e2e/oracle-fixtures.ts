@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { QuantizeError } from '../../src/errors.js';
 import { encodeKv } from '../../src/formats/gguf-kv.js';
 import { parseGgufBytes, type GgufFile } from '../../src/formats/gguf-reader.js';
-import { FileSink } from '../../src/node-io.js';
-import { quantizeFile } from '../../src/node.js';
+import { FileSink } from '../../src/node/file-io.js';
+import { quantizeFile } from '../../src/node/index.js';
 import type { QuantizeBackend } from '../../src/pipeline/backend.js';
 import { compareBlocks } from '../../src/pipeline/compare.js';
 import type { QuantizeOptions } from '../../src/pipeline/options.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { syntheticModel, syntheticTensors, type SyntheticSpec } from '../../src/synthetic-model.js';
 import type { ModelQuantizeParams, Oracle } from '../oracle/llama-cpp.js';
 

@@ -5,14 +5,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { foldDispatch } from '../../src/gpu/chunk-plan.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, QK_K, typeLayout } from '../../src/core/ggml-type.js';
+import { gpuKernel, gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-const TYPES = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1];
+/** every kernel with blocks below a 256-value super-block (those are in kquant-kernels.test.ts) */
+const TYPES = gpuKernelTypes().filter((t) => typeLayout(t).blockSize < QK_K);
 
 const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
@@ -34,27 +36,33 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
 
   for (const type of TYPES) {
     const t = typeLayout(type);
-    const imUsed = type !== GgmlType.F16 && type !== GgmlType.BF16 && type !== GgmlType.Q8_0;
+    const imUsed = gpuKernel(type)!.imatrix !== 'ignored';
     test(`${t.name}: ${DISTRIBUTIONS.length} distributions x (no imatrix, imatrix)`, async () => {
       // 3 rows of 5 blocks: block pairs straddle rows; F16/BF16 get an odd value count
       const nrows = 3;
       const nPerRow = t.blockSize === 1 ? 161 : 5 * t.blockSize;
       const imatrix = generateImatrix(nPerRow, 17);
       let cases = 0;
+      let subnormalHost = 0;
       for (const dist of DISTRIBUTIONS) {
         for (const im of [null, imatrix]) {
           const src = generate(dist, nrows, nPerRow, 23);
           const before = q.stats.fallbackBlocks;
           const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist}${im ? '+imatrix' : ''}`);
           expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${t.name} ${dist}${im ? ' imatrix' : ''}`);
+          // the host rule (src/gpu/fallback.ts mayNeedHostPath) must explain every flagged block
+          expect(q.stats.ordinaryFallbackBlocks, `${t.name} ${dist}${im ? ' imatrix' : ''}: ordinary blocks on the host`).toBe(0);
           // ordinary weights (zeros, ties and sparse rows included) never need the host path; values at the
           // edge of the binary32 range (squares below 2^-126) do
           if (dist !== 'subnormal' && dist !== 'tiny-huge') expect(q.stats.fallbackBlocks - before, dist).toBe(0);
-          if (dist === 'subnormal' && t.blockSize > 1) expect(q.stats.fallbackBlocks - before, dist).toBeGreaterThan(0);
+          if (dist === 'subnormal') subnormalHost += q.stats.fallbackBlocks - before;
           cases++;
         }
       }
       expect(cases).toBe(DISTRIBUTIONS.length * 2);
+      // subnormal data reaches the host path (IQ4_NL's plain path only sees blocks below its 1e-15 threshold,
+      // scale 0 and no float operation on the values: its imatrix pass, whose x² underflow, is the one flagged)
+      if (t.blockSize > 1) expect(subnormalHost, 'subnormal blocks redone by the host').toBeGreaterThan(0);
     });
 
     test(`${t.name}: chunk edges, one row, folded dispatches${imUsed ? ', imatrix' : ''}`, async () => {
@@ -69,6 +77,7 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
           for (const [name, qq] of [['tiny chunks', tiny], ['folded', folded]] as const) {
             const got = await qq.quantize(type, src, nrows, nPerRow, im, `${dist} ${nrows}x${nPerRow}`);
             expectSameBytes(got, want, type, `${t.name} ${name} ${dist} ${nrows}x${nPerRow}`);
+            expect(qq.stats.ordinaryFallbackBlocks, `${t.name} ${name} ${dist} ${nrows}x${nPerRow}: ordinary blocks on the host`).toBe(0);
           }
         }
       }

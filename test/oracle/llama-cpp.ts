@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadImatrix } from '../../src/formats/imatrix.js';
+import { filterReference, referenceImatrix } from './imatrix-reference.js';
 import type { KvOverride, TensorTypeOverride } from '../../src/pipeline/options.js';
 
 const require = createRequire(import.meta.url);
@@ -16,6 +16,8 @@ export interface Oracle {
   quantizeChunk(type: number, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array;
   dequantizeRow(type: number, src: Uint8Array, n: number): Float32Array;
   rowSize(type: number, n: number): number;
+  /** ggml_quantize_requires_imatrix(type) */
+  requiresImatrix(type: number): boolean;
   /** llama_model_quantize(in, out, params); returns its status (0 = ok). */
   modelQuantize(input: string, output: string, params: ModelQuantizeParams): number;
   /** the error lines llama.cpp logged during the last modelQuantize call ('' when none) */
@@ -36,8 +38,9 @@ export interface ModelQuantizeParams {
   /** importance weights by entry name, passed as llama_model_imatrix_data (no KVs added) */
   imatrix?: ReadonlyMap<string, Float32Array>;
   /**
-   * an imatrix file handled as llama-quantize's CLI does: read and converted to weights (our
-   * loadImatrix), filtered, then the quantize.imatrix.* KV overrides appended after `kvOverrides`
+   * an imatrix file handled as llama-quantize's CLI does: read and converted to weights by the reference
+   * reader (imatrix-reference.ts, not the project's loader; loadReferenceImatrix it first), filtered, then
+   * the quantize.imatrix.* KV overrides appended after `kvOverrides`
    */
   imatrixFile?: { path: string; includeWeights?: readonly string[]; excludeWeights?: readonly string[] };
   kvOverrides?: readonly KvOverride[];
@@ -60,7 +63,8 @@ const KEY_MAX = 128;
 let cached: Oracle | null | undefined;
 export let oracleUnavailable = '';
 
-function libDir(): string | null {
+/** the folder of the llama.cpp libraries, or null (oracleUnavailable says why) */
+export function libDir(): string | null {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     oracleUnavailable = `llama.cpp oracle unavailable: needs linux-x64, this is ${process.platform}-${process.arch}`;
     return null;
@@ -91,6 +95,7 @@ export function loadOracle(): Oracle | null {
   const quantizeChunk = base.func('size_t ggml_quantize_chunk(int type, const float *src, _Out_ void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
   const rowSizeFn = base.func('size_t ggml_row_size(int type, int64_t ne)');
   const typeName = base.func('const char *ggml_type_name(int type)');
+  const requiresImatrixFn = base.func('bool ggml_quantize_requires_imatrix(int type)');
   const dequantizers = new Map<number, any>();
   const dequantizer = (type: number) => {
     let fn = dequantizers.get(type);
@@ -137,6 +142,7 @@ export function loadOracle(): Oracle | null {
 
   cached = {
     rowSize: (type, n) => Number(rowSizeFn(type, n)),
+    requiresImatrix: (type) => Boolean(requiresImatrixFn(type)),
     quantizeChunk(type, src, nrows, nPerRow, imatrix) {
       const dst = new Uint8Array(Number(rowSizeFn(type, nPerRow)) * nrows);
       quantizeChunk(type, src, dst, 0, nrows, nPerRow, imatrix);
@@ -167,12 +173,14 @@ export function loadOracle(): Oracle | null {
       const kvos: KvOverride[] = [...(p.kvOverrides ?? [])];
       if (p.imatrixFile) {
         const f = p.imatrixFile;
-        const im = loadImatrix(fs.readFileSync(f.path), f.path, f.includeWeights ?? [], f.excludeWeights ?? []);
-        if (im.entries.size > 0) {
-          imatrix = im.entries;
+        // read without the project's loader (imatrix-reference.ts), so that these runs can catch a bug in it
+        const im = referenceImatrix(f.path);
+        const entries = filterReference(im, f.includeWeights, f.excludeWeights);
+        if (entries.size > 0) {
+          imatrix = entries;
           kvos.push({ key: 'quantize.imatrix.file', kind: 'str', value: f.path });
           if (im.datasets.length) kvos.push({ key: 'quantize.imatrix.dataset', kind: 'str', value: im.datasets[0] });
-          kvos.push({ key: 'quantize.imatrix.entries_count', kind: 'int', value: im.entries.size });
+          kvos.push({ key: 'quantize.imatrix.entries_count', kind: 'int', value: entries.size });
           if (im.chunkCount > 0) kvos.push({ key: 'quantize.imatrix.chunks_count', kind: 'int', value: im.chunkCount });
         }
       }
