@@ -1,0 +1,166 @@
+/**
+ * IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S against llama.cpp v0.5.0 itself: quantized bytes must equal
+ * `ggml_quantize_chunk`'s and dequantized floats `dequantize_row_*`'s bit for bit, on every seeded
+ * distribution, several row lengths and row counts, without an imatrix (where ggml has that path) and with
+ * five kinds of imatrix (generated, all ones, sparse with zeros, all zero, zero for whole 256-blocks).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
+import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { quantType, type QuantType } from '../../src/quant/registry.js';
+import { UsageError } from '../../src/errors.js';
+
+const oracle = loadOracle();
+if (!oracle) console.log(oracleUnavailable);
+
+const TYPES = (process.env.IQ_TYPES ? process.env.IQ_TYPES.split(',').map((n) => typeLayout(GgmlType[n as keyof typeof GgmlType]).type)
+  : [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
+/** ggml_quantize_requires_imatrix: ggml_quantize_chunk asserts (aborts the process) without one */
+const REQUIRES_IMATRIX = new Set([GgmlType.IQ2_XXS, GgmlType.IQ2_XS]);
+/** (row length, row count) */
+const SHAPES: [number, number][] = [[256, 5], [512, 3], [768, 2]];
+
+const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
+afterAll(() => {
+  if (oracle) {
+    console.log(`iq-grid oracle: quantize ${summary.quantizeSame}/${summary.quantizeCases} cases identical ` +
+      `(${summary.quantizeBytes} bytes), dequantize ${summary.dequantizeSame}/${summary.dequantizeCases} cases identical ` +
+      `(${summary.dequantizeValues} values)`);
+  }
+});
+
+function impl(type: GgmlType): QuantType {
+  const q = quantType(type);
+  if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
+  return q;
+}
+
+function imatrices(nPerRow: number, type: GgmlType): [string, Float32Array | null][] {
+  const r = rng(nPerRow + 17);
+  const sparse = new Float32Array(nPerRow);
+  for (let i = 0; i < nPerRow; i++) sparse[i] = r() < 0.1 ? 1 + 100 * r() : 0;
+  const blockZero = generateImatrix(nPerRow, nPerRow + 5);
+  blockZero.fill(0, 0, 256); // a whole super-block without importance
+  const list: [string, Float32Array | null][] = [
+    ['generated', generateImatrix(nPerRow, nPerRow)],
+    ['ones', new Float32Array(nPerRow).fill(1)],
+    ['sparse', sparse],
+    ['all-zero', new Float32Array(nPerRow)],
+    ['zero-block', blockZero],
+  ];
+  return REQUIRES_IMATRIX.has(type) ? list : [['none', null], ...list];
+}
+
+/** Finite binary32 values from random bit patterns: every exponent, subnormals, values near FLT_MAX. */
+function randomFinite(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const bits = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    let b: number;
+    do b = Math.floor(r() * 4294967296) >>> 0; while ((b & 0x7f800000) === 0x7f800000);
+    bits[i] = b;
+  }
+  return new Float32Array(bits.buffer);
+}
+
+function firstDiff(ours: Uint8Array | Uint32Array, theirs: Uint8Array | Uint32Array, unit: number, what: string): string | null {
+  if (ours.length !== theirs.length) return `${what}: length ${ours.length} vs ${theirs.length}`;
+  for (let i = 0; i < ours.length; i++) {
+    if (ours[i] !== theirs[i]) {
+      let count = 0;
+      for (let k = i; k < ours.length; k++) if (ours[k] !== theirs[k]) count++;
+      return `${what}: ${count} differences, first at index ${i} (block ${Math.floor(i / unit)}, byte ${i % unit}): ours ${ours[i].toString(16)}, llama.cpp ${theirs[i].toString(16)}`;
+    }
+  }
+  return null;
+}
+
+const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): string[] {
+  const q = impl(type);
+  const problems: string[] = [];
+  const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
+  const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows);
+  q.quantize(src, ours, nrows, nPerRow, imatrix);
+  summary.quantizeCases++;
+  summary.quantizeBytes += ours.length;
+  const qd = firstDiff(ours, theirs, q.typeSize, 'quantize');
+  if (qd) problems.push(qd);
+  else summary.quantizeSame++;
+  const n = nrows * nPerRow;
+  const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
+  const deqOurs = new Float32Array(n);
+  q.dequantize(theirs, deqOurs, n);
+  summary.dequantizeCases++;
+  summary.dequantizeValues += n;
+  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.blockSize, 'dequantize');
+  if (dd) problems.push(dd);
+  else summary.dequantizeSame++;
+  return problems;
+}
+
+describe.skipIf(!oracle)('grid i-quants match llama.cpp byte for byte', () => {
+  for (const type of TYPES) {
+    const name = typeLayout(type).name;
+    it(`${name}: every distribution, row length, row count and imatrix`, () => {
+      const failures: string[] = [];
+      let seed = 1;
+      for (const [nPerRow, nrows] of SHAPES) {
+        const sources: [string, Float32Array][] = DISTRIBUTIONS.map((d) => [d, generate(d, nrows, nPerRow, seed++)]);
+        sources.push(['random-finite-bits', randomFinite(nrows * nPerRow, seed++)]);
+        for (const [dist, src] of sources) {
+          for (const [imName, im] of imatrices(nPerRow, type)) {
+            for (const p of compare(type, src, nrows, nPerRow, im)) failures.push(`${dist} n=${nPerRow}x${nrows} imatrix=${imName}: ${p}`);
+          }
+        }
+      }
+      expect(failures.slice(0, 10)).toEqual([]);
+    }, 600_000);
+  }
+
+  it('dequantizers read random blocks, including Inf/NaN scales, as ggml does', () => {
+    const r = rng(99);
+    const specialScales = [0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0xfd55, 0x0001, 0x8000, 0x0000, 0x7bff];
+    for (const type of TYPES) {
+      const q = impl(type);
+      const nb = 64;
+      const bytes = new Uint8Array(nb * q.typeSize);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+      specialScales.forEach((h, b) => { bytes[b * q.typeSize] = h & 255; bytes[b * q.typeSize + 1] = h >>> 8; });
+      const n = nb * q.blockSize;
+      const ours = new Float32Array(n);
+      q.dequantize(bytes, ours, n);
+      const theirs = oracle!.dequantizeRow(type, bytes, n);
+      summary.dequantizeCases++;
+      summary.dequantizeValues += n;
+      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), q.blockSize, q.name);
+      if (!diff) summary.dequantizeSame++;
+      expect(diff).toBeNull();
+    }
+  });
+
+  it('all-zero input gives all-zero blocks (spec §2.10), with and without imatrix', () => {
+    for (const type of TYPES) {
+      const q = impl(type);
+      for (const [, im] of imatrices(256, type)) {
+        const out = new Uint8Array(q.typeSize).fill(0xaa);
+        q.quantize(new Float32Array(256), out, 1, 256, im);
+        expect(Buffer.from(out).toString('hex'), `${q.name}`).toBe('00'.repeat(q.typeSize));
+      }
+    }
+  });
+});
+
+describe('imatrix-required types refuse a call without one', () => {
+  for (const type of TYPES.filter((t) => REQUIRES_IMATRIX.has(t))) {
+    it(`${typeLayout(type).name}: a UsageError that says how to get an imatrix`, () => {
+      const q = impl(type);
+      expect(q.requiresImatrix).toBe(true);
+      const run = () => q.quantize(generate('gauss', 1, 256, 3), new Uint8Array(q.typeSize), 1, 256, null);
+      expect(run).toThrow(UsageError);
+      expect(run).toThrow(`${q.name} cannot be quantized without an importance matrix: compute one with llama.cpp's llama-imatrix`);
+    });
+  }
+});
