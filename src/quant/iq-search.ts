@@ -239,7 +239,7 @@ export function scaleCode(id: number, scale: number): number {
 
 export const F_0_2 = f(0.2);
 
-const NAN_VIEW = { buf: null as ArrayBufferLike | null, u32: new Uint32Array(0) };
+const NAN_VIEW: { buf: ArrayBufferLike | null; u32: Uint32Array<ArrayBufferLike> } = { buf: null, u32: new Uint32Array(0) };
 /**
  * The i-quant dequantizers negate with a sign-bit flip, so with a NaN block scale (binary32 bits `dBits`)
  * an element comes out as the scale's NaN with its sign bit flipped where the element is negated. Call after
