@@ -7,6 +7,18 @@
  */
 import { f, nearestInt as ni } from './fp32.js';
 import type { IqGrid } from './iq-grids.js';
+import { QuantizeError } from '../errors.js';
+
+/**
+ * No neighbour's weighted squared distance is below FLT_MAX (it overflows to Inf, or is NaN from 0·Inf, on
+ * values near the binary32 limits): ggml asserts and aborts the whole process here; we refuse with this error.
+ */
+export class GridSearchOverflowError extends QuantizeError {
+  constructor(readonly grid: string, readonly value: number, readonly scale: number) {
+    super(`${grid} grid search: no candidate has a finite weighted distance (group max |x| ${value}, trial scale ${scale}): ` +
+      'the values are out of range for this type; llama.cpp aborts on such a block (GGML_ASSERT grid_index >= 0)');
+  }
+}
 
 export const QK_K = 256;
 const MAX_SUB = 32;
@@ -136,6 +148,11 @@ function bestNeighbour(
       best = d2;
       gi = list[j];
     }
+  }
+  if (gi < 0) {
+    let big = 0;
+    for (let i = 0; i < dim; i++) big = Math.max(big, Math.abs(xval[v0 + i]));
+    throw new GridSearchOverflowError(grid.name, big, scale);
   }
   for (let i = 0; i < dim; i++) L[v0 + i] = levels[gi * dim + i];
   return gi;

@@ -17,6 +17,8 @@ import { Q2_K } from './q2_k.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
 import { IQ2_XXS } from './iq2_xxs.js';
+import { IQ2_XS } from './iq2_xs.js';
+import { IQ2_S } from './iq2_s.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -37,7 +39,7 @@ export type QuantType = TypeLayout & QuantImpl;
 const IMPLS: QuantImpl[] = [
   F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
   Q4_1, Q5_1, Q2_K, Q4_K, Q5_K,
-  IQ2_XXS,
+  IQ2_XXS, IQ2_XS, IQ2_S,
 ];
 
 const REGISTRY = new Map<number, QuantType>();
