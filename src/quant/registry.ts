@@ -19,6 +19,8 @@ import { Q5_K } from './q5_k.js';
 import { IQ2_XXS } from './iq2_xxs.js';
 import { IQ2_XS } from './iq2_xs.js';
 import { IQ2_S } from './iq2_s.js';
+import { IQ3_XXS } from './iq3_xxs.js';
+import { IQ3_S } from './iq3_s.js';
 
 export interface QuantImpl {
   readonly type: GgmlType;
@@ -39,7 +41,7 @@ export type QuantType = TypeLayout & QuantImpl;
 const IMPLS: QuantImpl[] = [
   F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K,
   Q4_1, Q5_1, Q2_K, Q4_K, Q5_K,
-  IQ2_XXS, IQ2_XS, IQ2_S,
+  IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
 ];
 
 const REGISTRY = new Map<number, QuantType>();

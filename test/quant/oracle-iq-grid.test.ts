@@ -22,7 +22,7 @@ const TYPES = (process.env.IQ_TYPES ? process.env.IQ_TYPES.split(',').map((n) =>
 const REQUIRES_IMATRIX = new Set([GgmlType.IQ2_XXS, GgmlType.IQ2_XS]);
 /** cases (of 90) where llama.cpp aborts in the neighbour search and we refuse (counted once, then fixed) */
 const OVERFLOW_CASES: Record<number, number> = {
-  [GgmlType.IQ2_XXS]: 0, [GgmlType.IQ2_XS]: 15, [GgmlType.IQ2_S]: 18, [GgmlType.IQ3_XXS]: -1, [GgmlType.IQ3_S]: -1,
+  [GgmlType.IQ2_XXS]: 0, [GgmlType.IQ2_XS]: 15, [GgmlType.IQ2_S]: 18, [GgmlType.IQ3_XXS]: 18, [GgmlType.IQ3_S]: 18,
 };
 /** (row length, row count) */
 const SHAPES: [number, number][] = [[256, 5], [512, 3], [768, 2]];
