@@ -5,7 +5,7 @@
  * iq2_xs.ts, iq2_s.ts, iq3_xxs.ts, iq3_s.ts) only lay out their bytes. Every float operation is rounded to
  * binary32 in ggml's order; all scratch is module-level, nothing is allocated per block.
  */
-import { f, nearestInt as ni } from './fp32.js';
+import { nearestInt } from './fp32.js';
 import type { IqGrid } from './iq-grids.js';
 import { QuantizeError } from '../errors.js';
 
@@ -19,6 +19,11 @@ export class GridSearchOverflowError extends QuantizeError {
       'the values are out of range for this type; llama.cpp aborts on such a block (GGML_ASSERT grid_index >= 0)');
   }
 }
+
+// module-local bindings: hot loops call these millions of times (an imported binding can cost a lookup per
+// call under some module loaders)
+const f = Math.fround;
+const ni = nearestInt;
 
 export const QK_K = 256;
 const MAX_SUB = 32;

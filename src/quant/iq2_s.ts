@@ -7,7 +7,7 @@
  * spec §1.5, §2.7.2. (llama.cpp's policy still requires an imatrix for IQ2_S tensors, spec §4.8.)
  */
 import { GgmlType } from './ggml-type.js';
-import { f, F_0_1 } from './fp32.js';
+import { F_0_1 } from './fp32.js';
 import { putFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
 import { iqGrid } from './iq-grids.js';
@@ -18,6 +18,7 @@ import {
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 
+const f = Math.fround;
 const BLOCK_BYTES = 82;
 const GROUP_MAX_EPS_IQ2_S = f(1e-8);
 const FUDGE = f(0.9875);

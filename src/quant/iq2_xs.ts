@@ -6,7 +6,7 @@
  * spec §1.5, §2.7.1.
  */
 import { GgmlType } from './ggml-type.js';
-import { f, F_0_1, GROUP_MAX_EPS } from './fp32.js';
+import { F_0_1, GROUP_MAX_EPS } from './fp32.js';
 import { putFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
 import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
@@ -17,6 +17,7 @@ import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import { requireImatrix } from './iq-imatrix.js';
 import type { QuantImpl } from './registry.js';
 
+const f = Math.fround;
 const BLOCK_BYTES = 74;
 const WEIGHT = new Float32Array(16);
 const WAUX = new Float32Array(16);

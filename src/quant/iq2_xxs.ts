@@ -6,7 +6,6 @@
  * spec §1.5, §2.7.3 (the make_qp_quants u8 wrap of §2.3.5 included).
  */
 import { GgmlType } from './ggml-type.js';
-import { f } from './fp32.js';
 import { putFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
 import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
@@ -17,6 +16,7 @@ import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import { requireImatrix } from './iq-imatrix.js';
 import type { QuantImpl } from './registry.js';
 
+const f = Math.fround;
 const BLOCK_BYTES = 66;
 const WEIGHT = new Float32Array(32);
 const WAUX = new Float32Array(32);

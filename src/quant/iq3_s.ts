@@ -7,7 +7,6 @@
  * `dequantize_row_iq3_s`; spec §1.5, §2.7.5.
  */
 import { GgmlType } from './ggml-type.js';
-import { f } from './fp32.js';
 import { putFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
 import { iqGrid } from './iq-grids.js';
@@ -18,6 +17,7 @@ import {
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 
+const f = Math.fround;
 const BLOCK_BYTES = 110;
 const QS = 2;
 const QH = 66;

@@ -6,7 +6,6 @@
  * `dequantize_row_iq3_xxs`; spec §1.5, §2.7.4. (llama.cpp's policy requires an imatrix for IQ3_XXS tensors.)
  */
 import { GgmlType } from './ggml-type.js';
-import { f } from './fp32.js';
 import { putFp16 } from '../formats/half.js';
 import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
 import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
@@ -17,6 +16,7 @@ import {
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantImpl } from './registry.js';
 
+const f = Math.fround;
 const BLOCK_BYTES = 98;
 const GROUP_MAX_EPS_IQ3_XXS = f(1e-8);
 const FUDGE = f(1.0125);
