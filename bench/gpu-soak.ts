@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileSink } from '../src/node-io.js';
-import { GgmlType } from '../src/quant/ggml-type.js';
+import { GgmlType } from '../src/core/ggml-type.js';
 import { syntheticModel } from '../src/synthetic-model.js';
 
 const argv = process.argv.slice(2);

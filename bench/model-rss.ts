@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileSink } from '../src/node-io.js';
 import { parseFtype } from '../src/policy/ftype.js';
-import { GgmlType } from '../src/quant/ggml-type.js';
+import { GgmlType } from '../src/core/ggml-type.js';
 import { syntheticModel, type SyntheticSpec } from '../src/synthetic-model.js';
 
 const argv = process.argv.slice(2);

@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { CpuWorkerBackend } from '../src/pipeline/cpu-workers.js';
 import type { QuantizeBackend } from '../src/pipeline/backend.js';
-import { GgmlType, typeByName, typeLayout } from '../src/quant/ggml-type.js';
+import { GgmlType, typeByName, typeLayout } from '../src/core/ggml-type.js';
 import { quantType } from '../src/quant/registry.js';
 import { mulberry32 } from '../src/synthetic-model.js';
 

@@ -4,7 +4,7 @@
  * requires it). Browser-safe: reading --tensor-type-file is left to the caller through `readTextFile`.
  */
 import { UsageError } from './errors.js';
-import { typeByName, type GgmlType } from './quant/ggml-type.js';
+import { typeByName, type GgmlType } from './core/ggml-type.js';
 import { parseFtype } from './policy/ftype.js';
 import { defaultOptions, type KvOverride, type QuantizeOptions, type TensorTypeOverride, type BackendChoice } from './pipeline/options.js';
 

@@ -7,7 +7,7 @@ import { InlineCpuBackend } from './pipeline/backend.js';
 import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
 import { compareBackends, type TensorComparison } from './pipeline/compare.js';
 import type { RunLog } from './pipeline/quantize-model.js';
-import { typeLayout } from './quant/ggml-type.js';
+import { typeLayout } from './core/ggml-type.js';
 import fs from 'node:fs';
 
 const pct = (a: number, b: number) => (b ? (100 * a) / b : 100).toFixed(4);

@@ -67,6 +67,15 @@ export class InvalidWeightsError extends QuantizeError {
   }
 }
 
+/** How to get an importance matrix: the one wording of every refusal of a type that needs one. */
+export const IMATRIX_HOW_TO = "compute one from calibration text with llama.cpp's llama-imatrix " +
+  '(llama-imatrix -m model-f16.gguf -f calibration.txt -o imatrix.gguf) and pass it with --imatrix imatrix.gguf';
+
+/** `<what> requires an importance matrix: <how to get one>` */
+export function imatrixRequiredMessage(what: string): string {
+  return `${what} requires an importance matrix: ${IMATRIX_HOW_TO}`;
+}
+
 /** Bad command-line use: unknown option, ftype or type name, conflicting options, output == input. */
 export class UsageError extends QuantizeError {}
 

@@ -4,9 +4,11 @@
  * quantization pipeline that any backend plugs into.
  */
 export * from './errors.js';
-export { GgmlType, QK_K, TYPE_LAYOUTS, typeLayout, typeByName, rowSize } from './quant/ggml-type.js';
-export { quantType, implementedTypes, type QuantImpl, type QuantType } from './quant/registry.js';
-export { fp32ToFp16, fp16ToFp32, fp32ToBf16, bf16ToFp32 } from './formats/half.js';
+export { GgmlType, QK_K, TYPE_LAYOUTS, typeLayout, typeByName, rowSize } from './core/ggml-type.js';
+export {
+  quantType, implementedTypes, quantizeChunk, dequantizeRows, type QuantTraits, type ImatrixUse, type WgslLib,
+} from './quant/registry.js';
+export { fp32ToFp16, fp16ToFp32, fp32ToBf16, bf16ToFp32 } from './core/half.js';
 export { MemorySource, BlobSource, MemorySink, type ByteSource, type ByteSink } from './formats/byte-source.js';
 export { readGgufHeader, type GgufFile, type GgufTensorInfo } from './formats/gguf-reader.js';
 export { openGgufModel, readTensorRows, toFloat32, type GgufModel } from './formats/gguf-model.js';

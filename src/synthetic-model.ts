@@ -7,8 +7,8 @@
 import { GgufValueType, kvArray, kvF32, kvString, kvU32, type GgufKv } from './formats/gguf-kv.js';
 import { planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from './formats/gguf-writer.js';
 import type { ByteSink } from './formats/byte-source.js';
-import { fp32ToBf16, fp32ToFp16 } from './formats/half.js';
-import { GgmlType } from './quant/ggml-type.js';
+import { fp32ToBf16, fp32ToFp16 } from './core/half.js';
+import { GgmlType } from './core/ggml-type.js';
 
 export interface SyntheticSpec {
   nLayer: number;

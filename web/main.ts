@@ -5,7 +5,7 @@
  * without dialogs (end-to-end tests, scripting).
  */
 import { FTYPES } from '../src/policy/ftype.js';
-import { GgmlType, typeLayout } from '../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../src/core/ggml-type.js';
 import { implementedTypes, quantType } from '../src/quant/registry.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
 import type { OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
@@ -54,7 +54,7 @@ function fillSelects(): void {
   ui.ftype.addEventListener('change', describe);
   ui.ftype.value = 'Q4_K_M';
   describe();
-  const types = [typeLayout(GgmlType.F32), ...implementedTypes()].sort((a, b) => a.type - b.type);
+  const types = [typeLayout(GgmlType.F32), ...implementedTypes().map((t) => t.layout)].sort((a, b) => a.type - b.type);
   for (const sel of [ui.outputType, ui.embdType]) {
     sel.add(new Option('default (llama-quantize\'s choice)', ''));
     for (const t of types) sel.add(new Option(t.name, t.name));

@@ -14,7 +14,7 @@ import { defaultOptions, type BackendChoice, type QuantizeOptions } from '../src
 import { quantizeModel, type RunLog } from '../src/pipeline/quantize-model.js';
 import { timeLines } from '../src/pipeline/report.js';
 import { parseFtype } from '../src/policy/ftype.js';
-import { typeByName } from '../src/quant/ggml-type.js';
+import { typeByName } from '../src/core/ggml-type.js';
 import { BlobSink } from './blob-sink.js';
 import type { PageOptions, RunMessage, WorkerMessage } from './protocol.js';
 

@@ -3,8 +3,8 @@
  * handling), and reading tensor rows from it. Browser-safe: shards are opened through a callback.
  */
 import { GgufFormatError } from '../errors.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { fp16ToFp32 } from './half.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32_BITS } from '../core/half.js';
 import type { ByteSource } from './byte-source.js';
 import { GgufValueType, findKv, type GgufKv } from './gguf-kv.js';
 import { readGgufHeader, type GgufFile, type GgufTensorInfo } from './gguf-reader.js';
@@ -128,23 +128,6 @@ export async function readTensorRows(source: ByteSource, t: GgufTensorInfo, rowS
   return data;
 }
 
-let f16Bits: Uint32Array | null = null;
-
-/**
- * binary32 bits of every binary16 value (exact widening, ggml_fp16_to_fp32). NaNs keep sign and payload
- * and come out quiet, as the x86-64 reference's SSE conversion makes them.
- */
-function f16Table(): Uint32Array {
-  if (f16Bits) return f16Bits;
-  const t = new Uint32Array(65536);
-  const f = new Float32Array(t.buffer);
-  for (let h = 0; h < 65536; h++) {
-    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) t[h] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
-    else f[h] = fp16ToFp32(h);
-  }
-  return (f16Bits = t);
-}
-
 /**
  * F32, F16 or BF16 data as binary32 values, bit for bit (F16/BF16 widening is exact). `out` is reused
  * when given (it must hold the values). Assumes a little-endian host, as WebAssembly and every
@@ -158,7 +141,7 @@ export function toFloat32(type: GgmlType, bytes: Uint8Array, out?: Float32Array)
   if (type === GgmlType.F32) {
     new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes);
   } else if (type === GgmlType.F16) {
-    const lut = f16Table();
+    const lut = F16_TO_F32_BITS;
     const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(new Uint8Array(bytes).buffer);
     for (let i = 0; i < n; i++) bits[i] = lut[src[i]];
   } else if (type === GgmlType.BF16) {

@@ -4,7 +4,7 @@
  * Browser-safe: all I/O goes through a ByteSource. Why this does not use @huggingface/gguf: gguf-kv.ts.
  */
 import { GgufFormatError } from '../errors.js';
-import { GgmlType, hasTypeLayout, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, hasTypeLayout, typeLayout } from '../core/ggml-type.js';
 import type { ByteSource } from './byte-source.js';
 import { GGUF_VALUE_SIZE, GGUF_VALUE_TYPE_NAME, GgufValueType, kvNumber, type GgufArray, type GgufKv, type GgufScalar } from './gguf-kv.js';
 

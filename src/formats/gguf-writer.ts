@@ -3,7 +3,7 @@
  * tensor infos, zero padding) and every tensor's offset, plus the per-shard plan of --keep-split.
  * Browser-safe; the bytes go to any ByteSink.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { UsageError } from '../errors.js';
 import { ByteWriter, kvI32, kvU16, setKv, writeKv, type GgufKv } from './gguf-kv.js';
 import { GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_VERSION, padTo, tensorNBytes } from './gguf-reader.js';

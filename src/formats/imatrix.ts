@@ -8,7 +8,7 @@
  * file with an ImatrixError instead.
  */
 import { GgufFormatError, ImatrixError, UsageError } from '../errors.js';
-import { GgmlType } from '../quant/ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { GgufValueType, findKv, kvString, kvU32, type GgufKv } from './gguf-kv.js';
 import { parseGgufBytes } from './gguf-reader.js';
 

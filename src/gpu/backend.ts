@@ -1,10 +1,11 @@
 /**
- * The pipeline's QuantizeBackend on a GpuQuantizer (browser-safe). Types without a WGSL kernel yet run on
- * the in-thread CPU reference, so a GPU run never fails for want of a kernel; `description` says which.
+ * The pipeline's QuantizeBackend on a GpuQuantizer (browser-safe). A type without a WGSL kernel is refused
+ * (supports() is false, so the run stops before writing with "not implemented yet on gpu ..."): a GPU run
+ * never silently quantizes a whole tensor on the CPU. Only the rare blocks a kernel flags (subnormal or
+ * overflowing values) take the host path inside GpuQuantizer; `hostFallbackBlocks` counts them.
  */
-import { quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
-import { typeLayout, type GgmlType } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { notImplemented, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
+import type { GgmlType } from '../core/ggml-type.js';
 import type { GpuQuantizer } from './quantize-gpu.js';
 
 export class GpuBackend implements QuantizeBackend {
@@ -16,22 +17,16 @@ export class GpuBackend implements QuantizeBackend {
   }
 
   supports(type: GgmlType): boolean {
-    return this.quantizer.supports(type) || quantType(type) !== undefined;
+    return this.quantizer.supports(type);
   }
 
-  private cpuBlocks = 0;
-
   async quantize(job: QuantizeJob): Promise<Uint8Array> {
-    if (!this.quantizer.supports(job.type)) {
-      const out = quantizeOnCpu(job);
-      this.cpuBlocks += (job.nrows * job.nPerRow) / typeLayout(job.type).blockSize;
-      return out;
-    }
+    if (!this.quantizer.supports(job.type)) throw notImplemented(job.type, 'gpu');
     return this.quantizer.quantize(job.type, job.src, job.nrows, job.nPerRow, job.imatrix, job.label);
   }
 
   hostFallbackBlocks(): number {
-    return this.cpuBlocks + this.quantizer.stats.fallbackBlocks;
+    return this.quantizer.stats.fallbackBlocks;
   }
 
   close(): Promise<void> {

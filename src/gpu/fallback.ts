@@ -5,7 +5,7 @@
  * this is exact for the row-wide imatrix statistic too) and the flagged blocks are copied over.
  */
 import { GpuError } from '../errors.js';
-import { quantType } from '../quant/registry.js';
+import { quantType, quantizeChunk } from '../quant/registry.js';
 import type { Chunk } from './chunk-plan.js';
 import type { GpuKernel } from './kernels.js';
 
@@ -47,7 +47,7 @@ export function patchFlaggedBlocks(mask: Uint32Array, out: Uint8Array, p: Fallba
         const impl = quantType(kernel.type);
         if (!impl) throw new GpuError('internal', `block ${b} of a ${kernel.name} chunk needs the exact CPU path, which this type lacks`, p.label);
         rowOut ??= new Uint8Array(bpr * bb);
-        impl.quantize(p.row(row), rowOut, 1, p.nPerRow, p.imatrix);
+        quantizeChunk(impl, p.row(row), rowOut, 1, p.nPerRow, p.imatrix);
         curRow = row;
         rows++;
       }

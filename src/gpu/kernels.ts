@@ -1,10 +1,12 @@
 /**
- * The table of WGSL quantization kernels and how each shader module is assembled: WGSL has no include,
- * so a module is the ABI (bindings + entry point), the exact binary32 library, the fp16/bf16 packers,
- * the optional row-statistic pass and scale searches, then the type file. shaders/README.md documents the
- * ABI; adding a type is one file in shaders/ and one line in KERNELS.
+ * How each WGSL quantization module is assembled, and the kernel table derived from the `QuantTraits`
+ * descriptors (src/quant/registry.ts): every implemented type whose descriptor has `gpu: { wgsl, libs }`
+ * gets a kernel; nothing here lists types. WGSL has no include, so a module is the ABI (bindings + entry
+ * point), the exact binary32 library, the fp16/bf16 packers, the libraries the type asks for (row statistic
+ * pass, scale searches), then the type file. shaders/README.md documents the ABI.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { type GgmlType } from '../core/ggml-type.js';
+import { implementedTypes, type ImatrixUse, type QuantTraits, type WgslLib } from '../quant/registry.js';
 import abiWgsl from '../../shaders/lib/abi.wgsl';
 import exactWgsl from '../../shaders/lib/exact-f32.wgsl';
 import halfWgsl from '../../shaders/lib/half.wgsl';
@@ -12,33 +14,13 @@ import rowStatsWgsl from '../../shaders/lib/row-stats.wgsl';
 import searchWgsl from '../../shaders/lib/search.wgsl';
 import kSearchWgsl from '../../shaders/lib/k-search.wgsl';
 import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
-import f16Wgsl from '../../shaders/f16.wgsl';
-import bf16Wgsl from '../../shaders/bf16.wgsl';
-import q8_0Wgsl from '../../shaders/q8_0.wgsl';
-import q4_0Wgsl from '../../shaders/q4_0.wgsl';
-import q4_1Wgsl from '../../shaders/q4_1.wgsl';
-import q5_0Wgsl from '../../shaders/q5_0.wgsl';
-import q5_1Wgsl from '../../shaders/q5_1.wgsl';
-import q2_kWgsl from '../../shaders/q2_k.wgsl';
-import q3_kWgsl from '../../shaders/q3_k.wgsl';
-import q4_kWgsl from '../../shaders/q4_k.wgsl';
-import q5_kWgsl from '../../shaders/q5_k.wgsl';
-import q6_kWgsl from '../../shaders/q6_k.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
-/** Optional library files a type may ask for. */
-export const LIBS = { rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl } as const;
-export type LibName = keyof typeof LIBS;
+/** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
+export const LIBS: Readonly<Record<WgslLib, string>> = { rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl };
 
-export type ImatrixUse =
-  /** the type never reads an imatrix (Q8_0, F16, BF16): one pipeline */
-  | 'ignored'
-  /** without imatrix the reference path, with one the imatrix path (pipeline override USE_IMATRIX) */
-  | 'optional'
-  /** ggml_quantize_requires_imatrix types: quantizing without one is an error */
-  | 'required';
-
+/** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */
 export interface GpuKernel {
   readonly type: GgmlType;
   readonly name: string;
@@ -53,29 +35,6 @@ export interface GpuKernel {
   readonly code: string;
 }
 
-interface KernelDef {
-  type: GgmlType;
-  source: string;
-  imatrix: ImatrixUse;
-  libs?: LibName[];
-}
-
-const KERNEL_DEFS: KernelDef[] = [
-  { type: GgmlType.F16, source: f16Wgsl, imatrix: 'ignored' },
-  { type: GgmlType.BF16, source: bf16Wgsl, imatrix: 'ignored' },
-  { type: GgmlType.Q8_0, source: q8_0Wgsl, imatrix: 'ignored' },
-  { type: GgmlType.Q4_0, source: q4_0Wgsl, imatrix: 'optional', libs: ['rowStats', 'search'] },
-  { type: GgmlType.Q4_1, source: q4_1Wgsl, imatrix: 'optional', libs: ['rowStats', 'search'] },
-  { type: GgmlType.Q5_0, source: q5_0Wgsl, imatrix: 'optional', libs: ['rowStats', 'search'] },
-  { type: GgmlType.Q5_1, source: q5_1Wgsl, imatrix: 'optional', libs: ['rowStats', 'search'] },
-  // K-quants compute their sigma2 per 256-value super-block themselves: no row statistic pass
-  { type: GgmlType.Q2_K, source: q2_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
-  { type: GgmlType.Q3_K, source: q3_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
-  { type: GgmlType.Q4_K, source: q4_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
-  { type: GgmlType.Q5_K, source: q5_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
-  { type: GgmlType.Q6_K, source: q6_kWgsl, imatrix: 'optional', libs: ['search', 'kSearch', 'kScales'] },
-];
-
 /** Reads `const NAME: u32 = 12u;` from a type file, so the host and the shader share one definition. */
 export function wgslU32Const(source: string, name: string): number {
   const m = new RegExp(`const\\s+${name}\\s*:\\s*u32\\s*=\\s*(\\d+)u\\s*;`).exec(source);
@@ -83,32 +42,34 @@ export function wgslU32Const(source: string, name: string): number {
   return Number(m[1]);
 }
 
-export function buildKernel(def: KernelDef): GpuKernel {
-  const layout = typeLayout(def.type);
-  const blockValues = wgslU32Const(def.source, 'BLOCK_VALUES');
-  const blockBytes = wgslU32Const(def.source, 'BLOCK_BYTES');
-  const blocksPerInvocation = wgslU32Const(def.source, 'BLOCKS_PER_INVOCATION');
+/** Assembles the module of a type whose descriptor has a kernel, checking its constants against the layout. */
+export function buildKernel(traits: QuantTraits): GpuKernel {
+  const { layout, gpu } = traits;
+  if (!gpu) throw new Error(`${layout.name} has no WGSL kernel`);
+  const blockValues = wgslU32Const(gpu.wgsl, 'BLOCK_VALUES');
+  const blockBytes = wgslU32Const(gpu.wgsl, 'BLOCK_BYTES');
+  const blocksPerInvocation = wgslU32Const(gpu.wgsl, 'BLOCKS_PER_INVOCATION');
   if (blockValues !== layout.blockSize || blockBytes !== layout.typeSize) {
     throw new Error(`${layout.name}.wgsl declares ${blockValues} values/${blockBytes} bytes per block, ggml has ${layout.blockSize}/${layout.typeSize}`);
   }
   if ((blockBytes * blocksPerInvocation) % 4 !== 0) {
     throw new Error(`${layout.name}.wgsl: BLOCK_BYTES * BLOCKS_PER_INVOCATION must be a multiple of 4`);
   }
-  const libs = def.libs ?? [];
-  const parts = [BASE_LIBS.abi, BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), def.source];
+  const libs = gpu.libs;
+  const parts = [BASE_LIBS.abi, BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
   return {
-    type: def.type,
+    type: layout.type,
     name: layout.name,
     blockValues,
     blockBytes,
     blocksPerInvocation,
-    imatrix: def.imatrix,
+    imatrix: traits.imatrix,
     rowSigma2: libs.includes('rowStats'),
     code: parts.join('\n'),
   };
 }
 
-const KERNELS = new Map<number, GpuKernel>(KERNEL_DEFS.map((d) => [d.type, buildKernel(d)]));
+const KERNELS = new Map<number, GpuKernel>(implementedTypes().filter((t) => t.gpu).map((t) => [t.layout.type, buildKernel(t)]));
 
 /** The WGSL kernel for `type`, or undefined when there is none yet. */
 export function gpuKernel(type: GgmlType): GpuKernel | undefined {

@@ -5,8 +5,8 @@
  * `inFlight` chunks in flight so upload, compute and readback overlap. Browser-safe: in Node, get the
  * device from node-device.ts (createNodeGpuQuantizer).
  */
-import { GpuError, QuantizeError, UnsupportedTypeError } from '../errors.js';
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GpuError, QuantizeError, UnsupportedTypeError, imatrixRequiredMessage } from '../errors.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
 import { chunkLayout, foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
 import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js';
@@ -207,7 +207,7 @@ export class GpuQuantizer {
       throw new RangeError(`${where}: imatrix has ${req.imatrix.length} values, rows have ${req.nPerRow}`);
     }
     if (!req.imatrix && kernel.imatrix === 'required') {
-      throw new QuantizeError(`${where}: ${kernel.name} requires an importance matrix`);
+      throw new QuantizeError(imatrixRequiredMessage(`${where}: ${kernel.name}`));
     }
   }
 

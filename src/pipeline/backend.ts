@@ -3,8 +3,8 @@
  * an expert boundary) with ggml_quantize_chunk semantics. The CPU worker pool, the in-thread CPU path
  * and the GPU path all implement this, so the read -> plan -> quantize -> write pipeline is one.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { quantType, quantizeChunk } from '../quant/registry.js';
 import { UnsupportedTypeError } from '../errors.js';
 
 export interface QuantizeJob {
@@ -51,7 +51,7 @@ export class InlineCpuBackend implements QuantizeBackend {
 export function quantizeOnCpu(job: QuantizeJob): Uint8Array {
   const q = quantType(job.type);
   if (!q) throw notImplemented(job.type, 'cpu');
-  const dst = new Uint8Array((job.nPerRow / q.blockSize) * q.typeSize * job.nrows);
-  q.quantize(job.src, dst, job.nrows, job.nPerRow, job.imatrix);
+  const dst = new Uint8Array((job.nPerRow / q.layout.blockSize) * q.layout.typeSize * job.nrows);
+  quantizeChunk(q, job.src, dst, job.nrows, job.nPerRow, job.imatrix);
   return dst;
 }

@@ -5,8 +5,8 @@
  */
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { rowSize, typeLayout, type GgmlType } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { rowSize, typeLayout, type GgmlType } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import type { QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { planRun } from './quantize-model.js';
@@ -55,8 +55,8 @@ export function compareBlocks(type: GgmlType, a: Uint8Array, b: Uint8Array): { b
     const va = new Float32Array(t.blockSize);
     const vb = new Float32Array(t.blockSize);
     for (const k of diff) {
-      q.dequantize(a.subarray(k * t.typeSize, (k + 1) * t.typeSize), va, t.blockSize);
-      q.dequantize(b.subarray(k * t.typeSize, (k + 1) * t.typeSize), vb, t.blockSize);
+      dequantizeRows(q, a.subarray(k * t.typeSize, (k + 1) * t.typeSize), va, t.blockSize);
+      dequantizeRows(q, b.subarray(k * t.typeSize, (k + 1) * t.typeSize), vb, t.blockSize);
       for (let i = 0; i < t.blockSize; i++) {
         const d = Math.abs(va[i] - vb[i]);
         if (d > maxAbsDiff || Number.isNaN(d)) maxAbsDiff = Number.isNaN(d) ? Infinity : d;

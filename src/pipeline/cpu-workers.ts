@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { GgmlType } from '../quant/ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import { notImplemented, quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from './backend.js';
 
@@ -57,7 +57,7 @@ export class CpuWorkerBackend implements QuantizeBackend {
     if (!q) throw notImplemented(job.type, 'cpu');
     if (this.workers.length === 0 || job.nrows === 1) return quantizeOnCpu(job);
     const parts = Math.min(this.workers.length, job.nrows);
-    const rowBytes = (job.nPerRow / q.blockSize) * q.typeSize;
+    const rowBytes = (job.nPerRow / q.layout.blockSize) * q.layout.typeSize;
     const out = new Uint8Array(rowBytes * job.nrows);
     const tasks: Promise<void>[] = [];
     let row = 0;

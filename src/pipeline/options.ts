@@ -1,5 +1,5 @@
 /** Everything a quantization run can be asked to do: llama-quantize's options plus the backend choice. */
-import type { GgmlType } from '../quant/ggml-type.js';
+import type { GgmlType } from '../core/ggml-type.js';
 
 export type KvOverride =
   | { key: string; kind: 'int'; value: number }

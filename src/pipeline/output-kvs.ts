@@ -7,7 +7,7 @@ import {
   findKv, kvBool, kvF32, kvString, kvU32, removeSplitKvs, setKv, kvNumber, type GgufKv,
 } from '../formats/gguf-kv.js';
 import { imatrixKvs, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType } from '../quant/ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { LLAMA_FTYPE_GUESSED } from '../policy/ftype.js';
 import { compareTensorNames } from '../policy/tensor-type.js';
 import type { KvOverride } from './options.js';

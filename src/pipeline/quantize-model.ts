@@ -4,15 +4,15 @@
  * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
  * current one is quantized.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PAD, type OutputPlan } from '../formats/gguf-writer.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
-import { GgmlType, rowSize, typeLayout } from '../quant/ggml-type.js';
-import { quantType } from '../quant/registry.js';
+import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
@@ -252,7 +252,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number): Float32A
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
   const out = new Float32Array((bytes.length / layout.typeSize) * layout.blockSize);
-  q.dequantize(bytes, out, out.length);
+  dequantizeRows(q, bytes, out, out.length);
   return out;
 }
 
@@ -262,7 +262,12 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}, a very low-bit type)`));
+  }
+  if (!imatrix && quantType(e.targetType)?.imatrix === 'required') {
+    // ggml_quantize_requires_imatrix holds for every tensor, also those tensor_requires_imatrix exempts
+    // (token_embd, output): llama.cpp aborts in ggml_quantize_chunk there
+    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name})`));
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];

@@ -2,7 +2,7 @@
  * Console lines in llama-quantize's format (per-tensor lines and totals, which users' scripts parse),
  * plus a progress bar with ETA for terminals. Pure formatting: where the lines go is the caller's choice.
  */
-import { typeLayout, type GgmlType } from '../quant/ggml-type.js';
+import { typeLayout, type GgmlType } from '../core/ggml-type.js';
 
 const MiB = 1024 * 1024;
 

@@ -3,7 +3,7 @@
  * them (spec §4.1, §5.5). An ftype picks the default tensor type; the mix policy (tensor-type.ts) then
  * deviates per tensor.
  */
-import { GgmlType } from '../quant/ggml-type.js';
+import { GgmlType } from '../core/ggml-type.js';
 import { PolicyError } from './errors.js';
 
 export enum LlamaFtype {

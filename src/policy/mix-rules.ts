@@ -3,7 +3,7 @@
  * more (or fewer) bits than the ftype's default type. Branch letters follow the spec.
  * The counters in MixState advance here, and only here, exactly as llama.cpp's do.
  */
-import { GgmlType as T, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType as T, typeLayout } from '../core/ggml-type.js';
 import { LlamaFtype as F } from './ftype.js';
 import { PolicyError } from './errors.js';
 import { TensorCategory as C, isAttnVLike, useMoreBits, blockIndex } from './tensor-rules.js';

@@ -3,7 +3,7 @@
  * and the one model type that matters (70B), taken from the GGUF key/values the way llama.cpp's loader
  * reads them. KV overrides must already be applied to `kv` (they change what the loader sees).
  */
-import type { GgmlType } from '../quant/ggml-type.js';
+import type { GgmlType } from '../core/ggml-type.js';
 import { PolicyError } from './errors.js';
 
 export interface TensorFacts {

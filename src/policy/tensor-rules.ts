@@ -3,7 +3,7 @@
  * quantized, their category, the loader's write order, the shape fallback and the imatrix requirement.
  * Pure functions of names, shapes and types.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { LlamaFtype } from './ftype.js';
 import { PolicyError } from './errors.js';
 

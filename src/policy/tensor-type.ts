@@ -3,9 +3,10 @@
  * of its main loop): for a model and the run's options, every tensor's output name, type and whether
  * its bytes are converted or copied, in the order llama-quantize writes them. Pure and browser-safe.
  */
-import { GgmlType, typeLayout } from '../quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { ftypeDefaultType } from './ftype.js';
 import { PolicyError } from './errors.js';
+import { imatrixRequiredMessage } from '../errors.js';
 import type { ModelFacts } from './model-facts.js';
 import { detect70B } from './model-facts.js';
 import { mixType, type MixState } from './mix-rules.js';
@@ -187,7 +188,7 @@ export function planTensorTypes(model: ModelFacts, options: PolicyOptions): Type
     if (!o.hasImatrix && allows && needs) {
       if (!o.dryRun) {
         throw new PolicyError('imatrix-required',
-          `this quantization requires an importance matrix: tensor ${name} would be ${typeLayout(d.type).name} (pass --imatrix)`, name);
+          imatrixRequiredMessage(`this quantization (tensor ${name} would be ${typeLayout(d.type).name})`), name);
       }
       willRequireImatrix = true;
     }

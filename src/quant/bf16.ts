@@ -3,15 +3,14 @@
  * Reproduces `ggml_fp32_to_bf16_row_ref` (quantize: round to nearest even, NaN made quiet) and
  * `ggml_bf16_to_fp32_row` (dequantize: bits << 16); spec §2.2.1, §3.3. Works on bits so NaN payloads survive.
  */
-import { GgmlType } from './ggml-type.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import type { QuantTraits } from './traits.js';
+import bf16Wgsl from '../../shaders/bf16.wgsl';
 
-export const BF16: QuantImpl = {
-  type: GgmlType.BF16,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.BF16, src, dst, nrows, nPerRow, imatrix);
-    const n = nrows * nPerRow;
+export const BF16: QuantTraits = {
+  layout: typeLayout(GgmlType.BF16),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
     const bits = new Uint32Array(src.buffer, src.byteOffset, n);
     for (let i = 0; i < n; i++) {
       const u = bits[i];
@@ -20,9 +19,9 @@ export const BF16: QuantImpl = {
       dst[2 * i + 1] = (h >>> 8) & 255;
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.BF16, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
     for (let i = 0; i < n; i++) out[i] = ((src[2 * i] << 16) | (src[2 * i + 1] << 24)) >>> 0;
   },
+  gpu: { wgsl: bf16Wgsl, libs: [] },
 };

@@ -5,7 +5,7 @@
  * iq2_xs.ts, iq2_s.ts, iq3_xxs.ts, iq3_s.ts) only lay out their bytes. Every float operation is rounded to
  * binary32 in ggml's order; all scratch is module-level, nothing is allocated per block.
  */
-import { nearestInt } from './fp32.js';
+import { nearestInt } from '../core/fp32.js';
 import type { IqGrid } from './iq-grids.js';
 import { QuantizeError } from '../errors.js';
 

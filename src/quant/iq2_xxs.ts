@@ -5,16 +5,13 @@
  * Reproduces `quantize_iq2_xxs` (`quantize_row_iq2_xxs_impl`, imatrix required) and `dequantize_row_iq2_xxs`;
  * spec §1.5, §2.7.3 (the make_qp_quants u8 wrap of §2.3.5 included).
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
 import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
 import { makeQpQuants } from './solvers-asymmetric.js';
 import { extractSigns, gridSearch, imatrixWeights, QK_K, Recompute, scaleCode, signedNaNs, superBlockSigma2, type GridSearch } from './iq-search.js';
-import { GROUP_MAX_EPS, F_0_1 } from './fp32.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import { requireImatrix } from './iq-imatrix.js';
-import type { QuantImpl } from './registry.js';
+import { GROUP_MAX_EPS, F_0_1 } from '../core/fp32.js';
+import type { QuantTraits } from './traits.js';
 
 const f = Math.fround;
 const BLOCK_BYTES = 66;
@@ -69,19 +66,14 @@ function quantizeBlock(x: Float32Array, x0: number, qw: Float32Array, q0: number
   }
 }
 
-export const IQ2_XXS: QuantImpl = {
-  type: GgmlType.IQ2_XXS,
-  requiresImatrix: true,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ2_XXS, src, dst, nrows, nPerRow, imatrix);
-    const qw = requireImatrix(GgmlType.IQ2_XXS, imatrix);
-    const nb = nPerRow / QK_K;
-    for (let r = 0; r < nrows; r++) {
-      for (let i = 0; i < nb; i++) quantizeBlock(src, r * nPerRow + i * QK_K, qw, i * QK_K, dst, (r * nb + i) * BLOCK_BYTES);
-    }
+export const IQ2_XXS: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ2_XXS),
+  imatrix: 'required',
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
+    const qw = imatrix!; // 'required': the registry refuses a call without one
+    for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, qw, i * QK_K, dst, i * BLOCK_BYTES);
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ2_XXS, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -94,6 +86,7 @@ export const IQ2_XXS: QuantImpl = {
       }
     }
   },
+  gpu: null,
 };
 
 function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y0: number): void {

@@ -6,16 +6,14 @@
  * Reproduces `quantize_iq3_s` (`quantize_row_iq3_s_impl`, block size 32, with or without imatrix) and
  * `dequantize_row_iq3_s`; spec §1.5, §2.7.5.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { F16_TO_F32, F16_TO_F32_BITS } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
 import { iqGrid } from './iq-grids.js';
 import {
   extractSigns, F_0_2, gridSearch, imatrixWeights, plainWeights, QK_K, Recompute, scaleCode, signedNaNs,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -91,17 +89,16 @@ function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y
   }
 }
 
-export const IQ3_S: QuantImpl = {
-  type: GgmlType.IQ3_S,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.IQ3_S, src, dst, nrows, nPerRow, imatrix);
-    const nb = nPerRow / QK_K;
-    for (let r = 0; r < nrows; r++) {
-      for (let i = 0; i < nb; i++) quantizeBlock(src, r * nPerRow + i * QK_K, imatrix, i * QK_K, dst, (r * nb + i) * BLOCK_BYTES);
-    }
+export const IQ3_S: QuantTraits = {
+  layout: typeLayout(GgmlType.IQ3_S),
+  imatrix: 'optional',
+  quantizeRowRef(src, dst, n) {
+    for (let i = 0; i < n / QK_K; i++) quantizeBlock(src, i * QK_K, null, 0, dst, i * BLOCK_BYTES);
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.IQ3_S, src, dst, n);
+  quantizeRowImpl(src, dst, nPerRow, imatrix) {
+    for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, imatrix, i * QK_K, dst, i * BLOCK_BYTES);
+  },
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -114,4 +111,5 @@ export const IQ3_S: QuantImpl = {
       }
     }
   },
+  gpu: null,
 };

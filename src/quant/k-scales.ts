@@ -4,9 +4,9 @@
  * `quantize_row_q{4,5}_K_ref` / `_impl`, and the re-quantization with the stored fp16 scales that all
  * asymmetric K-quants (Q2_K included) end with. The per-type files only pack the final codes.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
-import { F_0_1 } from './fp32.js';
-import { nearestInt as ni } from './fp32.js';
+import { fp16ToFp32, fp32ToFp16 } from '../core/half.js';
+import { F_0_1 } from '../core/fp32.js';
+import { nearestInt as ni } from '../core/fp32.js';
 import { makeQkx2Quants, makeQkx3Quants, makeQpQuants } from './solvers-asymmetric.js';
 
 const f = Math.fround;

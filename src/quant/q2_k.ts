@@ -5,12 +5,12 @@
  * dmin fp16 @82. Reproduces ggml's `quantize_q2_K` (reference `quantize_row_q2_K_ref`, imatrix
  * `quantize_row_q2_K_impl`) and `dequantize_row_q2_K`; spec §1.4, §2.4.1.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../formats/half.js';
-import { F_0_1, nearestInt } from './fp32.js';
-import { GgmlType } from './ggml-type.js';
+import { fp16ToFp32, fp32ToFp16 } from '../core/half.js';
+import { F_0_1, nearestInt } from '../core/fp32.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { requantizeAsym } from './k-scales.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q2_kWgsl from '../../shaders/q2_k.wgsl';
 import { makeQkx2Quants, makeQkx3Quants, makeQpQuants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
@@ -79,36 +79,36 @@ function searchImatrix(x: Float32Array, xOff: number, qw: Float32Array, qwOff: n
   return dBits | (mBits << 16);
 }
 
-function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
-  checkQuantizeArgs(GgmlType.Q2_K, src, dst, nrows, nPerRow, imatrix);
-  const nb = nPerRow / 256;
-  for (let row = 0; row < nrows; row++) {
-    for (let ib = 0; ib < nb; ib++) {
-      const off = (row * nb + ib) * BLOCK_BYTES;
-      const xOff = row * nPerRow + ib * 256;
-      const bits = imatrix ? searchImatrix(src, xOff, imatrix, ib * 256, dst, off) : searchRef(src, xOff, dst, off);
-      const dBits = bits & 0xffff;
-      const mBits = bits >>> 16;
-      dst[off + 80] = dBits & 255;
-      dst[off + 81] = dBits >> 8;
-      dst[off + 82] = mBits & 255;
-      dst[off + 83] = mBits >> 8;
-      for (let j = 0; j < 16; j++) {
-        SC4[j] = dst[off + j] & 15;
-        M4[j] = dst[off + j] >> 4;
-      }
-      requantizeAsym(src, xOff, 16, 16, fp16ToFp32(dBits), fp16ToFp32(mBits), SC4, M4, L, 3);
-      for (let h = 0; h < 2; h++) {
-        const q = off + 16 + 32 * h;
-        const e = 128 * h;
-        for (let l = 0; l < 32; l++) dst[q + l] = L[e + l] | (L[e + l + 32] << 2) | (L[e + l + 64] << 4) | (L[e + l + 96] << 6);
-      }
-    }
+/** One super-block at src[xOff..] into dst[off..]: the reference search when `qw` is null, else the imatrix one. */
+function quantizeBlock(src: Float32Array, xOff: number, dst: Uint8Array, off: number, qw: Float32Array | null, qwOff: number): void {
+  const bits = qw ? searchImatrix(src, xOff, qw, qwOff, dst, off) : searchRef(src, xOff, dst, off);
+  const dBits = bits & 0xffff;
+  const mBits = bits >>> 16;
+  dst[off + 80] = dBits & 255;
+  dst[off + 81] = dBits >> 8;
+  dst[off + 82] = mBits & 255;
+  dst[off + 83] = mBits >> 8;
+  for (let j = 0; j < 16; j++) {
+    SC4[j] = dst[off + j] & 15;
+    M4[j] = dst[off + j] >> 4;
+  }
+  requantizeAsym(src, xOff, 16, 16, fp16ToFp32(dBits), fp16ToFp32(mBits), SC4, M4, L, 3);
+  for (let h = 0; h < 2; h++) {
+    const q = off + 16 + 32 * h;
+    const e = 128 * h;
+    for (let l = 0; l < 32; l++) dst[q + l] = L[e + l] | (L[e + l + 32] << 2) | (L[e + l + 64] << 4) | (L[e + l + 96] << 6);
   }
 }
 
-function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkDequantizeArgs(GgmlType.Q2_K, src, dst, n);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let ib = 0; ib < n / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, null, 0);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
+  for (let ib = 0; ib < nPerRow / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, imatrix, ib * 256);
+}
+
+function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 256;
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
@@ -132,4 +132,11 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const Q2_K: QuantImpl = { type: GgmlType.Q2_K, quantize, dequantize };
+export const Q2_K: QuantTraits = {
+  layout: typeLayout(GgmlType.Q2_K),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow,
+  gpu: { wgsl: q2_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+};

@@ -5,13 +5,12 @@
  * Reproduces `quantize_q3_K` (`quantize_row_q3_K_ref` without imatrix, `quantize_row_q3_K_impl` with one)
  * and `dequantize_row_q3_K`; spec §1.4, §2.4.2.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { nearestInt } from '../core/fp32.js';
 import { makeQ3Quants, makeQxQuants } from './solvers-symmetric.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q3_kWgsl from '../../shaders/q3_k.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -121,22 +120,20 @@ function quantizeBlockImatrix(src: Float32Array, x0: number, dst: Uint8Array, o:
   requantizeAndPack(src, x0, dst, o);
 }
 
-export const Q3_K: QuantImpl = {
-  type: GgmlType.Q3_K,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q3_K, src, dst, nrows, nPerRow, imatrix);
-    const nb = nPerRow / QK_K;
-    for (let r = 0; r < nrows; r++) {
-      for (let i = 0; i < nb; i++) {
-        const x0 = r * nPerRow + i * QK_K;
-        const o = (r * nb + i) * BLOCK_BYTES;
-        if (imatrix) quantizeBlockImatrix(src, x0, dst, o, imatrix, i * QK_K);
-        else quantizeBlockRef(src, x0, dst, o);
-      }
-    }
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q3_K, src, dst, n);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let i = 0; i < n / QK_K; i++) quantizeBlockRef(src, i * QK_K, dst, i * BLOCK_BYTES);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
+  for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlockImatrix(src, i * QK_K, dst, i * BLOCK_BYTES, imatrix, i * QK_K);
+}
+
+export const Q3_K: QuantTraits = {
+  layout: typeLayout(GgmlType.Q3_K),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -157,4 +154,5 @@ export const Q3_K: QuantImpl = {
       if (!Number.isFinite(dAll)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q3_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
 };

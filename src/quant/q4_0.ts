@@ -4,14 +4,13 @@
  * Reproduces `quantize_q4_0` (`quantize_row_q4_0_ref` without imatrix, `quantize_row_q4_0_impl` with one)
  * and `dequantize_row_q4_0`; spec §1.3, §2.2.3.
  */
-import { GgmlType } from './ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { putFp16 } from '../formats/half.js';
-import { i8Trunc } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { i8Trunc } from '../core/fp32.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q4_0Wgsl from '../../shaders/q4_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
@@ -22,7 +21,8 @@ const L = new Uint8Array(QK);
 const WEIGHT = new Float32Array(QK);
 
 
-function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  const nb = n / QK;
   for (let b = 0; b < nb; b++) {
     const x0 = b * QK;
     const o = b * BLOCK_BYTES;
@@ -38,30 +38,25 @@ function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
   }
 }
 
-function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, qw: Float32Array): void {
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, qw: Float32Array): void {
   const nb = nPerRow / QK;
-  for (let r = 0; r < nrows; r++) {
-    const sigma2 = rowSigma2(src, r * nPerRow, nPerRow);
-    for (let ib = 0; ib < nb; ib++) {
-      const x0 = r * nPerRow + ib * QK;
-      const o = (r * nb + ib) * BLOCK_BYTES;
-      blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
-      const d = makeQxQuants(QK, 8, src, x0, L, 0, WEIGHT, 0);
-      putFp16(dst, o, d);
-      for (let j = 0; j < 16; j++) dst[o + 2 + j] = L[j] | (L[j + 16] << 4);
-    }
+  const sigma2 = rowSigma2(src, 0, nPerRow);
+  for (let ib = 0; ib < nb; ib++) {
+    const x0 = ib * QK;
+    const o = ib * BLOCK_BYTES;
+    blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
+    const d = makeQxQuants(QK, 8, src, x0, L, 0, WEIGHT, 0);
+    putFp16(dst, o, d);
+    for (let j = 0; j < 16; j++) dst[o + 2 + j] = L[j] | (L[j + 16] << 4);
   }
 }
 
-export const Q4_0: QuantImpl = {
-  type: GgmlType.Q4_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q4_0, src, dst, nrows, nPerRow, imatrix);
-    if (imatrix) quantizeImatrix(src, dst, nrows, nPerRow, imatrix);
-    else quantizeRef(src, dst, (nrows * nPerRow) / QK);
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q4_0, src, dst, n);
+export const Q4_0: QuantTraits = {
+  layout: typeLayout(GgmlType.Q4_0),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -76,4 +71,5 @@ export const Q4_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q4_0Wgsl, libs: ['rowStats', 'search'] },
 };

@@ -5,10 +5,10 @@
  * Reproduces ggml's `quantize_q4_K` (reference `quantize_row_q4_K_ref`, imatrix `quantize_row_q4_K_impl`)
  * and `dequantize_row_q4_K`; spec §1.4, §2.4.3.
  */
-import { fp16ToFp32 } from '../formats/half.js';
-import { GgmlType } from './ggml-type.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { fp16ToFp32 } from '../core/half.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import type { QuantTraits } from './traits.js';
+import q4_kWgsl from '../../shaders/q4_k.wgsl';
 import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
 
 const f = Math.fround;
@@ -18,24 +18,25 @@ const L = new Uint8Array(256);
 const SC = new Uint8Array(8);
 const M = new Uint8Array(8);
 
-function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
-  checkQuantizeArgs(GgmlType.Q4_K, src, dst, nrows, nPerRow, imatrix);
-  const nb = nPerRow / 256;
-  for (let row = 0; row < nrows; row++) {
-    for (let ib = 0; ib < nb; ib++) {
-      const off = (row * nb + ib) * BLOCK_BYTES;
-      quantizeScaleMinBlock(src, row * nPerRow + ib * 256, imatrix, ib * 256, PARAMS, dst, off, L);
-      for (let c = 0; c < 4; c++) {
-        const q = off + 16 + 32 * c;
-        const e = 64 * c;
-        for (let l = 0; l < 32; l++) dst[q + l] = L[e + l] | (L[e + l + 32] << 4);
-      }
-    }
+/** One super-block at src[xOff..] into dst[off..]; `qw[qwOff..]` its weights, or null for the reference path. */
+function quantizeBlock(src: Float32Array, xOff: number, dst: Uint8Array, off: number, qw: Float32Array | null, qwOff: number): void {
+  quantizeScaleMinBlock(src, xOff, qw, qwOff, PARAMS, dst, off, L);
+  for (let c = 0; c < 4; c++) {
+    const q = off + 16 + 32 * c;
+    const e = 64 * c;
+    for (let l = 0; l < 32; l++) dst[q + l] = L[e + l] | (L[e + l + 32] << 4);
   }
 }
 
-function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkDequantizeArgs(GgmlType.Q4_K, src, dst, n);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let ib = 0; ib < n / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, null, 0);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
+  for (let ib = 0; ib < nPerRow / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, imatrix, ib * 256);
+}
+
+function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 256;
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
@@ -55,4 +56,11 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const Q4_K: QuantImpl = { type: GgmlType.Q4_K, quantize, dequantize };
+export const Q4_K: QuantTraits = {
+  layout: typeLayout(GgmlType.Q4_K),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow,
+  gpu: { wgsl: q4_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+};

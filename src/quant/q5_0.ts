@@ -4,14 +4,13 @@
  * Reproduces `quantize_q5_0` (`quantize_row_q5_0_ref` without imatrix, `quantize_row_q5_0_impl` with one)
  * and `dequantize_row_q5_0`; spec §1.3, §2.2.5.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { i8Trunc } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { i8Trunc } from '../core/fp32.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q5_0Wgsl from '../../shaders/q5_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
@@ -37,7 +36,8 @@ function pack(dst: Uint8Array, o: number, codes: ArrayLike<number>): void {
   dst[o + 5] = qh >>> 24;
 }
 
-function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  const nb = n / QK;
   for (let b = 0; b < nb; b++) {
     const x0 = b * QK;
     const o = b * BLOCK_BYTES;
@@ -53,30 +53,25 @@ function quantizeRef(src: Float32Array, dst: Uint8Array, nb: number): void {
   }
 }
 
-function quantizeImatrix(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, qw: Float32Array): void {
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, qw: Float32Array): void {
   const nb = nPerRow / QK;
-  for (let r = 0; r < nrows; r++) {
-    const sigma2 = rowSigma2(src, r * nPerRow, nPerRow);
-    for (let ib = 0; ib < nb; ib++) {
-      const x0 = r * nPerRow + ib * QK;
-      const o = (r * nb + ib) * BLOCK_BYTES;
-      blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
-      const d = makeQxQuants(QK, 16, src, x0, L, 0, WEIGHT, 0);
-      putFp16(dst, o, d);
-      pack(dst, o, L);
-    }
+  const sigma2 = rowSigma2(src, 0, nPerRow);
+  for (let ib = 0; ib < nb; ib++) {
+    const x0 = ib * QK;
+    const o = ib * BLOCK_BYTES;
+    blockWeights(src, x0, qw, ib * QK, sigma2, WEIGHT);
+    const d = makeQxQuants(QK, 16, src, x0, L, 0, WEIGHT, 0);
+    putFp16(dst, o, d);
+    pack(dst, o, L);
   }
 }
 
-export const Q5_0: QuantImpl = {
-  type: GgmlType.Q5_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q5_0, src, dst, nrows, nPerRow, imatrix);
-    if (imatrix) quantizeImatrix(src, dst, nrows, nPerRow, imatrix);
-    else quantizeRef(src, dst, (nrows * nPerRow) / QK);
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q5_0, src, dst, n);
+export const Q5_0: QuantTraits = {
+  layout: typeLayout(GgmlType.Q5_0),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -92,4 +87,5 @@ export const Q5_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q5_0Wgsl, libs: ['rowStats', 'search'] },
 };

@@ -4,12 +4,12 @@
  * value = d·q + m. Reproduces ggml's `quantize_q5_1` (reference `quantize_row_q5_1_ref`, imatrix
  * `quantize_row_q5_1_impl`) and `dequantize_row_q5_1`; spec §1.3, §2.2.6.
  */
-import { fp16ToFp32, putFp16 } from '../formats/half.js';
-import { cvttI32 } from './fp32.js';
-import { GgmlType } from './ggml-type.js';
+import { fp16ToFp32, putFp16 } from '../core/half.js';
+import { cvttI32 } from '../core/fp32.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q5_1Wgsl from '../../shaders/q5_1.wgsl';
 import { makeQkx3Quants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
@@ -54,27 +54,22 @@ function blockRef(x: Float32Array, xOff: number, dst: Uint8Array, off: number): 
   putBlock(dst, off, d, min);
 }
 
-function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
-  checkQuantizeArgs(GgmlType.Q5_1, src, dst, nrows, nPerRow, imatrix);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let b = 0; b < n / 32; b++) blockRef(src, b * 32, dst, b * BLOCK_BYTES);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
   const nb = nPerRow / 32;
-  if (!imatrix) {
-    for (let b = 0; b < nrows * nb; b++) blockRef(src, b * 32, dst, b * BLOCK_BYTES);
-    return;
-  }
-  for (let row = 0; row < nrows; row++) {
-    const x0 = row * nPerRow;
-    const sigma2 = rowSigma2(src, x0, nPerRow);
-    for (let ib = 0; ib < nb; ib++) {
-      const xo = x0 + 32 * ib;
-      blockWeights(src, xo, imatrix, 32 * ib, sigma2, W);
-      const d = makeQkx3Quants(32, 31, src, xo, W, 0, L, 0, F_M0_9, F_0_05, 36, false, MIN, 0);
-      putBlock(dst, (row * nb + ib) * BLOCK_BYTES, d, -MIN[0]);
-    }
+  const sigma2 = rowSigma2(src, 0, nPerRow);
+  for (let ib = 0; ib < nb; ib++) {
+    const xo = 32 * ib;
+    blockWeights(src, xo, imatrix, 32 * ib, sigma2, W);
+    const d = makeQkx3Quants(32, 31, src, xo, W, 0, L, 0, F_M0_9, F_0_05, 36, false, MIN, 0);
+    putBlock(dst, ib * BLOCK_BYTES, d, -MIN[0]);
   }
 }
 
-function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkDequantizeArgs(GgmlType.Q5_1, src, dst, n);
+function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 32;
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
@@ -92,4 +87,11 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const Q5_1: QuantImpl = { type: GgmlType.Q5_1, quantize, dequantize };
+export const Q5_1: QuantTraits = {
+  layout: typeLayout(GgmlType.Q5_1),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow,
+  gpu: { wgsl: q5_1Wgsl, libs: ['rowStats', 'search'] },
+};

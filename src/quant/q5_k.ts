@@ -5,10 +5,10 @@
  * Reproduces ggml's `quantize_q5_K` (reference `quantize_row_q5_K_ref`, imatrix `quantize_row_q5_K_impl`)
  * and `dequantize_row_q5_K`; spec §1.4, §2.4.4.
  */
-import { fp16ToFp32 } from '../formats/half.js';
-import { GgmlType } from './ggml-type.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { fp16ToFp32 } from '../core/half.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import type { QuantTraits } from './traits.js';
+import q5_kWgsl from '../../shaders/q5_k.wgsl';
 import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
 
 const f = Math.fround;
@@ -18,34 +18,35 @@ const L = new Uint8Array(256);
 const SC = new Uint8Array(8);
 const M = new Uint8Array(8);
 
-function quantize(src: Float32Array, dst: Uint8Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): void {
-  checkQuantizeArgs(GgmlType.Q5_K, src, dst, nrows, nPerRow, imatrix);
-  const nb = nPerRow / 256;
-  for (let row = 0; row < nrows; row++) {
-    for (let ib = 0; ib < nb; ib++) {
-      const off = (row * nb + ib) * BLOCK_BYTES;
-      quantizeScaleMinBlock(src, row * nPerRow + ib * 256, imatrix, ib * 256, PARAMS, dst, off, L);
-      const qh = off + 16;
-      dst.fill(0, qh, qh + 32);
-      for (let c = 0; c < 4; c++) {
-        const ql = off + 48 + 32 * c;
-        const e = 64 * c;
-        const m1 = 1 << (2 * c);
-        const m2 = m1 << 1;
-        for (let j = 0; j < 32; j++) {
-          let l1 = L[e + j];
-          let l2 = L[e + j + 32];
-          if (l1 > 15) { l1 -= 16; dst[qh + j] |= m1; }
-          if (l2 > 15) { l2 -= 16; dst[qh + j] |= m2; }
-          dst[ql + j] = l1 | (l2 << 4);
-        }
-      }
+/** One super-block at src[xOff..] into dst[off..]; `qw[qwOff..]` its weights, or null for the reference path. */
+function quantizeBlock(src: Float32Array, xOff: number, dst: Uint8Array, off: number, qw: Float32Array | null, qwOff: number): void {
+  quantizeScaleMinBlock(src, xOff, qw, qwOff, PARAMS, dst, off, L);
+  const qh = off + 16;
+  dst.fill(0, qh, qh + 32);
+  for (let c = 0; c < 4; c++) {
+    const ql = off + 48 + 32 * c;
+    const e = 64 * c;
+    const m1 = 1 << (2 * c);
+    const m2 = m1 << 1;
+    for (let j = 0; j < 32; j++) {
+      let l1 = L[e + j];
+      let l2 = L[e + j + 32];
+      if (l1 > 15) { l1 -= 16; dst[qh + j] |= m1; }
+      if (l2 > 15) { l2 -= 16; dst[qh + j] |= m2; }
+      dst[ql + j] = l1 | (l2 << 4);
     }
   }
 }
 
-function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
-  checkDequantizeArgs(GgmlType.Q5_K, src, dst, n);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let ib = 0; ib < n / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, null, 0);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
+  for (let ib = 0; ib < nPerRow / 256; ib++) quantizeBlock(src, ib * 256, dst, ib * BLOCK_BYTES, imatrix, ib * 256);
+}
+
+function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 256;
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
@@ -68,4 +69,11 @@ function dequantize(src: Uint8Array, dst: Float32Array, n: number): void {
   }
 }
 
-export const Q5_K: QuantImpl = { type: GgmlType.Q5_K, quantize, dequantize };
+export const Q5_K: QuantTraits = {
+  layout: typeLayout(GgmlType.Q5_K),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow,
+  gpu: { wgsl: q5_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+};

@@ -4,13 +4,12 @@
  * Reproduces `quantize_q6_K` (`quantize_row_q6_K_ref` without imatrix, `quantize_row_q6_K_impl` with one:
  * the raw imatrix values are the search weights, no sigma2 term) and `dequantize_row_q6_K`; spec §1.4, §2.4.5.
  */
-import { GgmlType, QK_K } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { GROUP_MAX_EPS, nearestInt } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
+import { GgmlType, QK_K, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { GROUP_MAX_EPS, nearestInt } from '../core/fp32.js';
 import { makeQxQuants } from './solvers-symmetric.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import type { QuantTraits } from './traits.js';
+import q6_kWgsl from '../../shaders/q6_k.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 210;
@@ -67,19 +66,20 @@ function quantizeBlock(src: Float32Array, x0: number, dst: Uint8Array, o: number
   }
 }
 
-export const Q6_K: QuantImpl = {
-  type: GgmlType.Q6_K,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q6_K, src, dst, nrows, nPerRow, imatrix);
-    const nb = nPerRow / QK_K;
-    for (let r = 0; r < nrows; r++) {
-      for (let i = 0; i < nb; i++) {
-        quantizeBlock(src, r * nPerRow + i * QK_K, dst, (r * nb + i) * BLOCK_BYTES, imatrix, i * QK_K);
-      }
-    }
-  },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q6_K, src, dst, n);
+function quantizeRowRef(src: Float32Array, dst: Uint8Array, n: number): void {
+  for (let i = 0; i < n / QK_K; i++) quantizeBlock(src, i * QK_K, dst, i * BLOCK_BYTES, null, 0);
+}
+
+function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, imatrix: Float32Array): void {
+  for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, dst, i * BLOCK_BYTES, imatrix, i * QK_K);
+}
+
+export const Q6_K: QuantTraits = {
+  layout: typeLayout(GgmlType.Q6_K),
+  imatrix: 'optional',
+  quantizeRowRef,
+  quantizeRowImpl,
+  dequantizeRow(src, dst, n) {
     const nb = n / QK_K;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -102,4 +102,5 @@ export const Q6_K: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK_K, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q6_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
 };

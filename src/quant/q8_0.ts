@@ -3,22 +3,21 @@
  * Reproduces `quantize_q8_0` / `quantize_row_q8_0_ref` (the imatrix is ignored) and `dequantize_row_q8_0`;
  * spec §1.3, §2.2.2.
  */
-import { GgmlType } from './ggml-type.js';
-import { putFp16 } from '../formats/half.js';
-import { roundAway } from './fp32.js';
-import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from './f16.js';
-import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
-import type { QuantImpl } from './registry.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
+import { roundAway } from '../core/fp32.js';
+import type { QuantTraits } from './traits.js';
+import q8_0Wgsl from '../../shaders/q8_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
 const BLOCK_BYTES = 34;
 
-export const Q8_0: QuantImpl = {
-  type: GgmlType.Q8_0,
-  quantize(src, dst, nrows, nPerRow, imatrix) {
-    checkQuantizeArgs(GgmlType.Q8_0, src, dst, nrows, nPerRow, imatrix);
-    const nb = (nrows * nPerRow) / QK;
+export const Q8_0: QuantTraits = {
+  layout: typeLayout(GgmlType.Q8_0),
+  imatrix: 'ignored',
+  quantizeRowRef(src, dst, n) {
+    const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const x0 = b * QK;
       const o = b * BLOCK_BYTES;
@@ -34,8 +33,7 @@ export const Q8_0: QuantImpl = {
       for (let j = 0; j < QK; j++) dst[o + 2 + j] = roundAway(f(src[x0 + j] * id)) & 255;
     }
   },
-  dequantize(src, dst, n) {
-    checkDequantizeArgs(GgmlType.Q8_0, src, dst, n);
+  dequantizeRow(src, dst, n) {
     const nb = n / QK;
     for (let b = 0; b < nb; b++) {
       const o = b * BLOCK_BYTES;
@@ -46,4 +44,5 @@ export const Q8_0: QuantImpl = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
+  gpu: { wgsl: q8_0Wgsl, libs: [] },
 };

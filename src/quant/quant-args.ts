@@ -2,7 +2,7 @@
  * Argument checks shared by the CPU quantizers: the C code asserts these, so a wrong call would
  * otherwise write garbage silently. Errors name the numbers the caller needs to fix the call.
  */
-import { typeLayout, type GgmlType } from './ggml-type.js';
+import { typeLayout, type GgmlType } from '../core/ggml-type.js';
 
 /** Throws a RangeError unless `dst` holds exactly the row size times `nrows`, and `src`/`imatrix` are long enough. */
 export function checkQuantizeArgs(

@@ -5,7 +5,7 @@
  * They read a sub-range of the caller's buffers and write codes into the caller's Uint8Array, so the
  * per-block path allocates nothing. Every float operation is rounded to binary32 in ggml's order.
  */
-import { GROUP_MAX_EPS, F_0_1, nearestInt } from './fp32.js';
+import { GROUP_MAX_EPS, F_0_1, nearestInt } from '../core/fp32.js';
 
 const f = Math.fround;
 

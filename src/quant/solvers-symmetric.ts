@@ -4,7 +4,7 @@
  * Both work on a sub-range of a caller's buffer and write codes into a caller's scratch, so the hot
  * per-block path allocates nothing. Every float operation is rounded to binary32 in ggml's order.
  */
-import { GROUP_MAX_EPS, F_0_1, nearestInt } from './fp32.js';
+import { GROUP_MAX_EPS, F_0_1, nearestInt } from '../core/fp32.js';
 
 const f = Math.fround;
 const MAGIC = 12582912; // 1.5·2^23, nearest_int's rounding constant

@@ -3,7 +3,7 @@
  * and the fp16 scale fields of quantized blocks must be finite. llama-quantize aborts on a failure; we
  * report which tensor, row and column (or block) failed.
  */
-import { GgmlType, typeLayout } from './ggml-type.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
 
 /** Index of the first NaN/Inf in `values`, or -1. */
 export function firstNonFinite(values: Float32Array): number {

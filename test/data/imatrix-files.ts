@@ -6,7 +6,7 @@
  */
 import { GgufValueType, kvArray, kvString, kvU32 } from '../../src/formats/gguf-kv.js';
 import { planOutput, paddingAfter, ZERO_PAD } from '../../src/formats/gguf-writer.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { mulberry32 } from '../../src/synthetic-model.js';
 
 export interface ImatrixEntryStats {

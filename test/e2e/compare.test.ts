@@ -9,7 +9,7 @@ import { openGgufModelFile } from '../../src/node-io.js';
 import { InlineCpuBackend, quantizeOnCpu, type QuantizeBackend } from '../../src/pipeline/backend.js';
 import { compareBackends } from '../../src/pipeline/compare.js';
 import { defaultOptions } from '../../src/pipeline/options.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { REPO_ROOT, SYNTH_DIR } from '../golden/shared-paths.js';
 
 const SYNTH = path.join(SYNTH_DIR, 'synth-f32.gguf');

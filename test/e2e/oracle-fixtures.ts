@@ -18,7 +18,7 @@ import { quantizeFile } from '../../src/node.js';
 import type { QuantizeBackend } from '../../src/pipeline/backend.js';
 import { compareBlocks } from '../../src/pipeline/compare.js';
 import type { QuantizeOptions } from '../../src/pipeline/options.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { syntheticModel, syntheticTensors, type SyntheticSpec } from '../../src/synthetic-model.js';
 import type { ModelQuantizeParams, Oracle } from '../oracle/llama-cpp.js';
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { defineOracleCases, diffGguf, explicitTypeMisfit, ftype, makeTempDir, writeModels, type OracleCase, type RunOptions } from './oracle-fixtures.js';
 

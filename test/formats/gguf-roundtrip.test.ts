@@ -12,9 +12,9 @@ import { readTensorRows, tensorRows, toFloat32 } from '../../src/formats/gguf-mo
 import { readGgufHeader, parseGgufBytes } from '../../src/formats/gguf-reader.js';
 import { ggmlNDims, paddingAfter, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { loadImatrix, imatrixKvs } from '../../src/formats/imatrix.js';
-import { fp16ToFp32 } from '../../src/formats/half.js';
+import { fp16ToFp32 } from '../../src/core/half.js';
 import { FileSource, openGgufModelFile } from '../../src/node-io.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { compareTensorNames } from '../../src/policy/tensor-rules.js';
 import { LE, goldenDir, goldenOutputs, synthF32 } from './gguf-fixtures.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';

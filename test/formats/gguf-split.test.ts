@@ -13,7 +13,7 @@ import { parseShardName, readTensorRows, shardPaths, splitPath, tensorRows, type
 import { parseGgufBytes, type GgufTensorInfo } from '../../src/formats/gguf-reader.js';
 import { keepSplitOrder, keepSplitOutputPrefix, paddingAfter, planKeepSplit, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { openGgufModelFile } from '../../src/node-io.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { synthF32, tempDir, writeSynthShards } from './gguf-fixtures.js';
 

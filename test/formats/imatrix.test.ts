@@ -10,7 +10,7 @@ import { ImatrixError, UsageError } from '../../src/errors.js';
 import { GgufValueType, kvArray, kvString, kvU32, type GgufKv } from '../../src/formats/gguf-kv.js';
 import { paddingAfter, planOutput } from '../../src/formats/gguf-writer.js';
 import { filterImatrix, imatrixFor, imatrixKvs, loadImatrix, parseImatrix, type Imatrix } from '../../src/formats/imatrix.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { LE, goldenDir } from './gguf-fixtures.js';
 
 const read = (f: string) => new Uint8Array(fs.readFileSync(path.join(goldenDir, f)));

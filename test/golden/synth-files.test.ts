@@ -16,7 +16,7 @@ import { GpuBackend } from '../../src/gpu/backend.js';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 import { parseFtype } from '../../src/policy/ftype.js';
-import { typeLayout } from '../../src/quant/ggml-type.js';
+import { typeLayout } from '../../src/core/ggml-type.js';
 import { SYNTH_DIR } from './shared-paths.js';
 
 interface ManifestOutput { ftype: string; rc: number; file_sha256?: string }

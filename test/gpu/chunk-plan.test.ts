@@ -2,7 +2,7 @@
 // the limits, for shapes up to a 128K x 16K embedding.
 import { describe, expect, test } from 'vitest';
 import { chunkLayout, foldDispatch, planChunks, type Chunk, type ChunkShape } from '../../src/gpu/chunk-plan.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 
 function checkPlan(shape: ChunkShape): Chunk[] {
   const bpr = shape.nPerRow / shape.blockValues;

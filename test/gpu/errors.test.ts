@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { nodeGpuDevice } from '../../src/gpu/node-device.js';
 import { GpuError, UnsupportedTypeError } from '../../src/errors.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { generate } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
 

@@ -3,8 +3,8 @@
 // host fallback must be bit-exact, and ordinary normal cases must never be flagged.
 import { afterAll, describe, expect, test } from 'vitest';
 import { BASE_LIBS } from '../../src/gpu/kernels.js';
-import { fp16ToFp32, fp32ToBf16, fp32ToFp16 } from '../../src/formats/half.js';
-import { nearestInt, roundAway } from '../../src/quant/fp32.js';
+import { fp16ToFp32, fp32ToBf16, fp32ToFp16 } from '../../src/core/half.js';
+import { nearestInt, roundAway } from '../../src/core/fp32.js';
 import { rng } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
 

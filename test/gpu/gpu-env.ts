@@ -6,8 +6,8 @@
 import { test, expect } from 'vitest';
 import { nodeGpuDevice } from '../../src/gpu/node-device.js';
 import type { GpuDeviceHandle } from '../../src/gpu/device.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
-import { quantType } from '../../src/quant/registry.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
+import { quantType, quantizeChunk } from '../../src/quant/registry.js';
 import { loadOracle } from '../oracle/llama-cpp.js';
 
 export const REQUIRE_GPU = process.env.CI === 'true';
@@ -42,7 +42,7 @@ export function reference(type: GgmlType, src: Float32Array, nrows: number, nPer
   const t = typeLayout(type);
   if (cpu) {
     const dst = new Uint8Array((nPerRow / t.blockSize) * t.typeSize * nrows);
-    cpu.quantize(src, dst, nrows, nPerRow, imatrix);
+    quantizeChunk(cpu, src, dst, nrows, nPerRow, imatrix);
     return dst;
   }
   const oracle = loadOracle();

@@ -1,18 +1,20 @@
-// The K-quant WGSL kernels (shaders/q2_k.wgsl ... q6_k.wgsl) against the CPU reference (src/quant, itself
+// The WGSL kernels of 256-value super-block types (shaders/q2_k.wgsl ... q6_k.wgsl today) against the CPU reference (src/quant, itself
 // byte-identical to llama.cpp): every test distribution, without imatrix and with three imatrices (a
 // heavy-tailed one with zero columns, all ones, one that is zero except every 7th column), rows of 1, 2
 // and 3 super-blocks, odd row counts, and rows split over chunks. Exact byte equality throughout; the
 // blocks of ordinary distributions must come from the kernels, not from the host fallback.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { QK_K, typeLayout } from '../../src/core/ggml-type.js';
+import { gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-const TYPES = [GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+/** every kernel with 256-value super-blocks (the others are in quantize-gpu.test.ts) */
+const TYPES = gpuKernelTypes().filter((t) => typeLayout(t).blockSize === QK_K);
 const ROW_LENGTHS = [256, 512, 768];
 /** values near the binary32 range limits: the kernels flag such blocks for the exact host path */
 const EXTREME = new Set<DistributionName>(['subnormal', 'tiny-huge', 'huge']);

@@ -5,14 +5,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { foldDispatch } from '../../src/gpu/chunk-plan.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
+import { GgmlType, QK_K, typeLayout } from '../../src/core/ggml-type.js';
+import { gpuKernel, gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-const TYPES = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1];
+/** every kernel with blocks below a 256-value super-block (those are in kquant-kernels.test.ts) */
+const TYPES = gpuKernelTypes().filter((t) => typeLayout(t).blockSize < QK_K);
 
 const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
@@ -34,7 +36,7 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
 
   for (const type of TYPES) {
     const t = typeLayout(type);
-    const imUsed = type !== GgmlType.F16 && type !== GgmlType.BF16 && type !== GgmlType.Q8_0;
+    const imUsed = gpuKernel(type)!.imatrix !== 'ignored';
     test(`${t.name}: ${DISTRIBUTIONS.length} distributions x (no imatrix, imatrix)`, async () => {
       // 3 rows of 5 blocks: block pairs straddle rows; F16/BF16 get an odd value count
       const nrows = 3;

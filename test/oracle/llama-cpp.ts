@@ -16,6 +16,8 @@ export interface Oracle {
   quantizeChunk(type: number, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): Uint8Array;
   dequantizeRow(type: number, src: Uint8Array, n: number): Float32Array;
   rowSize(type: number, n: number): number;
+  /** ggml_quantize_requires_imatrix(type) */
+  requiresImatrix(type: number): boolean;
   /** llama_model_quantize(in, out, params); returns its status (0 = ok). */
   modelQuantize(input: string, output: string, params: ModelQuantizeParams): number;
   /** the error lines llama.cpp logged during the last modelQuantize call ('' when none) */
@@ -91,6 +93,7 @@ export function loadOracle(): Oracle | null {
   const quantizeChunk = base.func('size_t ggml_quantize_chunk(int type, const float *src, _Out_ void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
   const rowSizeFn = base.func('size_t ggml_row_size(int type, int64_t ne)');
   const typeName = base.func('const char *ggml_type_name(int type)');
+  const requiresImatrixFn = base.func('bool ggml_quantize_requires_imatrix(int type)');
   const dequantizers = new Map<number, any>();
   const dequantizer = (type: number) => {
     let fn = dequantizers.get(type);
@@ -137,6 +140,7 @@ export function loadOracle(): Oracle | null {
 
   cached = {
     rowSize: (type, n) => Number(rowSizeFn(type, n)),
+    requiresImatrix: (type) => Boolean(requiresImatrixFn(type)),
     quantizeChunk(type, src, nrows, nPerRow, imatrix) {
       const dst = new Uint8Array(Number(rowSizeFn(type, nPerRow)) * nrows);
       quantizeChunk(type, src, dst, 0, nrows, nPerRow, imatrix);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { FTYPES, LlamaFtype, parseFtype, ftypeName, ftypeDefaultType, LLAMA_FTYPE_GUESSED } from '../../src/policy/ftype.js';
 import { PolicyError } from '../../src/policy/errors.js';
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { FTYPES, LlamaFtype as F } from '../../src/policy/ftype.js';
 import { planTensorTypes, PolicyError, type PolicyOptions, type TypePlan } from '../../src/policy/tensor-type.js';
 import { modelFactsFromKv } from '../../src/policy/model-facts.js';

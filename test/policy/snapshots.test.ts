@@ -8,7 +8,7 @@ import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GgmlType, typeByName } from '../../src/quant/ggml-type.js';
+import { GgmlType, typeByName } from '../../src/core/ggml-type.js';
 import { parseFtype, ftypeDefaultType } from '../../src/policy/ftype.js';
 import { planTensorTypes, tensorAllowsQuantization } from '../../src/policy/tensor-type.js';
 import type { ModelFacts, TensorFacts } from '../../src/policy/model-facts.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { GgmlType as T } from '../../src/quant/ggml-type.js';
+import { GgmlType as T } from '../../src/core/ggml-type.js';
 import { LlamaFtype as F } from '../../src/policy/ftype.js';
 import {
   useMoreBits, fallbackType, tensorCategory, TensorCategory as C, tensorAllowsQuantization, requiresImatrix,

@@ -1,6 +1,6 @@
 /** The planner's option handling and refusals (spec §4.5, §4.8, §5.3, §5.5), on small synthetic models. */
 import { describe, it, expect } from 'vitest';
-import { GgmlType as T } from '../../src/quant/ggml-type.js';
+import { GgmlType as T } from '../../src/core/ggml-type.js';
 import { LlamaFtype as F } from '../../src/policy/ftype.js';
 import { planTensorTypes, PolicyError, type PolicyOptions, type TypePlan } from '../../src/policy/tensor-type.js';
 import type { ModelFacts, TensorFacts } from '../../src/policy/model-facts.js';

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { iqGrid, KSIGNS_IQ2XS, type IqGridName } from '../../src/quant/iq-grids.js';
-import { GgmlType } from '../../src/quant/ggml-type.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 
 const oracle = loadOracle();

@@ -1,5 +1,6 @@
 /**
- * Q4_1, Q5_1, Q2_K, Q4_K, Q5_K against llama.cpp itself: quantize bytes must equal
+ * Every implemented type with a scale and a min (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K today; see oracle-family.ts)
+ * against llama.cpp itself: quantize bytes must equal
  * `ggml_quantize_chunk`'s for every seeded distribution, several row lengths and row counts, with no
  * imatrix, a generated one, all ones and a sparse one; dequantized floats must equal
  * `dequantize_row_*` bit for bit, on our blocks and on random blocks.
@@ -7,25 +8,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
-import { typeLayout } from '../../src/quant/ggml-type.js';
-import type { QuantImpl } from '../../src/quant/registry.js';
-import { Q4_1 } from '../../src/quant/q4_1.js';
-import { Q5_1 } from '../../src/quant/q5_1.js';
-import { Q2_K } from '../../src/quant/q2_k.js';
-import { Q4_K } from '../../src/quant/q4_k.js';
-import { Q5_K } from '../../src/quant/q5_k.js';
+import { dequantizeRows, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { oracleFamily } from './oracle-family.js';
 
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 /** `fp16At`: byte offsets of the fp16 fields of one block (spec §1.3, §1.4). */
-const CASES: { impl: QuantImpl; lengths: number[]; fp16At: number[] }[] = [
-  { impl: Q4_1, lengths: [32, 64, 256, 512, 768], fp16At: [0, 2] },
-  { impl: Q5_1, lengths: [32, 64, 256, 512, 768], fp16At: [0, 2] },
-  { impl: Q2_K, lengths: [256, 512, 768], fp16At: [80, 82] },
-  { impl: Q4_K, lengths: [256, 512, 768], fp16At: [0, 2] },
-  { impl: Q5_K, lengths: [256, 512, 768], fp16At: [0, 2] },
-];
+const CASES: { impl: QuantTraits; lengths: number[]; fp16At: readonly number[] }[] = oracleFamily('asymmetric').map((impl) => {
+  const bs = impl.layout.blockSize;
+  return { impl, lengths: bs >= 256 ? [bs, 2 * bs, 3 * bs] : [bs, 2 * bs, 256, 512, 768], fp16At: impl.layout.fp16Fields };
+});
 const NROWS = 4;
 
 type ImatrixKind = 'none' | 'generated' | 'ones' | 'sparse' | 'signed';
@@ -80,7 +73,7 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
   });
 
   for (const { impl, lengths, fp16At } of CASES) {
-    const layout = typeLayout(impl.type);
+    const layout = impl.layout;
     for (const kind of IMATRIX_KINDS) {
       it(`${layout.name} quantize+dequantize, imatrix ${kind}`, () => {
         let seed = 1;
@@ -89,9 +82,9 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
             seed++;
             const src = generate(dist, NROWS, n, seed);
             const qw = imatrixFor(kind, n, seed);
-            const ref = oracle!.quantizeChunk(impl.type, src, NROWS, n, qw);
+            const ref = oracle!.quantizeChunk(impl.layout.type, src, NROWS, n, qw);
             const ours = new Uint8Array(ref.length);
-            impl.quantize(src, ours, NROWS, n, qw);
+            quantizeChunk(impl, src, ours, NROWS, n, qw);
             const diff = byteDiff(ours, ref, layout.typeSize);
             expect(diff, `${layout.name} ${dist} n=${n} imatrix=${kind}`).toBe('');
             counts.quantizeCalls++;
@@ -99,8 +92,8 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
 
             const total = NROWS * n;
             const deq = new Float32Array(total);
-            impl.dequantize(ref, deq, total);
-            expect(bitsDiff(deq, oracle!.dequantizeRow(impl.type, ref, total)), `dequantize ${dist} n=${n}`).toBe('');
+            dequantizeRows(impl, ref, deq, total);
+            expect(bitsDiff(deq, oracle!.dequantizeRow(impl.layout.type, ref, total)), `dequantize ${dist} n=${n}`).toBe('');
             counts.dequantValues += total;
           }
         }
@@ -108,7 +101,7 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
     }
 
     it(`${layout.name} dequantizes random blocks like dequantize_row_${layout.name}`, () => {
-      const r = rng(impl.type * 101);
+      const r = rng(impl.layout.type * 101);
       const nb = 200;
       const bytes = new Uint8Array(nb * layout.typeSize);
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
@@ -118,8 +111,8 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
       }
       const n = nb * layout.blockSize;
       const deq = new Float32Array(n);
-      impl.dequantize(bytes, deq, n);
-      expect(bitsDiff(deq, oracle!.dequantizeRow(impl.type, bytes, n))).toBe('');
+      dequantizeRows(impl, bytes, deq, n);
+      expect(bitsDiff(deq, oracle!.dequantizeRow(impl.layout.type, bytes, n))).toBe('');
       counts.randomBlocks += nb;
     });
   }
@@ -127,31 +120,31 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
 
 describe('asymmetric quantizers: spec §2.10 all-zero vectors and argument checks', () => {
   for (const { impl, lengths } of CASES) {
-    const layout = typeLayout(impl.type);
+    const layout = impl.layout;
     it(`${layout.name} all-zero input gives all-zero bytes`, () => {
       const n = lengths[0];
       for (const qw of [null, generateImatrix(n, 5)]) {
         const src = new Float32Array(2 * n);
         for (let i = 1; i < src.length; i += 2) src[i] = -0;
         const ours = new Uint8Array(2 * (n / layout.blockSize) * layout.typeSize).fill(0xcd);
-        impl.quantize(src, ours, 2, n, qw);
+        quantizeChunk(impl, src, ours, 2, n, qw);
         expect(ours.every((b) => b === 0)).toBe(true);
-        if (oracle) expect(byteDiff(ours, oracle.quantizeChunk(impl.type, src, 2, n, qw), layout.typeSize)).toBe('');
+        if (oracle) expect(byteDiff(ours, oracle.quantizeChunk(impl.layout.type, src, 2, n, qw), layout.typeSize)).toBe('');
       }
     });
 
     it(`${layout.name} rejects a row length that is not a whole number of blocks`, () => {
       const n = layout.blockSize + 16;
       const dst = new Uint8Array(layout.typeSize * 2);
-      expect(() => impl.quantize(new Float32Array(n), dst, 1, n, null)).toThrow(RangeError);
-      expect(() => impl.quantize(new Float32Array(n), dst, 1, n, null)).toThrow(String(n));
-      expect(() => impl.dequantize(dst, new Float32Array(n), n)).toThrow(RangeError);
+      expect(() => quantizeChunk(impl, new Float32Array(n), dst, 1, n, null)).toThrow(RangeError);
+      expect(() => quantizeChunk(impl, new Float32Array(n), dst, 1, n, null)).toThrow(String(n));
+      expect(() => dequantizeRows(impl, dst, new Float32Array(n), n)).toThrow(RangeError);
     });
 
     it(`${layout.name} writes exactly rowSize·nrows bytes`, () => {
       const n = lengths[lengths.length - 1];
       const src = generate('gauss', 2, n, 9);
-      expect(() => impl.quantize(src, new Uint8Array(2 * (n / layout.blockSize) * layout.typeSize + 1), 2, n, null)).toThrow(RangeError);
+      expect(() => quantizeChunk(impl, src, new Uint8Array(2 * (n / layout.blockSize) * layout.typeSize + 1), 2, n, null)).toThrow(RangeError);
     });
   }
 });

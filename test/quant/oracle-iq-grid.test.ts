@@ -7,8 +7,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
-import { quantType, type QuantType } from '../../src/quant/registry.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
+import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { oracleFamily } from './oracle-family.js';
 import { UsageError } from '../../src/errors.js';
 import { GridSearchOverflowError } from '../../src/quant/iq-search.js';
 import { probeOracleCall } from '../oracle/abort-probe-run.js';
@@ -16,10 +17,9 @@ import { probeOracleCall } from '../oracle/abort-probe-run.js';
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
-const TYPES = (process.env.IQ_TYPES ? process.env.IQ_TYPES.split(',').map((n) => typeLayout(GgmlType[n as keyof typeof GgmlType]).type)
-  : [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
-/** ggml_quantize_requires_imatrix: ggml_quantize_chunk asserts (aborts the process) without one */
-const REQUIRES_IMATRIX = new Set([GgmlType.IQ2_XXS, GgmlType.IQ2_XS]);
+const TYPES = oracleFamily('iq-grid').map((t) => t.layout.type);
+/** ggml_quantize_requires_imatrix ('required'): ggml_quantize_chunk asserts (aborts the process) without one */
+const REQUIRES_IMATRIX = new Set(oracleFamily('iq-grid').filter((t) => t.imatrix === 'required').map((t) => t.layout.type));
 /** cases (of 90) where llama.cpp aborts in the neighbour search and we refuse (counted once, then fixed) */
 const OVERFLOW_CASES: Record<number, number> = {
   [GgmlType.IQ2_XXS]: 0, [GgmlType.IQ2_XS]: 15, [GgmlType.IQ2_S]: 18, [GgmlType.IQ3_XXS]: 18, [GgmlType.IQ3_S]: 18,
@@ -37,7 +37,7 @@ afterAll(() => {
   }
 });
 
-function impl(type: GgmlType): QuantType {
+function impl(type: GgmlType): QuantTraits {
   const q = quantType(type);
   if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
   return q;
@@ -90,7 +90,7 @@ function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: numb
   const problems: string[] = [];
   const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows);
   try {
-    q.quantize(src, ours, nrows, nPerRow, imatrix);
+    quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
   } catch (e) {
     if (!(e instanceof GridSearchOverflowError)) throw e;
     summary.overflowCases++;
@@ -107,16 +107,16 @@ function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: numb
   const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
   summary.quantizeCases++;
   summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.typeSize, 'quantize');
+  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
   if (qd) problems.push(qd);
   else summary.quantizeSame++;
   const n = nrows * nPerRow;
   const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
   const deqOurs = new Float32Array(n);
-  q.dequantize(theirs, deqOurs, n);
+  dequantizeRows(q, theirs, deqOurs, n);
   summary.dequantizeCases++;
   summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.blockSize, 'dequantize');
+  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
   if (dd) problems.push(dd);
   else summary.dequantizeSame++;
   return problems;
@@ -154,17 +154,18 @@ describe.skipIf(!oracle)('grid i-quants match llama.cpp byte for byte', () => {
     const specialScales = [0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0xfd55, 0x0001, 0x8000, 0x0000, 0x7bff];
     for (const type of TYPES) {
       const q = impl(type);
+      const { typeSize, blockSize, name } = q.layout;
       const nb = 64;
-      const bytes = new Uint8Array(nb * q.typeSize);
+      const bytes = new Uint8Array(nb * typeSize);
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
-      specialScales.forEach((h, b) => { bytes[b * q.typeSize] = h & 255; bytes[b * q.typeSize + 1] = h >>> 8; });
-      const n = nb * q.blockSize;
+      specialScales.forEach((h, b) => { bytes[b * typeSize] = h & 255; bytes[b * typeSize + 1] = h >>> 8; });
+      const n = nb * blockSize;
       const ours = new Float32Array(n);
-      q.dequantize(bytes, ours, n);
+      dequantizeRows(q, bytes, ours, n);
       const theirs = oracle!.dequantizeRow(type, bytes, n);
       summary.dequantizeCases++;
       summary.dequantizeValues += n;
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), q.blockSize, q.name);
+      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), blockSize, name);
       if (!diff) summary.dequantizeSame++;
       expect(diff).toBeNull();
     }
@@ -174,9 +175,9 @@ describe.skipIf(!oracle)('grid i-quants match llama.cpp byte for byte', () => {
     for (const type of TYPES) {
       const q = impl(type);
       for (const [, im] of imatrices(256, type)) {
-        const out = new Uint8Array(q.typeSize).fill(0xaa);
-        q.quantize(new Float32Array(256), out, 1, 256, im);
-        expect(Buffer.from(out).toString('hex'), `${q.name}`).toBe('00'.repeat(q.typeSize));
+        const out = new Uint8Array(q.layout.typeSize).fill(0xaa);
+        quantizeChunk(q, new Float32Array(256), out, 1, 256, im);
+        expect(Buffer.from(out).toString('hex'), q.layout.name).toBe('00'.repeat(q.layout.typeSize));
       }
     }
   });
@@ -186,10 +187,11 @@ describe('imatrix-required types refuse a call without one', () => {
   for (const type of TYPES.filter((t) => REQUIRES_IMATRIX.has(t))) {
     it(`${typeLayout(type).name}: a UsageError that says how to get an imatrix`, () => {
       const q = impl(type);
-      expect(q.requiresImatrix).toBe(true);
-      const run = () => q.quantize(generate('gauss', 1, 256, 3), new Uint8Array(q.typeSize), 1, 256, null);
+      expect(q.imatrix).toBe('required');
+      expect(q.quantizeRowRef).toBeUndefined();
+      const run = () => quantizeChunk(q, generate('gauss', 1, 256, 3), new Uint8Array(q.layout.typeSize), 1, 256, null);
       expect(run).toThrow(UsageError);
-      expect(run).toThrow(`${q.name} cannot be quantized without an importance matrix: compute one with llama.cpp's llama-imatrix`);
+      expect(run).toThrow(`quantizing ${q.layout.name} requires an importance matrix: compute one from calibration text with llama.cpp's llama-imatrix`);
     });
   }
 });

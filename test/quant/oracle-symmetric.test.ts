@@ -1,19 +1,21 @@
 /**
- * F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K against llama.cpp v0.5.0 itself: quantized bytes must equal
+ * Every implemented type without a min (at most one fp16 field: F16, BF16, Q8_0, Q4_0, Q5_0, Q3_K, Q6_K today;
+ * the types with a scale and a min are in oracle-asymmetric.test.ts) against llama.cpp v0.5.0 itself: quantized bytes must equal
  * `ggml_quantize_chunk`'s and dequantized floats must equal `dequantize_row_*`'s bit for bit, for every
  * seeded distribution, several row lengths and row counts, with no imatrix and with three kinds of imatrix.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { GgmlType, typeLayout } from '../../src/quant/ggml-type.js';
-import { quantType, type QuantType } from '../../src/quant/registry.js';
+import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
+import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { oracleFamily } from './oracle-family.js';
 
 const oracle = loadOracle();
 if (!oracle) console.log(oracleUnavailable);
 
-const TYPES = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q3_K, GgmlType.Q6_K];
-const HAS_IMATRIX_PATH = new Set([GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q3_K, GgmlType.Q6_K]);
+const TYPES = oracleFamily('symmetric').map((t) => t.layout.type);
+const HAS_IMATRIX_PATH = new Set(oracleFamily('symmetric').filter((t) => t.imatrix !== 'ignored').map((t) => t.layout.type));
 const NROWS = 3;
 
 const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
@@ -25,7 +27,7 @@ afterAll(() => {
   }
 });
 
-function impl(type: GgmlType): QuantType {
+function impl(type: GgmlType): QuantTraits {
   const q = quantType(type);
   if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
   return q;
@@ -33,8 +35,8 @@ function impl(type: GgmlType): QuantType {
 
 function rowLengths(type: GgmlType): number[] {
   const { blockSize } = typeLayout(type);
-  if (blockSize === 256) return [256, 512, 768];
-  if (blockSize === 32) return [32, 64, 256, 512];
+  if (blockSize >= 256) return [blockSize, 2 * blockSize, 3 * blockSize];
+  if (blockSize > 1) return [blockSize, 2 * blockSize, 256, 512];
   return [1, 31, 256];
 }
 
@@ -85,19 +87,19 @@ function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: numb
   const problems: string[] = [];
   const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
   const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows);
-  q.quantize(src, ours, nrows, nPerRow, imatrix);
+  quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
   summary.quantizeCases++;
   summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.typeSize, 'quantize');
+  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
   if (qd) problems.push(qd);
   else summary.quantizeSame++;
   const n = nrows * nPerRow;
   const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
   const deqOurs = new Float32Array(n);
-  q.dequantize(theirs, deqOurs, n);
+  dequantizeRows(q, theirs, deqOurs, n);
   summary.dequantizeCases++;
   summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.blockSize, 'dequantize');
+  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
   if (dd) problems.push(dd);
   else summary.dequantizeSame++;
   return problems;
@@ -150,7 +152,7 @@ describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', (
     for (let h = 0; h < 65536; h++) { all[2 * h] = h & 255; all[2 * h + 1] = h >>> 8; }
     for (const type of [GgmlType.F16, GgmlType.BF16]) {
       const ours = new Float32Array(65536);
-      impl(type).dequantize(all, ours, 65536);
+      dequantizeRows(impl(type), all, ours, 65536);
       const theirs = oracle!.dequantizeRow(type, all, 65536);
       expect(firstDiff(bitsOf(ours), bitsOf(theirs), 1, typeLayout(type).name)).toBeNull();
     }
@@ -159,18 +161,19 @@ describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', (
   it('dequantizers read random blocks, including Inf/NaN scales, as ggml does', () => {
     const r = rng(99);
     const specialScales = [0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0xfd55, 0x0001, 0x8000, 0x0000, 0x7bff];
-    for (const type of TYPES.slice(2)) {
-      const q = impl(type);
+    for (const type of TYPES.filter((t) => typeLayout(t).blockSize > 1)) {
+      const { typeSize, blockSize, name, fp16Fields } = typeLayout(type);
       const nb = 64;
-      const bytes = new Uint8Array(nb * q.typeSize);
+      const bytes = new Uint8Array(nb * typeSize);
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
-      const dOff = type === GgmlType.Q3_K ? 108 : type === GgmlType.Q6_K ? 208 : 0;
-      specialScales.forEach((h, b) => { bytes[b * q.typeSize + dOff] = h & 255; bytes[b * q.typeSize + dOff + 1] = h >>> 8; });
-      const n = nb * q.blockSize;
+      for (const dOff of fp16Fields.slice(0, 1)) {
+        specialScales.forEach((h, b) => { bytes[b * typeSize + dOff] = h & 255; bytes[b * typeSize + dOff + 1] = h >>> 8; });
+      }
+      const n = nb * blockSize;
       const ours = new Float32Array(n);
-      q.dequantize(bytes, ours, n);
+      dequantizeRows(type, bytes, ours, n);
       const theirs = oracle!.dequantizeRow(type, bytes, n);
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), q.blockSize, q.name);
+      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), blockSize, name);
       summary.dequantizeCases++;
       if (!diff) summary.dequantizeSame++;
       expect(diff).toBeNull();
@@ -189,11 +192,11 @@ describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', (
     };
     for (const [t, want] of Object.entries(expected)) {
       const type = Number(t) as GgmlType;
-      const q = impl(type);
+      const q = impl(type).layout;
       for (const im of [null, generateImatrix(q.blockSize, 5)]) {
         if (im && !HAS_IMATRIX_PATH.has(type)) continue;
         const out = new Uint8Array(q.typeSize);
-        q.quantize(new Float32Array(q.blockSize), out, 1, q.blockSize, im);
+        quantizeChunk(type, new Float32Array(q.blockSize), out, 1, q.blockSize, im);
         // the imatrix path of Q4_0/Q5_0 returns scale +0 from the search, unlike the reference's 0/-8 = -0
         const w = im && (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) ? hex(oracle!.quantizeChunk(type, new Float32Array(q.blockSize), 1, q.blockSize, im)) : want;
         expect(hex(out), `${q.name} imatrix=${!!im}`).toBe(w);
@@ -208,18 +211,19 @@ describe('quantizer argument checks', () => {
     const { name, blockSize, typeSize } = typeLayout(type);
     it(`${name}: exact output size, RangeError on a partial block or a wrong buffer`, () => {
       const q = impl(type);
+      const quantize = (s: Float32Array, d: Uint8Array, nrows: number, n: number) => quantizeChunk(q, s, d, nrows, n, null);
       const nPerRow = 2 * blockSize;
       const src = generate('gauss', 2, nPerRow, 4);
       const dst = new Uint8Array(2 * 2 * typeSize);
-      q.quantize(src, dst, 2, nPerRow, null);
+      quantize(src, dst, 2, nPerRow);
       if (oracle) expect(dst.length).toBe(oracle.rowSize(type, nPerRow) * 2);
       if (blockSize > 1) {
-        expect(() => q.quantize(src, new Uint8Array(dst.length), 1, nPerRow + 1, null)).toThrow(RangeError);
-        expect(() => q.quantize(src, new Uint8Array(dst.length), 1, nPerRow + 1, null)).toThrow(/not a multiple of the block size/);
-        expect(() => q.dequantize(dst, new Float32Array(nPerRow), nPerRow - 1)).toThrow(RangeError);
+        expect(() => quantize(src, new Uint8Array(dst.length), 1, nPerRow + 1)).toThrow(RangeError);
+        expect(() => quantize(src, new Uint8Array(dst.length), 1, nPerRow + 1)).toThrow(/not a multiple of the block size/);
+        expect(() => dequantizeRows(q, dst, new Float32Array(nPerRow), nPerRow - 1)).toThrow(RangeError);
       }
-      expect(() => q.quantize(src, new Uint8Array(dst.length + 1), 2, nPerRow, null)).toThrow(RangeError);
-      expect(() => q.quantize(src, new Uint8Array(dst.length), 3, nPerRow, null)).toThrow(RangeError);
+      expect(() => quantize(src, new Uint8Array(dst.length + 1), 2, nPerRow)).toThrow(RangeError);
+      expect(() => quantize(src, new Uint8Array(dst.length), 3, nPerRow)).toThrow(RangeError);
     });
   }
 });

@@ -1,6 +1,7 @@
 /**
  * ggml type ids, block sizes and bytes per block (ggml.h `enum ggml_type`, ggml.c `type_traits`); spec §1.2.
- * Layout facts only: the quantizer implementations are attached in `registry.ts`.
+ * Layout facts only, for every ggml type: this project's implementations are the QuantTraits descriptors
+ * (src/quant/<type>.ts, listed in src/quant/registry.ts), which reference these rows.
  */
 export enum GgmlType {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,

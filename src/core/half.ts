@@ -1,7 +1,8 @@
 /**
  * Bit-exact fp16 and bf16 conversions (ggml-impl.h `ggml_compute_fp32_to_fp16` / `_to_bf16`), with
  * integer operations only, so the result never depends on the platform's float-to-half rounding.
- * Spec §3.3.
+ * Spec §3.3. Also the one fp16 -> fp32 table (every block dequantizer reads its scales through it, and
+ * toFloat32 widens F16 tensors with it), and the x86 NaN rule dequantizers need for an Inf/NaN scale.
  */
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -58,4 +59,33 @@ export function fp32ToBf16(x: number): number {
 export function bf16ToFp32(h: number): number {
   u32[0] = (h & 0xffff) << 16;
   return f32[0];
+}
+
+/**
+ * Binary32 bits of every binary16 value as ggml widens it: exact for numbers; a NaN keeps its sign and
+ * payload and comes out quiet, because ggml's converter ends with a float multiply.
+ */
+export const F16_TO_F32_BITS = new Uint32Array(65536);
+/** The same table read as floats (NaN entries lose their payload when read into a JS number). */
+export const F16_TO_F32 = new Float32Array(F16_TO_F32_BITS.buffer);
+for (let h = 0; h < 65536; h++) {
+  if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) {
+    F16_TO_F32_BITS[h] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
+  } else {
+    F16_TO_F32[h] = fp16ToFp32(h);
+  }
+}
+
+/** The quiet NaN an x86 SSE multiply returns for 0·Inf. */
+const X86_DEFAULT_NAN = 0xffc00000;
+
+/**
+ * After a block was dequantized with a non-finite scale (`dBits`, binary32 bits), give its NaN outputs
+ * the bits x86 produces: the NaN operand's own bits when the scale is NaN, else the default NaN (0·Inf).
+ * Only rare, corrupt or overflowed blocks take this path.
+ */
+export function fixNaNs(dst: Float32Array, start: number, count: number, dBits: number): void {
+  const bits = new Uint32Array(dst.buffer, dst.byteOffset + start * 4, count);
+  const nanBits = (dBits & 0x7fffffff) > 0x7f800000 ? dBits : X86_DEFAULT_NAN;
+  for (let i = 0; i < count; i++) if (dst[start + i] !== dst[start + i]) bits[i] = nanBits;
 }
