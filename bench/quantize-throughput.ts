@@ -7,7 +7,8 @@
  *   node dist/quantize-throughput.js [--rows 64] [--full] [--types q8_0,q4_K,...] [--imatrix] [--no-gpu] [--no-oracle]
  *
  * `--rows N` takes N rows of each shape (default 64); `--full` uses the full 8B shapes (slow on software
- * adapters). The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
+ * adapters). Types ggml cannot quantize without an imatrix (IQ2_XXS, IQ2_XS) always get one; types without
+ * a GPU kernel get no GPU column. The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
  * is excluded as warm-up.
  */
 import os from 'node:os';
@@ -27,7 +28,8 @@ const arg = (name: string, def: string) => {
 const SHAPES: [string, number, number][] = [
   ['attn_q', 4096, 4096], ['attn_k', 4096, 1024], ['ffn_up', 4096, 14336], ['ffn_down', 14336, 4096], ['token_embd', 4096, 128256],
 ];
-const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'];
+const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K',
+  'iq2_xxs', 'iq2_xs', 'iq2_s', 'iq3_xxs', 'iq3_s'];
 
 function values(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -80,11 +82,14 @@ async function main() {
   const rows: string[][] = [['type', 'gpu GB/s', 'gpu s', `cpu(${threads}t) GB/s`, 'cpu s', `llama.cpp 1t GB/s`, `llama.cpp x${threads} GB/s*`, 'gpu/cpu', `gpu/llama.cpp x${threads}`, `cpu/llama.cpp x${threads}`, 'gpu==cpu']];
   for (const type of types) {
     const name = typeLayout(type).name;
-    if (!quantType(type)) { console.log(`${name}: not implemented yet`); continue; }
-    const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: useImatrix ? t.imatrix : null, label: t.name });
+    const traits = quantType(type);
+    if (!traits) { console.log(`${name}: not implemented yet`); continue; }
+    // types ggml cannot quantize without an imatrix always get one
+    const withImatrix = useImatrix || traits.imatrix === 'required';
+    const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: withImatrix ? t.imatrix : null, label: t.name });
     let gpuS = NaN;
     let identical = '-';
-    if (gpu) {
+    if (gpu?.supports(type)) {
       await gpu.quantize(job({ ...tensors[1], rows: 1, data: tensors[1].data.subarray(0, tensors[1].n) })); // compile
       const outs: Uint8Array[] = [];
       gpuS = await time(async () => { for (const t of tensors) outs.push(await gpu!.quantize(job(t))); });
@@ -93,7 +98,7 @@ async function main() {
     }
     const cpuS = await time(async () => { for (const t of tensors) await cpu.quantize(job(t)); });
     let oracleS = NaN;
-    if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, useImatrix ? t.imatrix : null); });
+    if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, withImatrix ? t.imatrix : null); });
     const gbs = (s: number) => (Number.isFinite(s) ? (inBytes / 1e9 / s).toFixed(3) : '-');
     const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (b / a).toFixed(2) : '-');
     rows.push([name, gbs(gpuS), gpuS.toFixed(2), gbs(cpuS), cpuS.toFixed(2), gbs(oracleS), gbs(oracleS / threads),
