@@ -128,6 +128,7 @@ export interface GridSearch {
 }
 
 const LAUX = new Uint8Array(MAX_SUB);
+const SCALED = new Float64Array(6);
 const ON = new Uint8Array(MAX_SUB / 4);
 const ON_AUX = new Uint8Array(MAX_SUB / 4);
 
@@ -142,16 +143,56 @@ function bestNeighbour(
   const { dim, positions, levels } = grid;
   let best = 3.4028234663852886e38;
   let gi = -1;
-  for (let j = 0; j < list.length; j++) {
-    const p = list[j] * dim;
-    let d2 = 0;
-    for (let i = 0; i < dim; i++) {
-      const diff = f(f(scale * positions[p + i]) - xval[v0 + i]);
-      d2 = f(d2 + f(f(waux[v0 + i] * diff) * diff));
+  // d2 = Σ_i waux_i·diff·diff in index order, diff = scale·p − x; the group's values and weights in locals
+  const S = SCALED;
+  const x0 = xval[v0], x1 = xval[v0 + 1], x2 = xval[v0 + 2], x3 = xval[v0 + 3];
+  const w0 = waux[v0], w1 = waux[v0 + 1], w2 = waux[v0 + 2], w3 = waux[v0 + 3];
+  if (dim === 4) {
+    // IQ3 lists are short (≤ 38): form scale·p per coordinate as C does
+    for (let j = 0; j < list.length; j++) {
+      const p = list[j] * 4;
+      let d = f(f(scale * positions[p]) - x0);
+      let d2 = f(0 + f(f(w0 * d) * d));
+      d = f(f(scale * positions[p + 1]) - x1);
+      d2 = f(d2 + f(f(w1 * d) * d));
+      d = f(f(scale * positions[p + 2]) - x2);
+      d2 = f(d2 + f(f(w2 * d) * d));
+      d = f(f(scale * positions[p + 3]) - x3);
+      d2 = f(d2 + f(f(w3 * d) * d));
+      if (d2 < best) {
+        best = d2;
+        gi = list[j];
+      }
     }
-    if (d2 < best) {
-      best = d2;
-      gi = list[j];
+  } else {
+    // the 2-bit grids' points have levels 0..2, positions 1, 3, 5: the products scale·p once per call
+    S[1] = f(scale);
+    S[3] = f(scale * 3);
+    S[5] = f(scale * 5);
+    const x4 = xval[v0 + 4], x5 = xval[v0 + 5], x6 = xval[v0 + 6], x7 = xval[v0 + 7];
+    const w4 = waux[v0 + 4], w5 = waux[v0 + 5], w6 = waux[v0 + 6], w7 = waux[v0 + 7];
+    for (let j = 0; j < list.length; j++) {
+      const p = list[j] * 8;
+      let d = f(S[positions[p]] - x0);
+      let d2 = f(0 + f(f(w0 * d) * d));
+      d = f(S[positions[p + 1]] - x1);
+      d2 = f(d2 + f(f(w1 * d) * d));
+      d = f(S[positions[p + 2]] - x2);
+      d2 = f(d2 + f(f(w2 * d) * d));
+      d = f(S[positions[p + 3]] - x3);
+      d2 = f(d2 + f(f(w3 * d) * d));
+      d = f(S[positions[p + 4]] - x4);
+      d2 = f(d2 + f(f(w4 * d) * d));
+      d = f(S[positions[p + 5]] - x5);
+      d2 = f(d2 + f(f(w5 * d) * d));
+      d = f(S[positions[p + 6]] - x6);
+      d2 = f(d2 + f(f(w6 * d) * d));
+      d = f(S[positions[p + 7]] - x7);
+      d2 = f(d2 + f(f(w7 * d) * d));
+      if (d2 < best) {
+        best = d2;
+        gi = list[j];
+      }
     }
   }
   if (gi < 0) {
