@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { QuantizeError } from './errors.js';
+import { QuantizeError, printable } from './errors.js';
 import { parseArgs } from './cli-args.js';
-import { FileSink } from './node-io.js';
+import { FileSink, readTextFileSync } from './node-io.js';
 import { quantizeFile, resolveThreads } from './node.js';
 import { FTYPES } from './policy/ftype.js';
 import type { QuantizeOptions } from './pipeline/options.js';
@@ -21,6 +21,13 @@ const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf
        webgpu-quantize --demo
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
+  type is a name from the list below or its plain number; anything else that starts with a digit
+  (15abc, 0x0f, 7b.gguf, which llama-quantize reads as a number) is refused.
+  nthreads is a whole number of CPU threads: 0 (the default) uses every core, and a larger count than
+  the machine's cores is capped at the core count (with a notice); -1, 1e3 or 4.5 are refused.
+  Inputs (model, shards, --imatrix, --tensor-type-file) must be regular files: directories, FIFOs and
+  devices are refused. The output is written to a temporary file beside it, flushed to disk (fsync),
+  then renamed into place, and the folder is flushed too.
 
   --allow-requantize            allow requantizing tensors that are already quantized
   --leave-output-tensor         leave output.weight un(re)quantized
@@ -99,7 +106,8 @@ async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void 
 
 async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }) {
   const t0 = Date.now();
-  const threads = resolveThreads(options.nthreads);
+  const threads = resolveThreads(options.nthreads, log);
+  options.nthreads = threads;
   const warning = lowBitWarning(options);
   if (warning && !options.dryRun) log.warn(warning);
   log.info(options.dryRun
@@ -119,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);
     }
-    const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
+    const args = parseArgs(argv, readTextFileSync);
     if (args.help) {
       process.stdout.write(USAGE);
       return 0;
@@ -133,7 +141,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`webgpu-quantize: error: ${e.message}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`webgpu-quantize: internal error: ${(e as Error).stack ?? e}\n`);
+    // a bug, not bad input: the stack goes with it (each line made printable, since a message may quote file bytes)
+    const stack = String((e as Error)?.stack ?? e).split('\n').map((l) => printable(l)).join('\n');
+    process.stderr.write(`webgpu-quantize: internal error: ${stack}\n`);
     return 2;
   }
 }

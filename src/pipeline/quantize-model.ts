@@ -4,7 +4,7 @@
  * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
  * current one is quantized.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage } from '../errors.js';
+import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
@@ -52,6 +52,9 @@ export interface RunResult {
   nElements: number;
   quantizeMs: number;
 }
+
+/** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
+const FLOAT_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 /** llama-quantize's refusal messages arrive as PolicyError; give them the project's typed errors. */
 function typedPolicyError(e: PolicyError): QuantizeError {
@@ -119,14 +122,19 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
   const { model, options, log } = request;
   const plan = planRun(model, options, request.imatrix);
   for (const e of plan.entries) {
+    // llama.cpp throws "cannot dequantize/convert tensor type" for these once part of the file is written
+    const src = typeLayout(e.sourceType);
+    if (e.quantize && !options.dryRun && !src.isQuantized && !FLOAT_TYPES.has(e.sourceType)) {
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} is stored as ${src.name}, which is neither a float nor a quantized type: it cannot be converted to ${typeLayout(e.targetType).name} (only F32, F16, BF16 and quantized tensors can)`, src.name);
+    }
     if (e.quantize && !options.dryRun && !quantType(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
     }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
     if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
-      throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)}: ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
     }
   }
   if (options.dryRun || typeof request.backend !== 'function') return runPlan({ ...request, backend: request.backend as QuantizeBackend }, plan);
@@ -143,7 +151,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   const { model, options, log } = req;
   for (const e of plan.entries) {
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
     }
   }
   const files = options.dryRun ? [] : planFiles(req, plan);
@@ -179,7 +187,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
           ? await quantizeTensor(req, t, e, sink)
           : await copyTensor(req, t, sink);
         if (written !== file.layout.nbytes[k]) {
-          throw new QuantizeError(`internal: tensor '${e.name}' produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+          throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
         }
         await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
         log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
@@ -262,12 +270,12 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name}, a very low-bit type)`));
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}, a very low-bit type)`));
   }
   if (!imatrix && quantType(e.targetType)?.imatrix === 'required') {
     // ggml_quantize_requires_imatrix holds for every tensor, also those tensor_requires_imatrix exempts
     // (token_embd, output): llama.cpp aborts in ggml_quantize_chunk there
-    throw new UsageError(imatrixRequiredMessage(`tensor '${e.name}' (${typeLayout(e.targetType).name})`));
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name})`));
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];
