@@ -54,6 +54,9 @@ const EXPECTED_FALLBACK: Record<string, number> = {
   'mix/Q5_K_M': 128, 'mix/Q5_K_M-imatrix': 135, 'mix/Q5_K_M-leave-output': 128, 'mix/Q5_K_M-imatrix-q8-emb-out': 135,
   'mix/Q3_K_M': 122, 'mix/Q3_K_M-imatrix': 128, 'mix/Q3_K_M-leave-output': 122, 'mix/Q3_K_M-imatrix-q8-emb-out': 128,
   'mix/Q2_K': 128, 'mix/Q2_K-imatrix': 128, 'mix/Q2_K-leave-output': 128, 'mix/Q2_K-imatrix-q8-emb-out': 128,
+  'pure/IQ4_NL': 0, 'pure-imatrix/IQ4_NL': 1024, 'pure/IQ4_XS': 0, 'pure-imatrix/IQ4_XS': 128,
+  'pure/MXFP4': 0, 'pure-imatrix/MXFP4': 0, 'pure/Q1_0': 0, 'pure-imatrix/Q1_0': 0, 'pure/Q2_0': 0, 'pure-imatrix/Q2_0': 0,
+  'pure/TQ1_0': 0, 'pure-imatrix/TQ1_0': 0, 'pure/TQ2_0': 0, 'pure-imatrix/TQ2_0': 0,
 };
 
 /** the types an output's tensors were converted to (F32 tensors of an F32 model are copies) */
