@@ -60,12 +60,13 @@ const fmtSize = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)
 /** the generic list (a llama-shaped model): bpw, imatrix need, implemented, derived from the registries */
 const CATALOG = new Map(ftypeCatalog().map((e) => [e.ftype, e]));
 
-/** `Q4_K_M (4.86 bpw)` or `IQ2_XXS (2.31 bpw, not implemented yet)` */
+/** `Q4_K_M (4.86 bpw)`, `IQ2_XXS (2.31 bpw, needs an imatrix, CPU only: no GPU kernel yet)` or `X (..., not implemented yet)` */
 function ftypeLabel(name: string, e: FtypeEstimate | undefined): string {
   if (!e || e.error) return name;
   const notes = [`${e.bitsPerWeight!.toFixed(2)} bpw`];
   if (e.imatrix === 'required') notes.push('needs an imatrix');
   if (!e.implemented!.cpu) notes.push('not implemented yet');
+  else if (!e.implemented!.gpu) notes.push('CPU only: no GPU kernel yet');
   return `${name} (${notes.join(', ')})`;
 }
 

@@ -246,8 +246,13 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
     log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization:`);
     for (const e of plan.entries) if (e.fallback !== undefined) log.warn(`  ${printable(e.name)}: ${fallbackReason(e)}`);
   }
-  const missing = options.dryRun ? missingTypesMessage(plan, options.ftypeName) : null;
-  if (missing) log.warn(`webgpu-quantize: note: ${missing.message}: a real run would stop before writing anything`);
+  if (options.dryRun) {
+    // what a real run would refuse: a type without a CPU reference, or (--backend gpu) without a GPU kernel
+    const missing = missingTypesMessage(plan, options.ftypeName);
+    const noKernel = !missing && options.backend === 'gpu' ? missingTypesMessage(plan, options.ftypeName, 'gpu') : null;
+    if (missing) log.warn(`webgpu-quantize: note: ${missing.message}: a real run would stop before writing anything`);
+    if (noKernel) log.warn(`webgpu-quantize: note: ${noKernel.message}: a real run with --backend gpu would stop before writing anything (auto or cpu runs them on the CPU path)`);
+  }
   const blockCounts = counts0 && blockCountsSince(req.backend.blockCounts!(), counts0);
   if (blockCounts) log.info(blockCountsLine(blockCounts));
   return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs, blockCounts };
