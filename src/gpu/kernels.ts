@@ -36,9 +36,14 @@ export interface GpuKernel {
   readonly imatrix: ImatrixUse;
   /** the imatrix path needs the row-wide sigma2 = sum(x*x)/n_per_row (legacy types) */
   readonly rowSigma2: boolean;
+  /** the kernel's read-only type tables (binding 6), or null when it declares none */
+  readonly tables: (() => Uint32Array) | null;
   /** the complete WGSL module */
   readonly code: string;
 }
+
+/** The declaration added to a module whose descriptor has `gpu.tables` (binding 6 of the ABI). */
+export const TYPE_TABLES_DECL = '@group(0) @binding(6) var<storage, read> type_tables: array<u32>;';
 
 /** Reads `const NAME: u32 = 12u;` from a type file, so the host and the shader share one definition. */
 export function wgslU32Const(source: string, name: string): number {
@@ -61,7 +66,7 @@ export function buildKernel(traits: QuantTraits): GpuKernel {
     throw new Error(`${layout.name}.wgsl: BLOCK_BYTES * BLOCKS_PER_INVOCATION must be a multiple of 4`);
   }
   const libs = gpu.libs;
-  const parts = [BASE_LIBS.abi, BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
+  const parts = [BASE_LIBS.abi, ...(gpu.tables ? [TYPE_TABLES_DECL] : []), BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
   return {
     type: layout.type,
     name: layout.name,
@@ -70,6 +75,7 @@ export function buildKernel(traits: QuantTraits): GpuKernel {
     blocksPerInvocation,
     imatrix: traits.imatrix,
     rowSigma2: libs.includes('rowStats'),
+    tables: gpu.tables ?? null,
     code: parts.join('\n'),
   };
 }

@@ -50,6 +50,8 @@ export interface QuantTraits {
   /**
    * The WGSL kernel: `wgsl` is shaders/<type>.wgsl imported as text, `libs` the shaders/lib files it needs
    * (src/gpu/kernels.ts assembles the module). null: no kernel yet, the type is refused under --backend gpu.
+   * `tables`: the kernel's read-only "type tables" (binding 6, `type_tables: array<u32>`, shaders/README.md),
+   * e.g. a grid and its neighbour lists; called once per device, the buffer is cached with the pipelines.
    */
-  readonly gpu: { readonly wgsl: string; readonly libs: readonly WgslLib[] } | null;
+  readonly gpu: { readonly wgsl: string; readonly libs: readonly WgslLib[]; readonly tables?: () => Uint32Array } | null;
 }
