@@ -184,5 +184,5 @@ export const IQ1_S: QuantTraits = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
-  gpu: { wgsl, libs: [], tables: () => iqGridGpuTables('iq1s') },
+  gpu: { wgsl, libs: ['iq1Search'], tables: () => iqGridGpuTables('iq1s') },
 };
