@@ -1,9 +1,10 @@
-// The WGSL kernel of IQ1_S against the CPU reference (src/quant/iq1_s.ts, itself byte-identical to
-// llama.cpp): every test distribution with four imatrices (IQ1_S always needs one: heavy-tailed, all ones,
-// sparse, all zero), row lengths 256 and 512, odd row counts (so the paired blocks end inside a chunk), and
-// rows split over chunks. Exact byte equality throughout. Every block of an ordinary distribution must be
-// computed on the device (fallback count exactly 0); all-subnormal data goes to the host block for block
-// (its squares underflow in sigma2); only the 1e-30 rows of 'tiny-huge' are left open.
+// The WGSL kernels of IQ1_S and IQ1_M against the CPU reference (src/quant/iq1_s.ts, itself byte-identical to
+// llama.cpp): every test distribution with four imatrices (heavy-tailed, all ones, sparse, all zero) and,
+// for IQ1_M, without one (IQ1_S always needs one); row lengths 256 and 512, odd row counts (so IQ1_S's
+// block pairs end inside a chunk), and rows split over chunks. Exact byte equality throughout. Every block
+// of an ordinary distribution must be computed on the device (fallback count exactly 0); all-subnormal data
+// goes to the host block for block on the imatrix paths (its squares underflow in sigma2) and stays on the
+// device on IQ1_M's plain path; only the 1e-30 rows of 'tiny-huge' are left open.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
@@ -13,8 +14,9 @@ import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-en
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-function imatrices(nPerRow: number): [string, Float32Array][] {
+function imatrices(nPerRow: number, plain: boolean): [string, Float32Array | null][] {
   return [
+    ...(plain ? [['no imatrix', null] as [string, null]] : []),
     ['imatrix', generateImatrix(nPerRow, 11)],
     ['all-ones imatrix', new Float32Array(nPerRow).fill(1)],
     ['sparse imatrix', Float32Array.from({ length: nPerRow }, (_, i) => (i % 7 === 3 ? 1.5 + (i % 5) : 0))],
@@ -25,7 +27,7 @@ function imatrices(nPerRow: number): [string, Float32Array][] {
 const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
-describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
+describe.skipIf(!env.handle)('IQ1_S, IQ1_M kernels == CPU reference', () => {
   let q: GpuQuantizer;
   let tiny: GpuQuantizer;
   beforeAll(async () => {
@@ -37,9 +39,12 @@ describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
     for (const x of [q, tiny]) await x?.destroy();
   });
 
-  for (const type of [GgmlType.IQ1_S]) {
+  for (const type of [GgmlType.IQ1_S, GgmlType.IQ1_M]) {
     const { name, blockSize } = typeLayout(type);
-    test(`${name}: ${DISTRIBUTIONS.length} distributions x 4 imatrices`, async () => {
+    // IQ1_S requires an imatrix (ggml_quantize_requires_imatrix); IQ1_M also runs without one
+    const plain = type === GgmlType.IQ1_M;
+    const variants = plain ? 5 : 4;
+    test(`${name}: ${DISTRIBUTIONS.length} distributions x ${variants} imatrix variants`, async () => {
       let cases = 0;
       let blocks = 0;
       let device = 0;
@@ -48,7 +53,7 @@ describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
         const nPerRow = d % 2 ? 512 : 256;
         const nrows = 3 + 2 * ((d >> 1) % 2);
         const src = generate(dist, nrows, nPerRow, 31 + d);
-        for (const [imName, im] of imatrices(nPerRow)) {
+        for (const [imName, im] of imatrices(nPerRow, plain)) {
           const before = q.stats.fallbackBlocks;
           const beforeBlocks = q.stats.blocks;
           const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
@@ -57,7 +62,9 @@ describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
           expect(q.stats.blocks - beforeBlocks).toBe(n);
           const flagged = q.stats.fallbackBlocks - before;
           if (dist === 'subnormal') {
-            expect(flagged, `${name} subnormal ${imName}: blocks via the host`).toBe(n);
+            // the imatrix path's sigma2 squares every value (underflow: flagged); without one, every
+            // sub-block is below IQ1_M's eps and nothing is computed (all on the device)
+            expect(flagged, `${name} subnormal ${imName}: blocks via the host`).toBe(im ? n : 0);
           } else if (dist !== 'tiny-huge') {
             expect(flagged, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
             ordinaryBlocks += n;
@@ -67,7 +74,7 @@ describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
           cases++;
         }
       }
-      expect(cases).toBe(DISTRIBUTIONS.length * 4);
+      expect(cases).toBe(DISTRIBUTIONS.length * variants);
       expect(device).toBeGreaterThanOrEqual(ordinaryBlocks);
       console.log(`${name}: ${blocks} blocks identical, ${device} on the device (${ordinaryBlocks} from ordinary distributions, all of which must be), ${blocks - device} by the host`);
     });
@@ -77,11 +84,12 @@ describe.skipIf(!env.handle)('IQ1_S kernel == CPU reference', () => {
       const nPerRow = 3 * 256;
       for (const dist of ['laplace', 'outliers', 'ties'] as const) {
         const src = generate(dist, nrows, nPerRow, 7);
-        const im = imatrices(nPerRow)[0][1];
-        const before = tiny.stats.fallbackBlocks;
-        const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} split`);
-        expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split`);
-        expect(tiny.stats.fallbackBlocks - before, `${name} ${dist}: blocks left to the host`).toBe(0);
+        for (const [imName, im] of imatrices(nPerRow, plain).slice(0, plain ? 2 : 1)) {
+          const before = tiny.stats.fallbackBlocks;
+          const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} split ${imName}`);
+          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split ${imName}`);
+          expect(tiny.stats.fallbackBlocks - before, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
+        }
       }
     });
   }
