@@ -183,7 +183,7 @@ export const IQ_GPU_TABLE_MAP = 2048;
 export const IQ_GPU_ON_GRID = 0x80000000;
 
 /**
- * The grid as one u32 array for a kernel's "type tables" binding (shaders/README.md), built once per device:
+ * The grid as one u32 array for a kernel's "type tables" binding (shaders/README.md), uploaded once per device:
  *  - words [0, size): the level key of each point (its levels, `bits` bits each);
  *  - words [IQ_GPU_TABLE_MAP, IQ_GPU_TABLE_MAP + keySpace): per key, `IQ_GPU_ON_GRID | index` when on the grid,
  *    else `(count << 20) | offset` of its neighbour list (0 for keys with a level outside 0..2^bits-2, which no
@@ -191,6 +191,18 @@ export const IQ_GPU_ON_GRID = 0x80000000;
  *  - from `IQ_GPU_TABLE_MAP + keySpace`: the neighbour lists, one point index per word, in list order.
  */
 export function iqGridGpuTables(name: IqGridName): Uint32Array {
+  let t = GPU_TABLES.get(name);
+  if (!t) {
+    t = buildGpuTables(name);
+    GPU_TABLES.set(name, t);
+  }
+  return t;
+}
+
+/** built once per process (a few hundred ms for iq1s: every off-grid key's neighbour list) */
+const GPU_TABLES = new Map<IqGridName, Uint32Array>();
+
+function buildGpuTables(name: IqGridName): Uint32Array {
   const g = iqGrid(name);
   if (g.size > IQ_GPU_TABLE_MAP) throw new Error(`${name}: ${g.size} points do not fit the GPU table layout`);
   const mask = (1 << g.bits) - 1;
