@@ -3,7 +3,7 @@
  * llama.cpp. One host path for every type: a tensor is cut into chunks (chunk-plan.ts), each chunk is
  * uploaded, quantized by the type's WGSL kernel (kernels.ts, shaders/) and read back, with up to
  * `inFlight` chunks in flight so upload, compute and readback overlap. Browser-safe: in Node, get the
- * device from node-device.ts (createNodeGpuQuantizer).
+ * device from src/node/gpu-device.ts (createNodeGpuQuantizer).
  */
 import { GpuError, QuantizeError, UnsupportedTypeError, imatrixRequiredMessage } from '../errors.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
@@ -28,7 +28,7 @@ export interface GpuQuantizerOptions {
   device?: GPUDevice;
   /** name to report for a caller-provided device */
   adapterName?: string;
-  /** an already acquired device (node-device.ts) */
+  /** an already acquired device (src/node/gpu-device.ts) */
   handle?: GpuDeviceHandle;
   log?: (line: string) => void;
   /** values per chunk (default 4M, never above the adapter's binding and buffer limits) */
@@ -86,6 +86,8 @@ export interface GpuQuantizerStats {
   /** blocks a kernel flagged and the host re-quantized exactly (see fallback.ts) */
   fallbackBlocks: number;
   fallbackRows: number;
+  /** of fallbackBlocks, those the host rule (fallback.ts mayNeedHostPath) finds ordinary: a kernel bug */
+  ordinaryFallbackBlocks: number;
 }
 
 export class GpuQuantizer {
@@ -103,7 +105,7 @@ export class GpuQuantizer {
   private readonly active = new Set<Promise<unknown>>();
   private lostMessage: string | null = null;
   /** running totals, for logs and tests */
-  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0 };
+  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0 };
   private destroyed = false;
 
   static async create(opts: GpuQuantizerOptions = {}): Promise<GpuQuantizer> {
@@ -113,7 +115,7 @@ export class GpuQuantizer {
     }
     if (!handle) {
       const gpu = opts.gpu ?? browserGpu();
-      if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/gpu/node-device.ts');
+      if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/node/gpu-device.ts');
       const h = await requestGpuDevice(gpu);
       if (!h) throw new GpuError('unavailable', 'no WebGPU adapter found');
       handle = h;
@@ -298,6 +300,7 @@ export class GpuQuantizer {
       });
       this.stats.fallbackBlocks += r.blocks;
       this.stats.fallbackRows += r.rows;
+      this.stats.ordinaryFallbackBlocks += r.ordinary;
     }
     this.stats.chunks++;
     this.stats.blocks += c.nBlocks;

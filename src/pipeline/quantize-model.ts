@@ -16,7 +16,7 @@ import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
-import type { QuantizeBackend } from './backend.js';
+import { blockCountsLine, blockCountsSince, type BlockCounts, type QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
 import * as report from './report.js';
@@ -51,6 +51,8 @@ export interface RunResult {
   sizeOut: number;
   nElements: number;
   quantizeMs: number;
+  /** where a GPU backend computed this run's blocks (also printed as one line); undefined on the CPU */
+  blockCounts?: BlockCounts;
 }
 
 /** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
@@ -151,9 +153,13 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   const { model, options, log } = req;
   for (const e of plan.entries) {
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
+      const name = typeLayout(e.targetType).name;
+      throw new UnsupportedTypeError(req.backend.kind === 'gpu'
+        ? `tensor ${quoteName(e.name)} needs type ${name}, which has no GPU kernel yet: the gpu backend runs GPU kernels only (the auto or cpu backend runs ${name} on the CPU path)`
+        : `tensor ${quoteName(e.name)} needs type ${name}, which is not implemented yet on ${req.backend.description}`, name);
     }
   }
+  const counts0 = options.dryRun ? undefined : req.backend.blockCounts?.();
   const files = options.dryRun ? [] : planFiles(req, plan);
   const info = new Map(model.tensors.map((t) => [t.name, t]));
   const nElements = model.tensors.reduce((n, t) => n + t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3], 0);
@@ -210,7 +216,9 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   if (plan.nFallback > 0) {
     log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization`);
   }
-  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs };
+  const blockCounts = counts0 && blockCountsSince(req.backend.blockCounts!(), counts0);
+  if (blockCounts) log.info(blockCountsLine(blockCounts));
+  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs, blockCounts };
 }
 
 /** rows per slab: llama.cpp's bound on source + destination + f32 bytes per row */

@@ -3,7 +3,7 @@
 // turns into GpuError('device-lost') naming the tensor, with destroy() still completing.
 import { afterAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
-import { nodeGpuDevice } from '../../src/gpu/node-device.js';
+import { nodeGpuDevice } from '../../src/node/gpu-device.js';
 import { GpuError, UnsupportedTypeError } from '../../src/errors.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { generate } from '../data/distributions.js';

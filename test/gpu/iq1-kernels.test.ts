@@ -69,6 +69,8 @@ describe.skipIf(!env.handle)('IQ1_S, IQ1_M kernels == CPU reference', () => {
             expect(flagged, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
             ordinaryBlocks += n;
           }
+          // flagged blocks must all be ones the host rule (src/gpu/fallback.ts mayNeedHostPath) expects
+          expect(q.stats.ordinaryFallbackBlocks, `${name} ${dist} ${imName}: ordinary blocks on the host`).toBe(0);
           blocks += n;
           device += n - flagged;
           cases++;
