@@ -16,13 +16,14 @@ import kSearchWgsl from '../../shaders/lib/k-search.wgsl';
 import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
 import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
 import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
+import iq1SearchWgsl from '../../shaders/lib/iq1-search.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
 /** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
 export const LIBS: Readonly<Record<WgslLib, string>> = {
   rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
-  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl,
+  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl,
 };
 
 /** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */
@@ -36,9 +37,14 @@ export interface GpuKernel {
   readonly imatrix: ImatrixUse;
   /** the imatrix path needs the row-wide sigma2 = sum(x*x)/n_per_row (legacy types) */
   readonly rowSigma2: boolean;
+  /** the kernel's read-only type tables (binding 6), or null when it declares none */
+  readonly tables: (() => Uint32Array) | null;
   /** the complete WGSL module */
   readonly code: string;
 }
+
+/** The declaration added to a module whose descriptor has `gpu.tables` (binding 6 of the ABI). */
+export const TYPE_TABLES_DECL = '@group(0) @binding(6) var<storage, read> type_tables: array<u32>;';
 
 /** Reads `const NAME: u32 = 12u;` from a type file, so the host and the shader share one definition. */
 export function wgslU32Const(source: string, name: string): number {
@@ -61,7 +67,7 @@ export function buildKernel(traits: QuantTraits): GpuKernel {
     throw new Error(`${layout.name}.wgsl: BLOCK_BYTES * BLOCKS_PER_INVOCATION must be a multiple of 4`);
   }
   const libs = gpu.libs;
-  const parts = [BASE_LIBS.abi, BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
+  const parts = [BASE_LIBS.abi, ...(gpu.tables ? [TYPE_TABLES_DECL] : []), BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
   return {
     type: layout.type,
     name: layout.name,
@@ -70,6 +76,7 @@ export function buildKernel(traits: QuantTraits): GpuKernel {
     blocksPerInvocation,
     imatrix: traits.imatrix,
     rowSigma2: libs.includes('rowStats'),
+    tables: gpu.tables ?? null,
     code: parts.join('\n'),
   };
 }

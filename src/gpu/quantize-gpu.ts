@@ -175,6 +175,7 @@ export class GpuQuantizer {
     if (this.lostMessage === null) await this.device.queue.onSubmittedWorkDone().catch(() => {});
     this.pool.destroyAll();
     this.dummy.destroy();
+    this.pipelines.destroy();
     if (this.owned) this.device.destroy();
   }
 
@@ -342,8 +343,9 @@ export class GpuQuantizer {
       if (input.sigma2 !== null) q.writeBuffer(slot.rowStats, 0, new Float32Array([input.sigma2]));
       const bindGroup = d.createBindGroup({
         label: `webgpu-quantize ${req.label}`,
-        layout: this.bindGroupLayout,
+        layout: this.pipelines.groupLayout(kernel),
         entries: [
+          ...this.pipelines.extraEntries(kernel),
           { binding: 0, resource: { buffer: slot.uniform } },
           { binding: 1, resource: { buffer: slot.src, size: data.byteLength } },
           { binding: 2, resource: { buffer: job.imatrixBuffer } },

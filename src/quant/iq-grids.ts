@@ -176,3 +176,63 @@ export function iqGrid(name: IqGridName): IqGrid {
   }
   return g;
 }
+
+/** Word offsets inside `iqGridGpuTables` (shaders that read the tables use the same constants). */
+export const IQ_GPU_TABLE_MAP = 2048;
+/** bit 31 of a map word: the key is on the grid, bits 0..15 its index */
+export const IQ_GPU_ON_GRID = 0x80000000;
+
+/**
+ * The grid as one u32 array for a kernel's "type tables" binding (shaders/README.md), uploaded once per device:
+ *  - words [0, size): the level key of each point (its levels, `bits` bits each);
+ *  - words [IQ_GPU_TABLE_MAP, IQ_GPU_TABLE_MAP + keySpace): per key, `IQ_GPU_ON_GRID | index` when on the grid,
+ *    else `(count << 20) | offset` of its neighbour list (0 for keys with a level outside 0..2^bits-2, which no
+ *    quantizer forms);
+ *  - from `IQ_GPU_TABLE_MAP + keySpace`: the neighbour lists, one point index per word, in list order.
+ */
+export function iqGridGpuTables(name: IqGridName): Uint32Array {
+  let t = GPU_TABLES.get(name);
+  if (!t) {
+    t = buildGpuTables(name);
+    GPU_TABLES.set(name, t);
+  }
+  return t;
+}
+
+/** built once per process (a few hundred ms for iq1s: every off-grid key's neighbour list) */
+const GPU_TABLES = new Map<IqGridName, Uint32Array>();
+
+function buildGpuTables(name: IqGridName): Uint32Array {
+  const g = iqGrid(name);
+  if (g.size > IQ_GPU_TABLE_MAP) throw new Error(`${name}: ${g.size} points do not fit the GPU table layout`);
+  const mask = (1 << g.bits) - 1;
+  const validKey = (key: number) => {
+    for (let i = 0; i < g.dim; i++) if (((key >> (g.bits * i)) & mask) === mask) return false;
+    return true;
+  };
+  const lists: Uint16Array[] = [];
+  const map = new Uint32Array(g.keySpace);
+  const base = IQ_GPU_TABLE_MAP + g.keySpace;
+  let offset = base;
+  for (let key = 0; key < g.keySpace; key++) {
+    const idx = g.onGrid(key);
+    if (idx >= 0) {
+      map[key] = (IQ_GPU_ON_GRID | idx) >>> 0;
+    } else if (validKey(key)) {
+      const list = g.neighbours(key);
+      if (offset >= 1 << 20 || list.length >= 1 << 11) throw new Error(`${name}: neighbour lists overflow the GPU table layout`);
+      map[key] = ((list.length << 20) | offset) >>> 0;
+      lists.push(list);
+      offset += list.length;
+    }
+  }
+  const out = new Uint32Array(offset);
+  out.set(g.keys, 0);
+  out.set(map, IQ_GPU_TABLE_MAP);
+  let o = base;
+  for (const l of lists) {
+    out.set(l, o);
+    o += l.length;
+  }
+  return out;
+}

@@ -10,7 +10,8 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { fp32ToFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { f, nearestInt } from '../core/fp32.js';
-import { iqGrid, type IqGrid } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables, type IqGrid } from './iq-grids.js';
+import wgsl from '../../shaders/iq1_m.wgsl';
 import {
   IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
 } from './iq1-search.js';
@@ -234,5 +235,5 @@ export const IQ1_M: QuantTraits = {
       if (!Number.isFinite(d)) fixNaNs(dst, y0, QK, F16_TO_F32_BITS[hb]);
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['iq1Search'], tables: () => iqGridGpuTables('iq1s') },
 };

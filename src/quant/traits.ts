@@ -27,7 +27,9 @@ export type WgslLib =
   /** the IQ4_NL/IQ4_XS scale search (best_index_int8, first fit + 15 trial scales) */
   | 'iq4Search'
   /** TQ1_0/TQ2_0: d = max|x| and the trits */
-  | 'ternary';
+  | 'ternary'
+  /** IQ1_S/IQ1_M: sort, weights, the iq1s grid's on-grid map and neighbour search (needs the grid's type tables) */
+  | 'iq1Search';
 
 export interface QuantTraits {
   /** ggml's layout of the type (a row of core/ggml-type.ts TYPE_LAYOUTS): id, name, block size, bytes, fp16 fields */
@@ -50,6 +52,8 @@ export interface QuantTraits {
   /**
    * The WGSL kernel: `wgsl` is shaders/<type>.wgsl imported as text, `libs` the shaders/lib files it needs
    * (src/gpu/kernels.ts assembles the module). null: no kernel yet, the type is refused under --backend gpu.
+   * `tables`: the kernel's read-only "type tables" (binding 6, `type_tables: array<u32>`, shaders/README.md),
+   * e.g. a grid and its neighbour lists; called once per device, the buffer is cached with the pipelines.
    */
-  readonly gpu: { readonly wgsl: string; readonly libs: readonly WgslLib[] } | null;
+  readonly gpu: { readonly wgsl: string; readonly libs: readonly WgslLib[]; readonly tables?: () => Uint32Array } | null;
 }

@@ -197,7 +197,7 @@ describe('bad input: one line, non-zero exit, no partial output', () => {
       /tensor 'token_embd\.weight' \(iq2_xxs\) requires an importance matrix: compute one .*llama-imatrix/, out());
   });
   it('--backend gpu refuses a type that has no GPU kernel, naming it, instead of running it on the CPU', () => {
-    // every type has a CPU reference now; IQ1_S has no WGSL kernel yet (test/quant/traits.test.ts CPU_ONLY)
-    expectOneLineFailure(cli(['--backend', 'gpu', '--imatrix', path.join(SYNTH_DIR, 'imatrix.gguf'), SYNTH, out(), 'IQ1_S']), /iq1_s.*no GPU kernel yet/, out());
+    // every type has a CPU reference now; IQ2_XXS has no WGSL kernel yet (test/quant/traits.test.ts CPU_ONLY)
+    expectOneLineFailure(cli(['--backend', 'gpu', '--imatrix', path.join(SYNTH_DIR, 'imatrix.gguf'), SYNTH, out(), 'IQ2_XXS']), /iq2_xxs.*no GPU kernel yet/, out());
   });
 });
