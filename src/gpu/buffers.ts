@@ -5,17 +5,23 @@
  * consumed, so no buffer is ever destroyed, regrown or collected while the GPU may still use it.
  */
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM } from './webgpu-consts.js';
+import { CONVERT_PARAMS_BYTES } from './convert.js';
 
 export const PARAMS_BYTES = 32;
 
 export class Slot {
+  /** the values as f32 bits, read by the kernels (binding 1) */
   src!: GPUBuffer;
-  /** the chunk's output bytes, then (at fallbackOffset) the fallback bitmask */
+  /** the values as the file stores them, when that is F16/BF16 (widened into src on the device) */
+  stored!: GPUBuffer;
+  /** the chunk's output bytes, then the fallback bitmask and the first-non-finite word (chunkLayout) */
   dst!: GPUBuffer;
   read!: GPUBuffer;
   rowStats!: GPUBuffer;
   readonly uniform: GPUBuffer;
+  readonly convertUniform: GPUBuffer;
   private srcSize = 0;
+  private storedSize = 0;
   private dstSize = 0;
   private rowStatsSize = 0;
   /** set when a chunk failed with this slot: its buffers are replaced before reuse */
@@ -23,13 +29,15 @@ export class Slot {
 
   constructor(private readonly device: GPUDevice, readonly index: number) {
     this.uniform = device.createBuffer({ label: `webgpu-quantize params #${index}`, size: PARAMS_BYTES, usage: BUFFER_UNIFORM | BUFFER_COPY_DST });
+    this.convertUniform = device.createBuffer({ label: `webgpu-quantize convert params #${index}`, size: CONVERT_PARAMS_BYTES, usage: BUFFER_UNIFORM | BUFFER_COPY_DST });
   }
 
   /**
    * Grows the buffers to at least these sizes (bytes, multiples of 4). Only called on an idle slot.
-   * `dstBytes` covers the output and the fallback bitmask, which share one binding-sized buffer.
+   * `dstBytes` covers the output, the fallback bitmask and the status word, which share one buffer;
+   * `storedBytes` is 0 when the kernels read the uploaded bytes directly (F32).
    */
-  ensure(srcBytes: number, dstBytes: number, rowStatsBytes: number): void {
+  ensure(srcBytes: number, storedBytes: number, dstBytes: number, rowStatsBytes: number): void {
     const d = this.device;
     if (this.broken) {
       this.destroyData();
@@ -39,6 +47,11 @@ export class Slot {
       this.src?.destroy();
       this.src = d.createBuffer({ label: `webgpu-quantize src #${this.index}`, size: srcBytes, usage: BUFFER_STORAGE | BUFFER_COPY_DST });
       this.srcSize = srcBytes;
+    }
+    if (storedBytes > this.storedSize) {
+      this.stored?.destroy();
+      this.stored = d.createBuffer({ label: `webgpu-quantize stored #${this.index}`, size: storedBytes, usage: BUFFER_STORAGE | BUFFER_COPY_DST });
+      this.storedSize = storedBytes;
     }
     if (dstBytes > this.dstSize) {
       this.dst?.destroy();
@@ -56,13 +69,14 @@ export class Slot {
 
   private destroyData(): void {
     if (this.read?.mapState === 'mapped') this.read.unmap();
-    for (const b of [this.src, this.dst, this.read, this.rowStats]) b?.destroy();
-    this.srcSize = this.dstSize = this.rowStatsSize = 0;
+    for (const b of [this.src, this.stored, this.dst, this.read, this.rowStats]) b?.destroy();
+    this.srcSize = this.storedSize = this.dstSize = this.rowStatsSize = 0;
   }
 
   destroy(): void {
     this.destroyData();
     this.uniform.destroy();
+    this.convertUniform.destroy();
   }
 }
 

@@ -20,6 +20,7 @@ import type { QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
 import * as report from './report.js';
+import { stageClock } from './stage-clock.js';
 
 export interface RunLog {
   info(line: string): void;
@@ -155,6 +156,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   let sizeIn = 0;
   let sizeOut = 0;
   const t0 = Date.now();
+  stageClock.reset();
   let index = 0;
 
   if (options.dryRun) {
@@ -195,6 +197,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
     }
   }
   const quantizeMs = Date.now() - t0;
+  if (stageClock.on) for (const line of stageClock.report()) log.info(line);
   for (const line of report.totalsLines(sizeIn, sizeOut, nElements)) log.info(line);
   if (options.dryRun && plan.willRequireImatrix && !req.imatrix) {
     log.warn('llama_model_quantize_impl: WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!');
@@ -266,14 +269,16 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
   }
   const step = slabRows(t, e.targetType, req.options.maxBufferSize);
   const source = req.model.sources[t.shard];
-  const read = (r: number) => readTensorRows(source, t, r, Math.min(step, rows - r));
+  const read = (r: number) => stageClock.time('read', readTensorRows(source, t, r, Math.min(step, rows - r)));
   let next: Promise<Uint8Array> | null = read(0);
   let written = 0;
   for (let r = 0; r < rows; r += step) {
     const bytes = await next!;
     next = r + step < rows ? read(r + step) : null; // read ahead while this slab is quantized
     next?.catch(() => {}); // surfaced when awaited
+    const endConvert = stageClock.start('host-convert');
     const f32 = toF32(t, bytes, r);
+    endConvert();
     const nrows = bytes.length / rowSize(t.type, n);
     // one job per expert segment: a call never crosses an expert boundary (its imatrix slice differs)
     const jobs: Promise<Uint8Array>[] = [];
@@ -289,7 +294,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
       jobRows.push(row);
       k += m;
     }
-    for (const [j, out] of (await Promise.all(jobs)).entries()) {
+    for (const [j, out] of (await stageClock.time('quantize', Promise.all(jobs))).entries()) {
       const bad = firstInvalidBlock(e.targetType, out);
       if (bad >= 0) {
         const perRow = n / typeLayout(e.targetType).blockSize;
@@ -298,7 +303,7 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
           value: Infinity, what: `quantized ${typeLayout(e.targetType).name} data (a block scale overflows fp16)`,
         });
       }
-      await sink.write(out);
+      await stageClock.time('write', sink.write(out));
       written += out.length;
     }
   }
