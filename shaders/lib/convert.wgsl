@@ -19,20 +19,38 @@ struct ConvertParams {
 // 0: F32 (check only: the kernels read the stored words), 1: F16, 2: BF16
 override STORED_TYPE: u32 = 1u;
 const CONVERT_WORKGROUP: u32 = 64u;
+// stored words per invocation, grid-strided (consecutive invocations touch consecutive words): software
+// drivers pay per invocation, hardware coalesces either way
+const CONVERT_WORDS_PER_INVOCATION: u32 = 16u;
 
 @compute @workgroup_size(CONVERT_WORKGROUP)
 fn convert_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * CONVERT_WORKGROUP + lid;
-  if (i >= cparams.n_values) { return; }
-  var bits: u32;
-  if (STORED_TYPE == 0u) {
-    bits = stored[i];
-  } else {
-    let half = (stored[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
-    if (STORED_TYPE == 1u) { bits = fp16_to_f32_bits(half); } else { bits = half << 16u; }
-    widened[i] = bits;
+  let n = cparams.n_values;
+  let vpw = select(2u, 1u, STORED_TYPE == 0u); // values per stored word
+  let n_words = (n + vpw - 1u) / vpw;
+  let stride = (n_words + CONVERT_WORDS_PER_INVOCATION - 1u) / CONVERT_WORDS_PER_INVOCATION;
+  let inv = (wid.y * nwg.x + wid.x) * CONVERT_WORKGROUP + lid;
+  if (inv >= stride) { return; }
+  var first = n; // the invocation's first non-finite value, n = none
+  for (var k = 0u; k < CONVERT_WORDS_PER_INVOCATION; k++) {
+    let w = inv + k * stride;
+    if (w >= n_words) { break; }
+    let word = stored[w];
+    if (STORED_TYPE == 0u) {
+      if ((word & 0x7f800000u) == 0x7f800000u) { first = min(first, w); }
+      continue;
+    }
+    for (var h = 0u; h < 2u; h++) {
+      let i = w * 2u + h;
+      if (i >= n) { break; }
+      let half = (word >> (h * 16u)) & 0xffffu;
+      var bits: u32;
+      if (STORED_TYPE == 1u) { bits = fp16_to_f32_bits(half); } else { bits = half << 16u; }
+      widened[i] = bits;
+      if ((bits & 0x7f800000u) == 0x7f800000u) { first = min(first, i); }
+    }
   }
-  // the larger n_values - i, the earlier the value: atomicMax keeps the first one; 0 (cleared) = none
-  if ((bits & 0x7f800000u) == 0x7f800000u) { atomicMax(&first_bad, cparams.n_values - i); }
+  // the larger n - i, the earlier the value: atomicMax keeps the first one; 0 (cleared) = none
+  if (first < n) { atomicMax(&first_bad, n - first); }
 }

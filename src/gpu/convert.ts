@@ -11,6 +11,13 @@ import convertWgsl from '../../shaders/lib/convert.wgsl';
 import { SHADER_STAGE_COMPUTE } from './webgpu-consts.js';
 
 export const CONVERT_WORKGROUP = 64; // shaders/lib/convert.wgsl
+const CONVERT_WORDS_PER_INVOCATION = 16; // likewise
+
+/** Invocations of the convert pass for `nValues` values stored as `valueBytes`-byte values. */
+export function convertInvocations(nValues: number, valueBytes: number): number {
+  const words = Math.ceil((nValues * valueBytes) / 4);
+  return Math.ceil(words / CONVERT_WORDS_PER_INVOCATION);
+}
 export const CONVERT_PARAMS_BYTES = 16;
 export const CONVERT_CODE = [halfWgsl, convertWgsl].join('\n');
 

@@ -15,7 +15,7 @@ import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js'
 import { gpuKernel, type GpuKernel } from './kernels.js';
 import { createAbiLayout, PipelineCache } from './pipeline-cache.js';
 import { patchFlaggedBlocks } from './fallback.js';
-import { ConvertPipelines, CONVERT_WORKGROUP } from './convert.js';
+import { ConvertPipelines, convertInvocations, CONVERT_WORKGROUP } from './convert.js';
 import { toFloat32 } from '../formats/gguf-model.js';
 import { nonFiniteError, storedValueBytes, type StoredRows } from '../pipeline/stored-rows.js';
 import { rowSigma2 } from './row-stats.js';
@@ -214,7 +214,7 @@ export class GpuQuantizer {
   }
 
   /** ggml_quantize_chunk(type, src, dst, 0, nrows, nPerRow, imatrix) on the GPU. */
-  async quantize(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string): Promise<Uint8Array> {
+  async quantize(type: GgmlType, src: Float32Array | StoredRows, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string): Promise<Uint8Array> {
     const kernel = this.kernelFor(type, label);
     const out = new Uint8Array((nPerRow / kernel.blockValues) * kernel.blockBytes * nrows);
     await this.run({ type, nrows, nPerRow, imatrix, label, rows: src, sink: (off, bytes) => out.set(bytes, off) });
@@ -440,7 +440,7 @@ export class GpuQuantizer {
             { binding: 3, resource: { buffer: slot.dst, offset: lay.statusOffset, size: 4 } },
           ],
         }));
-        cpass.dispatchWorkgroups(...foldDispatch(nValues, CONVERT_WORKGROUP, this.maxPerDim));
+        cpass.dispatchWorkgroups(...foldDispatch(convertInvocations(nValues, job.rows.valueBytes), CONVERT_WORKGROUP, this.maxPerDim));
         cpass.end();
       }
       const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
