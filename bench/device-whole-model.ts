@@ -217,6 +217,13 @@ async function main(): Promise<void> {
   };
   const rows: WholeModelRow[] = [];
   const lines: string[] = [];
+  const footer = () => `adapter: ${rows[0]?.adapter ?? backend}; llama.cpp threads: ${threads}; input ${inputBytes} bytes; read floor ${floor.toFixed(2)} s`;
+  const save = () => {
+    if (!jsonPath) return;
+    fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
+    fs.writeFileSync(jsonPath, JSON.stringify(rows, null, 1) + '\n');
+    fs.writeFileSync(jsonPath.replace(/\.json$/, '.txt'), [...lines, footer()].join('\n') + '\n');
+  };
   const head = `${'ftype'.padEnd(12)} ${'ours s'.padStart(8)} ${'GB/s'.padStart(6)} ${'llama s'.padStart(8)} ${'GB/s'.padStart(6)} ${'llama/ours'.padStart(10)} ${'ours/floor'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'llama RSS'.padStart(9)} ${'dev blocks'.padStart(11)} ${'fallback'.padStart(8)}  identical`;
   console.log(head);
   lines.push(head);
@@ -239,17 +246,10 @@ async function main(): Promise<void> {
     const line = `${run.padEnd(12)} ${ours.s.toFixed(2).padStart(8)} ${gbs(ours.s).padStart(6)} ${llama.s.toFixed(2).padStart(8)} ${gbs(llama.s).padStart(6)} ${(llama.s / ours.s).toFixed(2).padStart(10)} ${(ours.s / floor).toFixed(2).padStart(10)} ${String(row.peak_rss_mib).padStart(8)} ${String(row.llama_peak_rss_mib).padStart(9)} ${String(row.device_blocks ?? '-').padStart(11)} ${String(row.fallback_blocks ?? '-').padStart(8)}  ${identical ? 'yes' : 'NO'}`;
     console.log(line);
     lines.push(line);
+    save(); // after every row: a run cut short by a time limit keeps the rows it finished
   }
-  const adapter = rows[0]?.adapter ?? backend;
-  const footer = `adapter: ${adapter}; llama.cpp threads: ${threads}; input ${inputBytes} bytes; read floor ${floor.toFixed(2)} s`;
-  console.log(footer);
-  lines.push(footer);
-  if (jsonPath) {
-    fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
-    fs.writeFileSync(jsonPath, JSON.stringify(rows, null, 1) + '\n');
-    fs.writeFileSync(jsonPath.replace(/\.json$/, '.txt'), lines.join('\n') + '\n');
-    console.log(`wrote ${jsonPath} and its .txt table`);
-  }
+  console.log(footer());
+  if (jsonPath) console.log(`wrote ${jsonPath} and its .txt table`);
   if (!argv.includes('--keep') && !arg('--dir', '')) fs.rmSync(dir, { recursive: true, force: true });
   if (rows.some((r) => !r.identical)) process.exitCode = 1;
 }
