@@ -80,15 +80,20 @@ export class Slot {
   }
 }
 
-/** A fixed set of slots handed out in FIFO order. */
+/**
+ * A fixed set of slots. A freed slot goes to the waiter of the oldest request (lowest `order`), FIFO
+ * within a request: with several slabs in flight the device finishes the oldest first, which is the one
+ * the in-order writer is waiting for, while the later ones wait with their rows already read.
+ */
 export class SlotPool {
   private readonly free: Slot[] = [];
   private readonly all: Slot[] = [];
-  private readonly waiters: ((s: Slot) => void)[] = [];
+  private readonly waiters: { order: number; seq: number; resolve: (s: Slot) => void }[] = [];
+  private seq = 0;
 
   constructor(private readonly device: GPUDevice, readonly size: number) {}
 
-  acquire(): Promise<Slot> {
+  acquire(order = 0): Promise<Slot> {
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
     if (this.all.length < this.size) {
@@ -96,13 +101,20 @@ export class SlotPool {
       this.all.push(slot);
       return Promise.resolve(slot);
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => this.waiters.push({ order, seq: this.seq++, resolve }));
   }
 
   release(slot: Slot): void {
-    const w = this.waiters.shift();
-    if (w) w(slot);
-    else this.free.push(slot);
+    if (this.waiters.length === 0) {
+      this.free.push(slot);
+      return;
+    }
+    let best = 0;
+    for (let i = 1; i < this.waiters.length; i++) {
+      const w = this.waiters[i], b = this.waiters[best];
+      if (w.order < b.order || (w.order === b.order && w.seq < b.seq)) best = i;
+    }
+    this.waiters.splice(best, 1)[0].resolve(slot);
   }
 
   destroyAll(): void {

@@ -166,6 +166,7 @@ export class GpuQuantizer {
   private readonly maxPerDim: number;
   private readonly active = new Set<Promise<unknown>>();
   private lostMessage: string | null = null;
+  private nextOrder = 0;
   /** running totals, for logs and tests */
   readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, uploadedBytes: 0 };
   private destroyed = false;
@@ -285,6 +286,7 @@ export class GpuQuantizer {
     const useImatrix = req.imatrix !== null && kernel.imatrix !== 'ignored';
     const needSigma2 = useImatrix && kernel.rowSigma2;
     const rows = new RequestRows(req.rows, req.nPerRow);
+    const order = this.nextOrder++; // older requests get freed slots first (SlotPool)
     const storedType = rows.storedType;
     const [main, rowPass, convertPass] = await Promise.all([
       this.pipelines.get(kernel, useImatrix ? 'imatrix' : 'ref'),
@@ -307,7 +309,7 @@ export class GpuQuantizer {
           bytes: rows.chunkBytes(c, kernel.blockValues),
           sigma2: needSigma2 && !c.wholeRows ? rowSigma2(rows.row(c.row0)) : null,
         };
-        const slot = await stageClock.time('gpu-slot-wait', this.pool.acquire());
+        const slot = await stageClock.time('gpu-slot-wait', this.pool.acquire(order));
         if (failure !== null || this.lostMessage !== null) {
           this.pool.release(slot);
           break;

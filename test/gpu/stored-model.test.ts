@@ -1,6 +1,6 @@
 // Whole files through the GPU backend with stored rows widened on the device (F16 and BF16 models): the
 // output is byte-identical to the CPU path's, the device computed the blocks, the upload was the stored
-// bytes (not f32), and an Inf in an F16 weight fails with the CPU path's one-line error and no output.
+// bytes (not f32), MoE expert segments keep their imatrix slices, and an Inf in an F16 weight fails with the CPU path's one-line error and no output.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,8 +30,6 @@ describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == C
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wq-stored-'));
     gpu = new GpuBackend(await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 1 << 14 }), { widenOnDevice: true });
-    const weights = syntheticModel(SPEC).tensors.filter((t) => t.ne.length >= 2);
-    fs.writeFileSync(path.join(tmp, 'imatrix.gguf'), imatrixGgufBytes(makeImatrixStats(weights, { seed: 4 })));
   });
   afterAll(async () => {
     await gpu?.close();
@@ -43,12 +41,16 @@ describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == C
     const name = typeLayout(dtype).name;
     test(`${name} model: ${RUNS[name].join(', ')}`, async () => {
       const input = path.join(tmp, `model-${name}.gguf`);
-      await syntheticModel({ ...SPEC, dtype }).write(await FileSink.create(input));
+      // the BF16 model has 2 experts: 3-D FFN tensors, one job (and imatrix slice) per expert segment
+      const spec = { ...SPEC, dtype, nExpert: dtype === GgmlType.BF16 ? 2 : 0 };
+      await syntheticModel(spec).write(await FileSink.create(input));
+      const im = path.join(tmp, `imatrix-${name}.gguf`);
+      fs.writeFileSync(im, imatrixGgufBytes(makeImatrixStats(syntheticModel(spec).tensors.filter((t) => t.ne.length >= 2), { seed: 4 })));
       let identical = 0;
       for (const run of RUNS[name]) {
-        const [ftype, im] = run.split('+');
+        const [ftype, imFlag] = run.split('+');
         const f = parseFtype(ftype)!;
-        const options = { ftype: f.id, ftypeName: f.name, nthreads: 1, imatrixPath: im ? path.join(tmp, 'imatrix.gguf') : undefined };
+        const options = { ftype: f.id, ftypeName: f.name, nthreads: 1, imatrixPath: imFlag ? im : undefined };
         const outGpu = path.join(tmp, `gpu-${name}-${run}.gguf`);
         const outCpu = path.join(tmp, `cpu-${name}-${run}.gguf`);
         const s0 = { ...gpu.quantizer.stats };
