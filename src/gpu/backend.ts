@@ -20,6 +20,8 @@ export class GpuBackend implements QuantizeBackend {
     this.description = `gpu (${quantizer.adapterName}${quantizer.isSoftware ? ', software' : ''})`;
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.WEBGPU_QUANTIZE_WIDEN;
     this.widenOnDevice = opts.widenOnDevice ?? (env === 'device' ? true : env === 'host' ? false : !quantizer.isSoftware);
+    // without it the pipeline widens on the host (and sizes its slabs for the f32 copy)
+    if (this.widenOnDevice) this.quantizeStored = (job) => this.quantizeStoredOnDevice(job);
   }
 
   supports(type: GgmlType): boolean {
@@ -38,13 +40,15 @@ export class GpuBackend implements QuantizeBackend {
   }
 
   /**
-   * Rows as stored: uploaded as they are, widened and checked on the device. The host widens them for
-   * types without a kernel, and on a software adapter, where the "device" is this CPU and the host's
+   * Rows as stored: uploaded as they are, widened and checked on the device (the host widens them for
+   * types without a kernel). Absent on a software adapter, where the "device" is this CPU and the host's
    * table-driven widening is the cheaper form of the same work (measured: SwiftShader's pass costs 3-4x
    * the host's); WEBGPU_QUANTIZE_WIDEN=device|host overrides (tests, benchmarks).
    */
-  async quantizeStored(job: StoredQuantizeJob): Promise<Uint8Array> {
-    if (!this.quantizer.supports(job.type) || !this.widenOnDevice) {
+  readonly quantizeStored?: (job: StoredQuantizeJob) => Promise<Uint8Array>;
+
+  private async quantizeStoredOnDevice(job: StoredQuantizeJob): Promise<Uint8Array> {
+    if (!this.quantizer.supports(job.type)) {
       const end = stageClock.start('host-convert');
       let src: Float32Array;
       try {

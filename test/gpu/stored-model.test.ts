@@ -21,7 +21,7 @@ requireAdapterInCi(env);
 
 const SPEC: SyntheticSpec = { nLayer: 1, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 1, nVocab: 320, untiedOutput: true, seed: 21, name: 'stored' };
 /** per stored type, so that the K-quant mix and the legacy imatrix path each see both within a short run */
-const RUNS: Record<string, string[]> = { F16: ['Q4_K_M+im', 'Q8_0'], BF16: ['Q5_1+im', 'Q4_0', 'Q6_K'] };
+const RUNS: Record<string, string[]> = { f16: ['Q4_K_M+im', 'Q8_0'], bf16: ['Q5_1+im', 'Q4_0', 'Q6_K'] };
 
 describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == CPU, file to file', () => {
   let tmp: string;
