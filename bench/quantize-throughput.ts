@@ -27,7 +27,10 @@ const arg = (name: string, def: string) => {
 const SHAPES: [string, number, number][] = [
   ['attn_q', 4096, 4096], ['attn_k', 4096, 1024], ['ffn_up', 4096, 14336], ['ffn_down', 14336, 4096], ['token_embd', 4096, 128256],
 ];
-const DEFAULT_TYPES = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'];
+const DEFAULT_TYPES = [
+  'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K',
+  'iq4_nl', 'iq4_xs', 'tq1_0', 'tq2_0', 'mxfp4', 'q1_0', 'q2_0',
+];
 
 function values(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);

@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
-const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts', 'bench/model-rss.ts', 'bench/quantize-throughput.ts', 'bench/gpu-soak.ts', 'bench/device-whole-model.ts']
+const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts', 'bench/model-rss.ts', 'bench/quantize-throughput.ts', 'bench/gpu-soak.ts', 'bench/fsync-cost.ts', 'bench/imatrix-throughput.ts', 'bench/device-whole-model.ts']
   .filter((f) => fs.existsSync(f));
 await build({
   entryPoints: entries,

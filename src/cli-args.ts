@@ -5,7 +5,7 @@
  */
 import { UsageError } from './errors.js';
 import { typeByName, type GgmlType } from './core/ggml-type.js';
-import { parseFtype } from './policy/ftype.js';
+import { ftypeName, parseFtype } from './policy/ftype.js';
 import { defaultOptions, type KvOverride, type QuantizeOptions, type TensorTypeOverride, type BackendChoice } from './pipeline/options.js';
 
 export interface ParsedArgs {
@@ -30,14 +30,27 @@ export function parseTensorType(arg: string, option = '--tensor-type'): TensorTy
   return { pattern: arg.slice(0, eq).toLowerCase(), type: parseGgmlTypeName(arg.slice(eq + 1), option) };
 }
 
-/** `KEY=TYPE:VALUE` as llama.cpp's string_parse_kv_override reads it (int via atol, float via atof). */
+/**
+ * `KEY=TYPE:VALUE` as llama.cpp's string_parse_kv_override reads it, except that a value that is not a
+ * number is refused: llama.cpp's atol/atof would silently write 0 for `int:zz`.
+ */
 export function parseKvOverride(arg: string): KvOverride {
   const eq = arg.indexOf('=');
   if (eq < 0 || eq >= 128) throw new UsageError(`--override-kv: malformed KV override '${arg}'`);
   const key = arg.slice(0, eq);
   const rest = arg.slice(eq + 1);
-  if (rest.startsWith('int:')) return { key, kind: 'int', value: atol(rest.slice(4)) };
-  if (rest.startsWith('float:')) return { key, kind: 'float', value: atof(rest.slice(6)) };
+  if (rest.startsWith('int:')) {
+    const v = rest.slice(4);
+    if (!/^[+-]?\d+$/.test(v)) throw new UsageError(`--override-kv: '${arg}': '${v}' is not an integer`);
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`--override-kv: '${arg}': ${v} is beyond ±2^53, the integers kept exactly`);
+    return { key, kind: 'int', value: n };
+  }
+  if (rest.startsWith('float:')) {
+    const v = rest.slice(6);
+    if (!FLOAT_SYNTAX.test(v)) throw new UsageError(`--override-kv: '${arg}': '${v}' is not a number`);
+    return { key, kind: 'float', value: Number(v.replace(/^([+-]?)inf(inity)?$/i, '$1Infinity').replace(/^[+-]?nan$/i, 'NaN')) };
+  }
   if (rest.startsWith('bool:')) {
     const v = rest.slice(5);
     if (v !== 'true' && v !== 'false') throw new UsageError(`--override-kv: invalid boolean value for KV override '${arg}'`);
@@ -51,15 +64,8 @@ export function parseKvOverride(arg: string): KvOverride {
   throw new UsageError(`--override-kv: invalid type for KV override '${arg}' (int, float, bool or str)`);
 }
 
-function atol(s: string): number {
-  const m = /^\s*[+-]?\d+/.exec(s);
-  return m ? Number(m[0]) : 0;
-}
-
-function atof(s: string): number {
-  const m = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf(inity)?|nan)/i.exec(s);
-  return m ? Number(m[0].trim().replace(/^([+-]?)inf(inity)?$/i, '$1Infinity')) : 0;
-}
+/** a decimal number as strtod reads it whole (inf and nan included), nothing after it */
+const FLOAT_SYNTAX = /^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)$/i;
 
 export function parsePruneLayers(arg: string): number[] {
   const ids = arg.split(',').map((s) => {
@@ -127,8 +133,8 @@ export function parseArgs(argv: string[], readTextFile: (path: string) => string
       case '--keep-split': options.keepSplit = true; break;
       case '--max-buffer-size': {
         const v = value(opt);
-        const mib = Number.parseInt(v, 10);
-        if (!(mib > 0)) throw new UsageError(`--max-buffer-size: invalid value '${v}' (MiB, > 0)`);
+        const mib = /^\d+$/.test(v) ? Number(v) : NaN;
+        if (!(mib > 0 && mib <= 1024 * 1024)) throw new UsageError(`--max-buffer-size: invalid value '${v}' (MiB, 1 to 1048576)`);
         options.maxBufferSize = mib * 1024 * 1024;
         break;
       }
@@ -152,28 +158,50 @@ export function parseArgs(argv: string[], readTextFile: (path: string) => string
   for (const p of pos) if (p.startsWith('--')) throw new UsageError(`options must come before the positional arguments: '${p}'`);
   parsed.input = pos[0];
   let k = 1;
-  const asFtype = pos[k] !== undefined ? parseFtype(pos[k]) : undefined;
+  const asFtype = pos[k] !== undefined ? ftypeArg(pos[k], true) : undefined;
   if (pos[k] !== undefined && asFtype) {
     setFtype(options, asFtype);
     k++;
   } else if (pos[k] !== undefined) {
     parsed.output = pos[k++];
     if (pos[k] !== undefined) {
-      const f = parseFtype(pos[k]);
+      const f = ftypeArg(pos[k], false);
       if (!f) throw new UsageError(`invalid ftype '${pos[k]}' (see --help for the list)`);
       setFtype(options, f);
       k++;
     }
   }
   if (pos[k] !== undefined) {
-    const n = Number.parseInt(pos[k], 10);
-    if (!Number.isFinite(n)) throw new UsageError(`invalid nthread '${pos[k]}'`);
-    options.nthreads = n;
+    options.nthreads = parseThreadCount(pos[k]);
     k++;
   }
   if (pos[k] !== undefined) throw new UsageError(`unexpected argument '${pos[k]}'`);
   if (parsed.output === undefined && !options.dryRun) parsed.output = defaultOutputPath(parsed.input, options);
   return parsed;
+}
+
+/**
+ * A positional that may be the type. llama-quantize reads a number with std::stoi, which takes any
+ * leading number (`15abc`, `0x0f` -> 0, `7b.gguf` -> 7): such an argument is refused here, with the type
+ * llama-quantize would have used, rather than guessed. A name, or a plain decimal number, is a type.
+ */
+function ftypeArg(arg: string, mayBeOutput: boolean): ReturnType<typeof parseFtype> {
+  const f = parseFtype(arg);
+  if (!f || /^\d+$/.test(arg) || asciiUpperEq(arg, f.name)) return f;
+  const name = ftypeName(f.id);
+  throw new UsageError(`type '${arg}' is neither a type name nor a plain number (llama-quantize would read it as ${f.id} = ${name}); ` +
+    `give ${name} or ${f.id}${mayBeOutput ? `, or write the output file as './${arg}'` : ''}`);
+}
+
+const asciiUpperEq = (a: string, b: string) => a.replace(/[a-z]/g, (c) => c.toUpperCase()) === b;
+
+/**
+ * The thread count: a plain decimal number, 0 for all cores (llama.cpp's rule). Negative, fractional or
+ * other forms (`-1`, `1e3`, `4.5`) are refused; counts above the core count are capped when the run starts.
+ */
+export function parseThreadCount(arg: string): number {
+  if (!/^\d+$/.test(arg)) throw new UsageError(`invalid nthread '${arg}': give a whole number of threads, 0 for all cores`);
+  return Number(arg);
 }
 
 function setFtype(options: QuantizeOptions, f: { id: number; name: string }) {

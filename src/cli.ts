@@ -6,21 +6,32 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { QuantizeError } from './errors.js';
+import { QuantizeError, printable } from './errors.js';
 import { parseArgs } from './cli-args.js';
-import { FileSink } from './node-io.js';
+import { FileSink, readTextFileSync } from './node-io.js';
 import { quantizeFile, resolveThreads } from './node.js';
 import { FTYPES } from './policy/ftype.js';
 import type { QuantizeOptions } from './pipeline/options.js';
 import type { RunLog } from './pipeline/quantize-model.js';
 import { progressBar, timeLines } from './pipeline/report.js';
 import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
+import { calibrate, extractEvalSteps, measureKld } from './eval/quantize-steps.js';
 
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]
        webgpu-quantize compare model.gguf [type] [--imatrix file] [--backend gpu]
+       webgpu-quantize tokenize -m model.gguf -f text.txt [--ids]
+       webgpu-quantize imatrix -m model.gguf -f calib.txt [-o imatrix.gguf] [-c 512] [--chunks N]
+       webgpu-quantize kld base.gguf quantized.gguf -f eval.txt [-c 512] [--chunks N] [--json]
        webgpu-quantize --demo
 
   type defaults to Q4_K_M; with no model given, a small built-in model is generated and quantized (--demo).
+  type is a name from the list below or its plain number; anything else that starts with a digit
+  (15abc, 0x0f, 7b.gguf, which llama-quantize reads as a number) is refused.
+  nthreads is a whole number of CPU threads: 0 (the default) uses every core, and a larger count than
+  the machine's cores is capped at the core count (with a notice); -1, 1e3 or 4.5 are refused.
+  Inputs (model, shards, --imatrix, --tensor-type-file) must be regular files: directories, FIFOs and
+  devices are refused. The output is written to a temporary file beside it, flushed to disk (fsync),
+  then renamed into place, and the folder is flushed too.
 
   --allow-requantize            allow requantizing tensors that are already quantized
   --leave-output-tensor         leave output.weight un(re)quantized
@@ -39,6 +50,9 @@ const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf
   --max-buffer-size MiB         rows held in memory per slab (default 64)
   --backend auto|gpu|cpu        where to quantize (default auto: the GPU when an adapter exists)
   --demo                        quantize a generated demo model
+  --calibrate calib.txt         make the importance matrix on this text first (written as <out>.imatrix.gguf), quantize with it
+  --kld eval.txt                after writing, measure the output against the input (KL divergence, perplexities)
+  --eval-ctx N                  context of --calibrate and --kld (default 512)
 
 allowed quantization types:
 ${FTYPES.map((f) => `  ${f.name === 'COPY' ? '        ' : `${String(f.id).padStart(2)}  or  `}${f.name.padEnd(9)}: ${f.description}`).join('\n')}
@@ -97,9 +111,10 @@ async function runDemo(options: QuantizeOptions, log: RunLog & { finish(): void 
   await runQuantize(input, output, options, log);
 }
 
-async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }) {
+async function runQuantize(input: string, output: string | undefined, options: QuantizeOptions, log: RunLog & { finish(): void }): Promise<readonly string[]> {
   const t0 = Date.now();
-  const threads = resolveThreads(options.nthreads);
+  const threads = resolveThreads(options.nthreads, log);
+  options.nthreads = threads;
   const warning = lowBitWarning(options);
   if (warning && !options.dryRun) log.warn(warning);
   log.info(options.dryRun
@@ -110,6 +125,7 @@ async function runQuantize(input: string, output: string | undefined, options: Q
   log.info('');
   for (const line of timeLines(r.quantizeMs, Date.now() - t0)) log.info(line);
   if (!options.dryRun) log.info(`webgpu-quantize: wrote ${r.outputs.join(', ')}`);
+  return r.outputs;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -119,13 +135,21 @@ export async function main(argv: string[]): Promise<number> {
       const { runCompare } = await import('./compare-cli.js');
       return await runCompare(argv.slice(1), log);
     }
-    const args = parseArgs(argv, (p) => fs.readFileSync(p, 'utf8'));
+    if (argv[0] === 'tokenize') return await (await import('./eval/tokenize-cli.js')).runTokenize(argv.slice(1), log);
+    if (argv[0] === 'imatrix') return await (await import('./eval/imatrix-cli.js')).runImatrix(argv.slice(1), log);
+    if (argv[0] === 'kld') return await (await import('./eval/kld-cli.js')).runKld(argv.slice(1), log);
+    const { argv: quantArgv, steps } = extractEvalSteps(argv);
+    const args = parseArgs(quantArgv, readTextFileSync);
     if (args.help) {
       process.stdout.write(USAGE);
       return 0;
     }
     if (args.demo && !args.input) await runDemo(args.options, log);
-    else await runQuantize(args.input!, args.output, args.options, log);
+    else {
+      if (steps.calibrate) args.options.imatrixPath = await calibrate(args.input!, args.output, steps, log);
+      const outputs = await runQuantize(args.input!, args.output, args.options, log);
+      if (steps.kld && outputs.length === 1) await measureKld(args.input!, outputs[0], steps, log);
+    }
     return 0;
   } catch (e) {
     log.finish();
@@ -133,7 +157,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`webgpu-quantize: error: ${e.message}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`webgpu-quantize: internal error: ${(e as Error).stack ?? e}\n`);
+    // a bug, not bad input: the stack goes with it (each line made printable, since a message may quote file bytes)
+    const stack = String((e as Error)?.stack ?? e).split('\n').map((l) => printable(l)).join('\n');
+    process.stderr.write(`webgpu-quantize: internal error: ${stack}\n`);
     return 2;
   }
 }

@@ -1,14 +1,13 @@
 /** `webgpu-quantize compare model.gguf [type] [--imatrix F] [--backend gpu|cpu]`: GPU path vs CPU reference. */
 import { UsageError } from './errors.js';
 import { optionsFirst, parseArgs } from './cli-args.js';
-import { createBackend, readImatrixFile } from './node.js';
-import { openGgufModelFile } from './node-io.js';
+import { createBackend, readImatrixFile, resolveThreads } from './node.js';
+import { openGgufModelFile, readTextFileSync } from './node-io.js';
 import { InlineCpuBackend } from './pipeline/backend.js';
 import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
 import { compareBackends, type TensorComparison } from './pipeline/compare.js';
 import type { RunLog } from './pipeline/quantize-model.js';
 import { typeLayout } from './core/ggml-type.js';
-import fs from 'node:fs';
 
 const pct = (a: number, b: number) => (b ? (100 * a) / b : 100).toFixed(4);
 
@@ -21,13 +20,13 @@ function line(c: TensorComparison): string {
 
 export async function runCompare(argv: string[], log: RunLog): Promise<number> {
   // the quantizing grammar without an output path: `compare model.gguf [type]` (--dry-run: no default output name)
-  const args = parseArgs(['--dry-run', ...optionsFirst(argv)], (p) => fs.readFileSync(p, 'utf8'));
+  const args = parseArgs(['--dry-run', ...optionsFirst(argv)], readTextFileSync);
   if (!args.input) throw new UsageError('compare: no model given (webgpu-quantize compare model.gguf [type])');
   if (args.output !== undefined) throw new UsageError(`compare: unexpected argument '${args.output}' (expected a type name)`);
   const o = args.options;
   const imatrix = o.imatrixPath ? readImatrixFile(o.imatrixPath, o.includeWeights, o.excludeWeights) : null;
   const gpu = await createBackend(o.backend === 'auto' ? 'gpu' : o.backend, 1, log);
-  const cpu = o.nthreads === 1 ? new InlineCpuBackend() : new CpuWorkerBackend(o.nthreads > 0 ? o.nthreads : undefined);
+  const cpu = o.nthreads === 1 ? new InlineCpuBackend() : new CpuWorkerBackend(resolveThreads(o.nthreads, log));
   const model = await openGgufModelFile(args.input);
   try {
     log.info(`compare: ${args.input} as ${o.ftypeName}; A = ${gpu.description}, B = ${cpu.description}`);

@@ -6,9 +6,40 @@
  * against it test for that; the class, not the exit code, tells failures apart.
  */
 
-/** Collapse line breaks so that a message stays one line even when it quotes a file name or a string. */
+/** longest message kept (a corrupted length can make a quoted string huge) */
+export const MAX_MESSAGE_CHARS = 2000;
+/** characters of a quoted name or string shown before it is cut */
+export const MAX_QUOTED_CHARS = 80;
+
+/** `\xNN` or `\uNNNN` for one UTF-16 code unit; an escaped invalid byte (U+DC80..U+DCFF) shows as that byte. */
+function escapeUnit(c: number): string {
+  if (c >= 0xdc80 && c <= 0xdcff) c -= 0xdc00;
+  return c < 0x100 ? `\\x${c.toString(16).padStart(2, '0')}` : `\\u${c.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Code units that must not reach a terminal as they are: C0 and C1 controls, DEL, line/paragraph
+ * separators, bidirectional overrides, BOM, and lone surrogates (escaped invalid bytes, see gguf-string.ts).
+ */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Escape everything unprintable, so a message stays one printable line whatever bytes it quotes. */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (m) => escapeUnit(m.charCodeAt(0)));
+}
+
+/**
+ * A name or string from a file, quoted for a message: `'...'` with JSON-like escapes (`\xNN` for control
+ * characters and invalid UTF-8 bytes, `\'` and `\\`), cut after `max` characters with `…`.
+ */
+export function quoteName(s: string, max = MAX_QUOTED_CHARS): string {
+  const cut = s.length > max ? s.slice(0, max) : s;
+  return `'${printable(cut.replace(/[\\']/g, (m) => `\\${m}`))}${cut.length < s.length ? `…' (${s.length} characters)` : "'"}`;
+}
+
 function oneLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ');
+  const p = printable(s);
+  return p.length > MAX_MESSAGE_CHARS ? `${p.slice(0, MAX_MESSAGE_CHARS)}… (message cut)` : p;
 }
 
 export class QuantizeError extends Error {
@@ -74,6 +105,18 @@ export class UsageError extends QuantizeError {}
 export class RequantizeError extends QuantizeError {
   constructor(readonly tensor: string, readonly detail: string) {
     super(`tensor '${tensor}': ${detail}`);
+  }
+}
+
+/**
+ * A broken invariant of this program (never bad input): the CLI prints it as an internal error with its
+ * stack and exits with 2. Not a QuantizeError on purpose, so that callers and the fuzz test can tell it
+ * from a refusal of bad input.
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InternalError';
   }
 }
 

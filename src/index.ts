@@ -20,3 +20,8 @@ export { InlineCpuBackend, type QuantizeBackend, type QuantizeJob } from './pipe
 export { defaultOptions, type QuantizeOptions } from './pipeline/options.js';
 export { quantizeModel, planRun, type RunLog, type RunRequest, type RunResult } from './pipeline/quantize-model.js';
 export { syntheticModel, DEMO_SPEC, type SyntheticSpec } from './synthetic-model.js';
+export { Tokenizer } from './model/tokenizer.js';
+export { LlamaModel, CPU_MATMUL, type MatmulBackend, type ForwardOptions, type LlamaHParams } from './model/llama.js';
+export { GpuMatmul } from './model/gpu-matmul.js';
+export { computeImatrix, imatrixGguf, type ImatrixResult, type ImatrixOptions } from './eval/imatrix.js';
+export { computeKld, type KldStats, type KldOptions } from './eval/kld.js';

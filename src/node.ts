@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ImatrixError, UsageError } from './errors.js';
 import { checkImatrixFinite, loadImatrix, type Imatrix } from './formats/imatrix.js';
-import { FileSink, openGgufModelFile } from './node-io.js';
+import { FileSink, openGgufModelFile, readRegularFileSync } from './node-io.js';
 import { InlineCpuBackend, type QuantizeBackend } from './pipeline/backend.js';
 import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
 import { defaultOptions, type BackendChoice, type QuantizeOptions } from './pipeline/options.js';
@@ -18,8 +18,20 @@ export * from './index.js';
 export { FileSink, FileSource, openGgufModelFile } from './node-io.js';
 export { CpuWorkerBackend } from './pipeline/cpu-workers.js';
 
-export function resolveThreads(n: number): number {
-  return n > 0 ? n : os.availableParallelism();
+/**
+ * The number of CPU threads: 0 means every core (llama.cpp's rule); more threads than cores cannot run
+ * any faster and each one costs a worker, so a larger count is capped at the core count, with a notice
+ * through `log`. Negative or fractional counts are refused.
+ */
+export function resolveThreads(n: number, log?: RunLog): number {
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid thread count ${n}: a whole number, 0 for all cores`);
+  const cores = os.availableParallelism();
+  if (n === 0) return cores;
+  if (n > cores) {
+    log?.warn(`webgpu-quantize: ${n} threads asked for, but this machine has ${cores} cores: using ${cores}`);
+    return cores;
+  }
+  return n;
 }
 
 /**
@@ -45,12 +57,7 @@ export async function createBackend(choice: BackendChoice, nthreads: number, log
 }
 
 export function readImatrixFile(file: string, include: string[] = [], exclude: string[] = []): Imatrix {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new ImatrixError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const bytes = readRegularFileSync(file, (detail) => new ImatrixError(file, detail));
   const im = loadImatrix(bytes, file, include, exclude);
   checkImatrixFinite(im);
   return im;
@@ -83,6 +90,7 @@ const silent: RunLog = { info() {}, warn() {} };
 export async function quantizeFile(req: QuantizeFileRequest): Promise<RunResult & { backend: string }> {
   const options = { ...defaultOptions(), ...req.options };
   const log = req.log ?? silent;
+  options.nthreads = resolveThreads(options.nthreads, log);
   if (!options.dryRun) {
     if (!req.output) throw new UsageError('no output path given');
     if (sameFile(req.input, req.output)) throw new UsageError(`input and output files are the same: '${req.input}'`);

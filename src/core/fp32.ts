@@ -51,3 +51,11 @@ export const i8 = (v: number): number => (v << 24) >> 24;
 /** Binary32 literals used by ggml-quants.c (spec §2.1.3), rounded once. */
 export const F_0_1 = f(0.1);
 export const GROUP_MAX_EPS = f(1e-15);
+
+/**
+ * `(int)lroundf(v)` on x86-64 glibc: half away from zero; a value lroundf cannot represent (±Inf, NaN,
+ * |v| ≥ 2^63: ternary blocks whose 1/d overflowed) gives LONG_MIN, whose low 32 bits are 0.
+ */
+export function lroundfInt(v: number): number {
+  return v > -9223372036854775808 && v < 9223372036854775808 ? roundAway(v) | 0 : 0;
+}

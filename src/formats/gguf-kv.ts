@@ -41,7 +41,7 @@ export interface GgufKv {
   readonly raw?: Uint8Array;
 }
 
-const TEXT_ENCODER = new TextEncoder();
+import { decodeString, encodeString } from './gguf-string.js';
 
 // ---------------------------------------------------------------------------------------------------
 // constructors
@@ -69,7 +69,7 @@ export const kvBool = (key: string, v: boolean) => kv(key, GgufValueType.BOOL, v
  */
 export function kvString(key: string, v: string | Uint8Array): GgufKv {
   if (typeof v === 'string') return kv(key, GgufValueType.STRING, v);
-  const value = new TextDecoder().decode(v);
+  const value = decodeString(v);
   const w = new ByteWriter();
   w.string(key);
   w.i32(GgufValueType.STRING);
@@ -99,6 +99,34 @@ export function removeKv(kvs: readonly GgufKv[], key: string): GgufKv[] {
 export function setKv(kvs: readonly GgufKv[], entry: GgufKv): GgufKv[] {
   const out = removeKv(kvs, entry.key);
   out.push(entry);
+  return out;
+}
+
+/** A string as a C string: up to its first NUL. */
+const cString = (s: string): string => {
+  const z = s.indexOf('\0');
+  return z < 0 ? s : s.slice(0, z);
+};
+
+/**
+ * The input's KVs as llama.cpp's gguf_set_kv copies them into the output: keys and string values (array
+ * elements too) are passed as C strings, so each ends at its first NUL, and each KV is set in turn (a key
+ * that becomes equal to an earlier one replaces it, at the end). KVs without a NUL keep their bytes.
+ */
+export function copyKvsAsC(kvs: readonly GgufKv[]): GgufKv[] {
+  let out: GgufKv[] = [];
+  const keys = new Set<string>();
+  for (const e of kvs) {
+    const strs = e.type === GgufValueType.STRING ? (e.isArray ? (e.value as string[]) : [e.value as string]) : [];
+    let c = e;
+    if (e.key.includes('\0') || strs.some((s) => s.includes('\0'))) {
+      const value = e.type !== GgufValueType.STRING ? e.value : e.isArray ? strs.map(cString) : cString(strs[0]);
+      c = { key: cString(e.key), type: e.type, isArray: e.isArray, value };
+    }
+    if (keys.has(c.key)) out = setKv(out, c);
+    else out.push(c);
+    keys.add(c.key);
+  }
   return out;
 }
 
@@ -155,7 +183,7 @@ export class ByteWriter {
   i64(v: number | bigint): void { this.room(8); this.dv.setBigInt64(this.length, BigInt(v), true); this.length += 8; }
   bytes(b: Uint8Array): void { this.room(b.length); this.buf.set(b, this.length); this.length += b.length; }
   string(s: string): void {
-    const b = TEXT_ENCODER.encode(s);
+    const b = encodeString(s);
     this.u64(b.length);
     this.bytes(b);
   }

@@ -2,7 +2,7 @@
  * A model made of one GGUF file or of `name-0000K-of-0000N.gguf` shards (llama_model_loader's split
  * handling), and reading tensor rows from it. Browser-safe: shards are opened through a callback.
  */
-import { GgufFormatError } from '../errors.js';
+import { GgufFormatError, InternalError, quoteName } from '../errors.js';
 import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32_BITS } from '../core/half.js';
 import type { ByteSource } from './byte-source.js';
@@ -54,7 +54,7 @@ function splitKey(f: GgufFile, key: string, type: GgufValueType): number | undef
   const e = findKv(f.kvs, key);
   if (!e) return undefined;
   if (e.isArray || e.type !== type) {
-    throw new GgufFormatError(f.name, `key '${key}' has type ${e.isArray ? 'array' : GgufValueType[e.type]}, expected ${GgufValueType[type]}`);
+    throw new GgufFormatError(f.name, `key ${quoteName(key)} has type ${e.isArray ? 'array' : GgufValueType[e.type]}, expected ${GgufValueType[type]}`);
   }
   return e.value as number;
 }
@@ -93,7 +93,7 @@ export async function openGgufModel(first: ByteSource, openShard: (name: string)
     const seen = new Map<string, number>();
     for (const t of tensors) {
       const prev = seen.get(t.name);
-      if (prev !== undefined) throw new GgufFormatError(files[t.shard].name, `tensor '${t.name}' is duplicated (also in ${files[prev].name})`);
+      if (prev !== undefined) throw new GgufFormatError(files[t.shard].name, `tensor ${quoteName(t.name)} is duplicated (also in ${files[prev].name})`);
       seen.set(t.name, t.shard);
     }
     if (nSplit > 1) {
@@ -117,13 +117,13 @@ export function tensorRows(t: GgufTensorInfo): { rows: number; rowBytes: number 
 export async function readTensorRows(source: ByteSource, t: GgufTensorInfo, rowStart: number, rowCount: number): Promise<Uint8Array> {
   const { rows, rowBytes } = tensorRows(t);
   if (!(rowStart >= 0 && rowCount >= 0 && rowStart + rowCount <= rows)) {
-    throw new RangeError(`tensor '${t.name}': rows ${rowStart}..${rowStart + rowCount} out of range (${rows} rows)`);
+    throw new InternalError(`tensor ${quoteName(t.name)}: rows ${rowStart}..${rowStart + rowCount} out of range (${rows} rows)`);
   }
   const offset = t.dataOffset + rowStart * rowBytes;
   const length = rowCount * rowBytes;
   const data = await source.read(offset, length);
   if (data.length !== length) {
-    throw new GgufFormatError(source.name, `tensor '${t.name}': read ${data.length} bytes at offset ${offset}, expected ${length} (file changed or truncated?)`);
+    throw new GgufFormatError(source.name, `tensor ${quoteName(t.name)}: read ${data.length} bytes at offset ${offset}, expected ${length} (file changed or truncated?)`);
   }
   return data;
 }

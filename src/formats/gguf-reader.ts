@@ -3,9 +3,10 @@
  * gguf_init_from_file_impl and llama_model_loader validate them, plus split-model merging and row reads.
  * Browser-safe: all I/O goes through a ByteSource. Why this does not use @huggingface/gguf: gguf-kv.ts.
  */
-import { GgufFormatError } from '../errors.js';
+import { GgufFormatError, quoteName } from '../errors.js';
 import { GgmlType, hasTypeLayout, typeLayout } from '../core/ggml-type.js';
 import type { ByteSource } from './byte-source.js';
+import { decodeString } from './gguf-string.js';
 import { GGUF_VALUE_SIZE, GGUF_VALUE_TYPE_NAME, GgufValueType, kvNumber, type GgufArray, type GgufKv, type GgufScalar } from './gguf-kv.js';
 
 export const GGUF_MAGIC = 'GGUF';
@@ -71,7 +72,6 @@ class NeedMore {
   constructor(readonly end: number) {}
 }
 
-const TEXT = new TextDecoder();
 
 class HeaderParser {
   pos = 0;
@@ -109,40 +109,35 @@ class HeaderParser {
     if (len > BigInt(this.remaining())) this.truncated(`${what} at offset ${start} has length ${len} but only ${this.remaining()} bytes remain`);
     return this.raw(Number(len), what);
   }
+  /** a string, decoded losslessly (invalid UTF-8 bytes survive a write, see gguf-string.ts) */
   string(what: string): string {
-    const b = this.stringBytes(what);
-    // short ASCII strings (most vocabulary entries) decode much faster without TextDecoder
-    if (b.length <= 64) {
-      let ascii = true;
-      for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
-      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
-    }
-    return TEXT.decode(b);
+    return decodeString(this.stringBytes(what));
   }
 }
 
-/** A value: scalar or array; `normalized` is set when a bool byte other than 0/1 was seen. */
+/** A value: scalar or array (`key` arrives quoted for messages); `normalized` is set when a bool byte other than 0/1 was seen. */
 function readValue(p: HeaderParser, key: string, type: GgufValueType, isArray: boolean): { value: GgufScalar | GgufArray; normalized: boolean } {
-  const what = `value of key '${key}'`;
+  const what = `value of key ${key}`;
   if (!isArray) {
     if (type === GgufValueType.STRING) return { value: p.string(what), normalized: false };
     const arr = readArray(p, key, type, 1);
     const v = (arr.value as ArrayLike<GgufScalar>)[0];
     return { value: v, normalized: arr.normalized };
   }
-  const n = p.u64(`element count of key '${key}'`);
-  if (n > BigInt(MAX_ARRAY_ELEMENTS)) p.fail(`key '${key}' is an array of ${n} elements, more than the limit ${MAX_ARRAY_ELEMENTS}`);
+  const n = p.u64(`element count of key ${key}`);
+  if (n > BigInt(MAX_ARRAY_ELEMENTS)) p.fail(`key ${key} is an array of ${n} elements, more than the limit ${MAX_ARRAY_ELEMENTS}`);
   return readArray(p, key, type, Number(n));
 }
 
+/** `key` arrives quoted (quoteName) */
 function readArray(p: HeaderParser, key: string, type: GgufValueType, n: number): { value: GgufArray; normalized: boolean } {
-  const what = `value of key '${key}'`;
+  const what = `value of key ${key}`;
   // strings need at least their 8-byte length each: refuse counts the file cannot hold before allocating
   const minBytes = n * (type === GgufValueType.STRING ? 8 : GGUF_VALUE_SIZE[type]);
-  if (minBytes > p.remaining()) p.truncated(`key '${key}' holds ${n} ${GGUF_VALUE_TYPE_NAME[type]} values (at least ${minBytes} bytes) but only ${p.remaining()} bytes remain`);
+  if (minBytes > p.remaining()) p.truncated(`key ${key} holds ${n} ${GGUF_VALUE_TYPE_NAME[type]} values (at least ${minBytes} bytes) but only ${p.remaining()} bytes remain`);
   if (type === GgufValueType.STRING) {
     const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = p.string(`element ${i} of key '${key}'`);
+    for (let i = 0; i < n; i++) out[i] = p.string(`element ${i} of key ${key}`);
     return { value: out, normalized: false };
   }
   const src = p.raw(minBytes, what);
@@ -167,18 +162,11 @@ function readArray(p: HeaderParser, key: string, type: GgufValueType, n: number)
   return { value: views[type](buf), normalized: false };
 }
 
-/** One char per byte: compares keys byte-wise as llama.cpp does, even when they are not valid UTF-8. */
-function binaryString(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
-  return s;
-}
-
 const isValueType = (t: number): boolean => Number.isInteger(t) && t >= 0 && t <= GgufValueType.FLOAT64;
 
 function parseVersionAndCounts(p: HeaderParser): { version: number; nTensors: number; nKv: number } {
   const magic = p.raw(4, 'magic');
-  if (TEXT.decode(magic) !== GGUF_MAGIC) {
+  if (String.fromCharCode(...magic) !== GGUF_MAGIC) {
     const shown = Array.from(magic, (c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '?')).join('');
     p.fail(`not a GGUF file: magic is '${shown}', expected 'GGUF'`);
   }
@@ -205,18 +193,18 @@ function parseKvs(p: HeaderParser, nKv: number): GgufKv[] {
     const start = p.pos;
     const keyBytes = p.stringBytes(`key ${i}`);
     if (keyBytes.length === 0) p.fail(`key ${i} at offset ${start} is empty`);
-    const id = binaryString(keyBytes);
-    const key = TEXT.decode(keyBytes);
-    const prev = seen.get(id);
-    if (prev !== undefined) p.fail(`duplicate key '${key}' (KV ${prev} and KV ${i})`);
-    seen.set(id, i);
-    let type = p.i32(`type of key '${key}'`);
+    const key = decodeString(keyBytes);
+    const shown = quoteName(key);
+    const prev = seen.get(key);
+    if (prev !== undefined) p.fail(`duplicate key ${shown} (KV ${prev} and KV ${i})`);
+    seen.set(key, i);
+    let type = p.i32(`type of key ${shown}`);
     const isArray = type === GgufValueType.ARRAY;
-    if (isArray) type = p.i32(`element type of key '${key}'`);
+    if (isArray) type = p.i32(`element type of key ${shown}`);
     if (!isValueType(type) || type === GgufValueType.ARRAY) {
-      p.fail(`key '${key}' has invalid GGUF value type ${type}${isArray ? ' (array element)' : ''}`);
+      p.fail(`key ${shown} has invalid GGUF value type ${type}${isArray ? ' (array element)' : ''}`);
     }
-    const { value, normalized } = readValue(p, key, type, isArray);
+    const { value, normalized } = readValue(p, shown, type, isArray);
     const entry: GgufKv = { key, type, isArray, value };
     // bools are re-encoded as 0/1 like llama.cpp does; everything else keeps its bytes
     kvs.push(normalized ? entry : { ...entry, raw: p.slice(start, p.pos) });
@@ -239,28 +227,31 @@ interface RawTensor { name: string; nDims: number; ne: number[]; type: GgmlType;
 
 function parseTensorInfo(p: HeaderParser, i: number, names: Set<string>): RawTensor {
   const nameBytes = p.stringBytes(`name of tensor ${i}`);
-  const name = TEXT.decode(nameBytes);
-  if (nameBytes.length >= GGML_MAX_NAME) p.fail(`tensor ${i} name '${name}' is ${nameBytes.length} bytes, the limit is ${GGML_MAX_NAME - 1}`);
-  if (names.has(name)) p.fail(`duplicate tensor name '${name}' (tensor ${i})`);
+  // ggml keeps the name as a C string (ggml_set_name): it ends at the first NUL, for the duplicate check too
+  const nul = nameBytes.indexOf(0);
+  const name = decodeString(nul < 0 ? nameBytes : nameBytes.subarray(0, nul));
+  const shown = quoteName(name);
+  if (nameBytes.length >= GGML_MAX_NAME) p.fail(`tensor ${i} name ${shown} is ${nameBytes.length} bytes, the limit is ${GGML_MAX_NAME - 1}`);
+  if (names.has(name)) p.fail(`duplicate tensor name ${shown} (tensor ${i})`);
   names.add(name);
-  const nDims = p.u32(`n_dims of tensor '${name}'`);
-  if (nDims > GGML_MAX_DIMS) p.fail(`tensor '${name}' has ${nDims} dimensions, more than ${GGML_MAX_DIMS}`);
+  const nDims = p.u32(`n_dims of tensor ${shown}`);
+  if (nDims > GGML_MAX_DIMS) p.fail(`tensor ${shown} has ${nDims} dimensions, more than ${GGML_MAX_DIMS}`);
   const ne = [1, 1, 1, 1];
   for (let j = 0; j < nDims; j++) {
-    const v = p.i64(`ne[${j}] of tensor '${name}'`);
-    if (v < 0n) p.fail(`tensor '${name}' dimension ${j} is ${v}, negative`);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) p.fail(`tensor '${name}' dimension ${j} is ${v}, more than 2^53`);
+    const v = p.i64(`ne[${j}] of tensor ${shown}`);
+    if (v < 0n) p.fail(`tensor ${shown} dimension ${j} is ${v}, negative`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) p.fail(`tensor ${shown} dimension ${j} is ${v}, more than 2^53`);
     ne[j] = Number(v);
   }
   const nel = ne[0] * ne[1] * ne[2] * ne[3];
-  if (!Number.isSafeInteger(nel)) p.fail(`tensor '${name}' with shape [${ne.join(', ')}] has more than 2^53 elements`);
-  const type = p.i32(`type of tensor '${name}'`);
-  if (!hasTypeLayout(type)) p.fail(`tensor '${name}' has unknown ggml type id ${type}`);
+  if (!Number.isSafeInteger(nel)) p.fail(`tensor ${shown} with shape [${ne.join(', ')}] has more than 2^53 elements`);
+  const type = p.i32(`type of tensor ${shown}`);
+  if (!hasTypeLayout(type)) p.fail(`tensor ${shown} has unknown ggml type id ${type}`);
   const t = typeLayout(type);
   if (ne[0] % t.blockSize !== 0) {
-    p.fail(`tensor '${name}' of type ${t.name} has ${ne[0]} values per row, not a multiple of the block size ${t.blockSize}`);
+    p.fail(`tensor ${shown} of type ${t.name} has ${ne[0]} values per row, not a multiple of the block size ${t.blockSize}`);
   }
-  const offset = p.u64(`offset of tensor '${name}'`);
+  const offset = p.u64(`offset of tensor ${shown}`);
   return { name, nDims, ne, type, offset, nbytes: tensorNBytes(type, ne) };
 }
 
@@ -281,11 +272,11 @@ function parseHeader(bytes: Uint8Array, fileSize: number, file: string): GgufFil
   let expected = 0;
   for (const r of raw) {
     if (r.offset !== BigInt(expected)) {
-      p.fail(`tensor '${r.name}' has offset ${r.offset}, expected ${expected} (data packed in order, each tensor padded to ${alignment})`);
+      p.fail(`tensor ${quoteName(r.name)} has offset ${r.offset}, expected ${expected} (data packed in order, each tensor padded to ${alignment})`);
     }
     const abs = dataOffset + expected;
     if (abs + r.nbytes > fileSize) {
-      p.fail(`tensor '${r.name}' data (${r.nbytes} bytes at offset ${abs}) ends at ${abs + r.nbytes}, past the end of the file (${fileSize} bytes)`);
+      p.fail(`tensor ${quoteName(r.name)} data (${r.nbytes} bytes at offset ${abs}) ends at ${abs + r.nbytes}, past the end of the file (${fileSize} bytes)`);
     }
     tensors.push({ name: r.name, nDims: r.nDims, ne: r.ne, type: r.type, offset: expected, nbytes: r.nbytes, dataOffset: abs, shard: 0 });
     expected += padTo(r.nbytes, alignment);

@@ -4,7 +4,8 @@
  * Browser-safe; the bytes go to any ByteSink.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
-import { UsageError } from '../errors.js';
+import { InternalError, UsageError, quoteName } from '../errors.js';
+import { encodedLength } from './gguf-string.js';
 import { ByteWriter, kvI32, kvU16, setKv, writeKv, type GgufKv } from './gguf-kv.js';
 import { GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_VERSION, padTo, tensorNBytes } from './gguf-reader.js';
 import { splitPath } from './gguf-model.js';
@@ -61,10 +62,12 @@ export function planOutput(input: { kvs: readonly GgufKv[]; tensors: readonly Ou
   const nbytes: number[] = [];
   let offset = 0;
   for (const t of input.tensors) {
-    if (new TextEncoder().encode(t.name).length >= GGML_MAX_NAME) throw new RangeError(`tensor name '${t.name}' is longer than ${GGML_MAX_NAME - 1} bytes`);
+    // names read from a file are at most 63 bytes; this guards names made elsewhere (API callers)
+    const nameBytes = encodedLength(t.name);
+    if (nameBytes >= GGML_MAX_NAME) throw new UsageError(`output tensor name ${quoteName(t.name)} is ${nameBytes} bytes, longer than the GGUF limit of ${GGML_MAX_NAME - 1}`);
     const ne = [1, 1, 1, 1].map((one, i) => t.ne[i] ?? one);
     const blk = typeLayout(t.type).blockSize;
-    if (ne[0] % blk !== 0) throw new RangeError(`tensor '${t.name}': ${ne[0]} values per row is not a multiple of the ${typeLayout(t.type).name} block size ${blk}`);
+    if (ne[0] % blk !== 0) throw new InternalError(`tensor ${quoteName(t.name)}: ${ne[0]} values per row is not a multiple of the ${typeLayout(t.type).name} block size ${blk}`);
     const nDims = ggmlNDims(ne);
     w.string(t.name);
     w.u32(nDims);

@@ -7,10 +7,11 @@
  * Where llama.cpp reads past what a file holds or divides by zero (undefined behaviour), this refuses the
  * file with an ImatrixError instead.
  */
-import { GgufFormatError, ImatrixError, UsageError } from '../errors.js';
+import { GgufFormatError, ImatrixError, UsageError, quoteName } from '../errors.js';
 import { GgmlType } from '../core/ggml-type.js';
 import { GgufValueType, findKv, kvString, kvU32, type GgufKv } from './gguf-kv.js';
 import { parseGgufBytes } from './gguf-reader.js';
+import { compareEncoded, decodeString, encodeString } from './gguf-string.js';
 
 export interface Imatrix {
   readonly format: 'gguf' | 'legacy';
@@ -27,25 +28,15 @@ export interface Imatrix {
 }
 
 const GGUF_KEYS = ['imatrix.datasets', 'imatrix.chunk_count', 'imatrix.chunk_size'] as const;
-const TEXT = new TextDecoder();
-const ENCODER = new TextEncoder();
-
-function byteCompare(a: string, b: string): number {
-  const x = ENCODER.encode(a);
-  const y = ENCODER.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-}
 
 function sortedMap(m: Map<string, Float32Array>): Map<string, Float32Array> {
-  return new Map([...m.entries()].sort((a, b) => byteCompare(a[0], b[0])));
+  return new Map([...m.entries()].sort((a, b) => compareEncoded(a[0], b[0])));
 }
 
 /** A C string read from bytes: everything up to the first NUL. */
 function cString(b: Uint8Array): string {
   const z = b.indexOf(0);
-  return TEXT.decode(z < 0 ? b : b.subarray(0, z));
+  return decodeString(z < 0 ? b : b.subarray(0, z));
 }
 
 /** C lround: half away from zero. */
@@ -78,7 +69,7 @@ export function parseGgufImatrix(bytes: Uint8Array, file: string): Imatrix {
   if (missing.length) fail(`missing imatrix metadata: ${missing.join(', ')}`);
   const u32Key = (key: string): number => {
     const e = findKv(g.kvs, key)!;
-    if (e.isArray || e.type !== GgufValueType.UINT32) fail(`key '${key}' must be u32, it is ${e.isArray ? 'an array' : GgufValueType[e.type]}`);
+    if (e.isArray || e.type !== GgufValueType.UINT32) fail(`key ${quoteName(key)} must be u32, it is ${e.isArray ? 'an array' : GgufValueType[e.type]}`);
     return e.value as number;
   };
   const chunkCount = u32Key('imatrix.chunk_count') | 0;
@@ -98,17 +89,17 @@ export function parseGgufImatrix(bytes: Uint8Array, file: string): Imatrix {
   }
   const entries = new Map<string, Float32Array>();
   for (const [name, { sums, counts }] of pairs) {
-    if (!sums || !counts) fail(`mismatched sums and counts for '${name}': ${sums ? `'${name}.counts'` : `'${name}.in_sum2'`} is missing`);
-    if (sums!.type !== GgmlType.F32 || counts!.type !== GgmlType.F32) fail(`sums and counts for '${name}' must be F32`);
+    if (!sums || !counts) fail(`mismatched sums and counts for ${quoteName(name)}: ${sums ? quoteName(`${name}.counts`) : quoteName(`${name}.in_sum2`)} is missing`);
+    if (sums!.type !== GgmlType.F32 || counts!.type !== GgmlType.F32) fail(`sums and counts for ${quoteName(name)} must be F32`);
     const nval = sums!.nbytes / 4;
     const ncounts = counts!.nbytes / 4;
-    if (ncounts === 0 || nval % ncounts !== 0) fail(`entry '${name}' has ${nval} sums, not a multiple of its ${ncounts} counts`);
+    if (ncounts === 0 || nval % ncounts !== 0) fail(`entry ${quoteName(name)} has ${nval} sums, not a multiple of its ${ncounts} counts`);
     const s = f32Data(bytes, sums!.dataOffset, nval);
     const c = f32Data(bytes, counts!.dataOffset, ncounts);
     const ne0 = nval / ncounts;
     const w = new Float32Array(nval);
     for (let j = 0; j < ncounts; j++) {
-      if (!Number.isFinite(c[j])) fail(`entry '${name}' count ${j} is ${c[j]}`);
+      if (!Number.isFinite(c[j])) fail(`entry ${quoteName(name)} count ${j} is ${c[j]}`);
       // counts are rounded to integers (lround), then converted back to float for the division
       const count = Math.fround(lround(c[j]));
       for (let i = 0; i < ne0; i++) w[j * ne0 + i] = count > 0 ? s[j * ne0 + i] / count : 1;
@@ -142,10 +133,10 @@ export function parseLegacyImatrix(bytes: Uint8Array, file: string): Imatrix {
   const entries = new Map<string, Float32Array>();
   for (let i = 0; i < nEntries; i++) {
     const name = cString(take(i32(`name length of entry ${i}`), `name of entry ${i}`));
-    const ncall = i32(`ncall of entry '${name}'`);
-    const nval = i32(`value count of entry '${name}'`);
-    if (nval < 1) fail(`entry '${name}' has ${nval} values`);
-    const v = new Float32Array(new Uint8Array(take(nval * 4, `values of entry '${name}'`)).buffer);
+    const ncall = i32(`ncall of entry ${quoteName(name)}`);
+    const nval = i32(`value count of entry ${quoteName(name)}`);
+    if (nval < 1) fail(`entry ${quoteName(name)} has ${nval} values`);
+    const v = new Float32Array(new Uint8Array(take(nval * 4, `values of entry ${quoteName(name)}`)).buffer);
     // legacy values are (sum/count)·ncall: undo the ncall factor (float division by (float)ncall)
     if (ncall > 0) {
       const d = Math.fround(ncall);
@@ -180,7 +171,7 @@ export function filterImatrix(im: Imatrix, include: readonly string[], exclude: 
 export function checkImatrixFinite(im: Imatrix): void {
   for (const [name, w] of im.entries) {
     for (let i = 0; i < w.length; i++) {
-      if (!Number.isFinite(w[i])) throw new ImatrixError(im.file, `entry '${name}' has a non-finite weight (${w[i]}) at index ${i}`);
+      if (!Number.isFinite(w[i])) throw new ImatrixError(im.file, `entry ${quoteName(name)} has a non-finite weight (${w[i]}) at index ${i}`);
     }
   }
 }
@@ -209,12 +200,12 @@ export function imatrixFor(im: Imatrix, name: string, nPerRow: number, nExpert: 
   const expected = nPerRow * nExpert;
   if (w.length === expected) return w;
   if (TOKEN_EMBD.has(tensorName)) return null;
-  throw new ImatrixError(im.file, `imatrix entry '${name}' has ${w.length} values but tensor '${tensorName}' needs ${expected} (ne0 ${nPerRow} x ${nExpert} expert${nExpert === 1 ? '' : 's'})`);
+  throw new ImatrixError(im.file, `imatrix entry ${quoteName(name)} has ${w.length} values but tensor ${quoteName(tensorName)} needs ${expected} (ne0 ${nPerRow} x ${nExpert} expert${nExpert === 1 ? '' : 's'})`);
 }
 
 /** strncpy(dst, s, 127): C-string cut and the byte limit of llama_model_kv_override.val_str. */
 function cStr127(s: string): Uint8Array {
-  const b = ENCODER.encode(s);
+  const b = encodeString(s);
   const z = b.indexOf(0);
   return b.subarray(0, Math.min(z < 0 ? b.length : z, 127));
 }

@@ -14,11 +14,16 @@ import rowStatsWgsl from '../../shaders/lib/row-stats.wgsl';
 import searchWgsl from '../../shaders/lib/search.wgsl';
 import kSearchWgsl from '../../shaders/lib/k-search.wgsl';
 import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
+import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
+import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
 /** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
-export const LIBS: Readonly<Record<WgslLib, string>> = { rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl };
+export const LIBS: Readonly<Record<WgslLib, string>> = {
+  rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
+  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl,
+};
 
 /** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */
 export interface GpuKernel {

@@ -4,7 +4,7 @@
  * block count.
  */
 import {
-  findKv, kvBool, kvF32, kvString, kvU32, removeSplitKvs, setKv, kvNumber, type GgufKv,
+  copyKvsAsC, findKv, kvBool, kvF32, kvString, kvU32, removeSplitKvs, setKv, kvNumber, type GgufKv,
 } from '../formats/gguf-kv.js';
 import { imatrixKvs, type Imatrix } from '../formats/imatrix.js';
 import { GgmlType } from '../core/ggml-type.js';
@@ -69,7 +69,7 @@ export function outputKvs(args: {
   arch: string;
   blockCount?: number;
 }): GgufKv[] {
-  let kvs: GgufKv[] = [...args.input];
+  let kvs: GgufKv[] = copyKvsAsC(args.input);
   kvs = setKv(kvs, kvU32('general.quantization_version', QUANTIZATION_VERSION));
   kvs = setKv(kvs, kvU32('general.file_type', args.fileType >>> 0));
   kvs = removeSplitKvs(kvs);

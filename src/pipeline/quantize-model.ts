@@ -9,7 +9,7 @@
  * staging with its chunk slots). A backend that takes stored rows (the GPU) gets the file's F32/F16/BF16
  * bytes as they are and widens and checks them itself; the CPU backends get f32 widened here.
  */
-import { InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError } from '../errors.js';
+import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
@@ -59,6 +59,9 @@ export interface RunResult {
   nElements: number;
   quantizeMs: number;
 }
+
+/** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
+const FLOAT_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 /** llama-quantize's refusal messages arrive as PolicyError; give them the project's typed errors. */
 function typedPolicyError(e: PolicyError): QuantizeError {
@@ -126,14 +129,19 @@ export async function quantizeModel(request: RunRequest): Promise<RunResult> {
   const { model, options, log } = request;
   const plan = planRun(model, options, request.imatrix);
   for (const e of plan.entries) {
+    // llama.cpp throws "cannot dequantize/convert tensor type" for these once part of the file is written
+    const src = typeLayout(e.sourceType);
+    if (e.quantize && !options.dryRun && !src.isQuantized && !FLOAT_TYPES.has(e.sourceType)) {
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} is stored as ${src.name}, which is neither a float nor a quantized type: it cannot be converted to ${typeLayout(e.targetType).name} (only F32, F16, BF16 and quantized tensors can)`, src.name);
+    }
     if (e.quantize && !options.dryRun && !quantType(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet`, typeLayout(e.targetType).name);
     }
     // --token-embedding-type / --output-tensor-type skip the shape fallback; llama.cpp then aborts
     // (GGML_ASSERT in gguf_set_tensor_type) after writing part of the file: refuse before writing anything
     const lay = typeLayout(e.targetType);
     if (e.quantize && !options.dryRun && e.ne[0] % lay.blockSize !== 0) {
-      throw new UnsupportedTypeError(`tensor '${e.name}': ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)}: ${e.ne[0]} values per row is not a multiple of the ${lay.name} block size ${lay.blockSize}; choose another type for it`, lay.name);
     }
   }
   if (options.dryRun || typeof request.backend !== 'function') return runPlan({ ...request, backend: request.backend as QuantizeBackend }, plan);
@@ -150,7 +158,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   const { model, options, log } = req;
   for (const e of plan.entries) {
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor '${e.name}' needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
+      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
     }
   }
   const files = options.dryRun ? [] : planFiles(req, plan);
@@ -190,7 +198,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
         await window.push(async () => {
           for (const out of await Promise.all(outs)) for (const o of out) written += o.length;
           if (written !== file.layout.nbytes[k]) {
-            throw new QuantizeError(`internal: tensor '${e.name}' produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+            throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
           }
           return [ZERO_PAD.subarray(0, paddingAfter(written))];
         }, () => {
@@ -334,7 +342,7 @@ function* quantizeSlabs(req: RunRequest & { backend: QuantizeBackend }, t: GgufT
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor '${e.name}' in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(`missing importance matrix for tensor ${quoteName(e.name)} in a very low-bit quantization (${typeLayout(e.targetType).name})`);
   }
   const backend = req.backend;
   // the GPU takes the stored bytes and widens and checks them on the device

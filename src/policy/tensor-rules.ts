@@ -6,6 +6,7 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { LlamaFtype } from './ftype.js';
 import { PolicyError } from './errors.js';
+import { compareEncoded, encodedLength } from '../formats/gguf-string.js';
 
 export enum TensorCategory {
   TOKEN_EMBD = 'token_embd', ATTN_Q = 'attn_q', ATTN_V = 'attn_v', ATTN_K = 'attn_k', ATTN_QKV = 'attn_qkv',
@@ -48,8 +49,7 @@ export function tensorAllowsQuantization(name: string, ne: readonly number[], op
   return !NEVER_QUANTIZED.some((s) => name.includes(s));
 }
 
-const utf8 = new TextEncoder();
-const utf8Length = (s: string) => utf8.encode(s).length;
+const utf8Length = encodedLength;
 
 /** `tensor_get_category` (§4.4): first match wins. */
 export function tensorCategory(name: string): TensorCategory {
@@ -91,20 +91,16 @@ export function blockIndex(name: string): number | undefined {
 }
 
 /**
- * Byte-wise comparison of the UTF-8 encodings without encoding: UTF-16 code units order like code points
- * (and so like UTF-8 bytes) except that surrogates (U+D800–DFFF, used for code points ≥ U+10000) must sort
- * above U+E000–FFFF; shifting them up at the first difference fixes that.
+ * Byte-wise comparison of the names' bytes (gguf-string.ts encodings). ASCII code units order like their
+ * bytes; at the first difference involving anything else (multi-byte characters, escaped invalid bytes),
+ * the two encodings are compared.
  */
 function utf8Compare(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
     if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      x += x >= 0xe000 ? -0x800 : 0x2000;
-      y += y >= 0xe000 ? -0x800 : 0x2000;
-    }
-    return x - y;
+    return x < 0x80 && y < 0x80 ? x - y : compareEncoded(a, b);
   }
   return a.length - b.length;
 }

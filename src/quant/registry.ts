@@ -10,7 +10,7 @@
  *    blocks, rows back to back), `quantizeRowImpl(src, dst, nPerRow, imatrix)` (imatrix path, ONE row:
  *    `src`/`dst` are that row's views, offsets start at 0), `dequantizeRow(src, dst, n)`; and
  *    `gpu: { wgsl, libs }` with `import wgsl from '../../shaders/<type>.wgsl'` and the shaders/lib files it
- *    needs ('rowStats' | 'search' | 'kSearch' | 'kScales'), or `gpu: null` while there is no kernel.
+ *    needs (traits.ts WgslLib), or `gpu: null` while there is no kernel.
  *  - the functions do not check arguments: quantizeChunk / dequantizeRows do (quant-args.ts), then call
  *    quantizeRowRef for the plain path, or quantizeRowImpl row by row with the imatrix (with null when the
  *    type has no quantizeRowRef, e.g. IQ4_NL; never for 'required' types, which are refused without one).
@@ -32,10 +32,20 @@ import { Q3_K } from './q3_k.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
 import { Q6_K } from './q6_k.js';
+import { IQ4_NL } from './iq4_nl.js';
+import { IQ4_XS } from './iq4_xs.js';
+import { TQ1_0 } from './tq1_0.js';
+import { TQ2_0 } from './tq2_0.js';
+import { MXFP4 } from './mxfp4.js';
+import { Q1_0 } from './q1_0.js';
+import { Q2_0 } from './q2_0.js';
 
 export type { QuantTraits, ImatrixUse, WgslLib } from './traits.js';
 
-const TYPE_FILES: readonly QuantTraits[] = [F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K];
+const TYPE_FILES: readonly QuantTraits[] = [
+  F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+  IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0,
+];
 
 /** Throws unless the descriptor's functions fit its imatrix use (a wrong declaration fails at load). */
 function checkTraits(t: QuantTraits): QuantTraits {

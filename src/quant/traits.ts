@@ -23,7 +23,11 @@ export type WgslLib =
   /** the K-quant super-block searches */
   | 'kSearch'
   /** the K-quant 6-bit scale packing */
-  | 'kScales';
+  | 'kScales'
+  /** the IQ4_NL/IQ4_XS scale search (best_index_int8, first fit + 15 trial scales) */
+  | 'iq4Search'
+  /** TQ1_0/TQ2_0: d = max|x| and the trits */
+  | 'ternary';
 
 export interface QuantTraits {
   /** ggml's layout of the type (a row of core/ggml-type.ts TYPE_LAYOUTS): id, name, block size, bytes, fp16 fields */

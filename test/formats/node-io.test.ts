@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { OutputError } from '../../src/errors.js';
 import { BlobSource, MemorySink, MemorySource } from '../../src/formats/byte-source.js';
 import { readGgufHeader } from '../../src/formats/gguf-reader.js';
@@ -126,5 +126,31 @@ describe('MemorySink', () => {
     expect([...sink.toBytes()]).toEqual([1, 2, 9, 2]);
     expect((await sink.toBlob().arrayBuffer()).byteLength).toBe(4);
     await expect(sink.write(buf)).rejects.toThrow('m: write after close');
+  });
+});
+
+describe('durable output (fsync)', () => {
+  it('flushes the file before the rename and its folder after it', async () => {
+    const out = path.join(dir, 'durable.gguf');
+    const probe = await fs.promises.open(synthF32, 'r');
+    const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    const seen: string[] = [];
+    const spy = vi.spyOn(proto, 'sync').mockImplementation(async function (this: fs.promises.FileHandle) {
+      const st = await this.stat();
+      seen.push(`${st.isDirectory() ? 'folder' : 'file'} output:${fs.existsSync(out)} temp:${fs.readdirSync(dir).some((f) => f.startsWith('durable.gguf.tmp-'))}`);
+    });
+    try {
+      const sink = await FileSink.create(out);
+      await sink.write(new Uint8Array([1, 2, 3]));
+      await sink.close();
+      const quick = await FileSink.create(path.join(dir, 'quick.gguf'), { durable: false });
+      await quick.write(new Uint8Array([4]));
+      await quick.close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toEqual(['file output:false temp:true', 'folder output:true temp:false']);
+    expect([...fs.readFileSync(out)]).toEqual([1, 2, 3]);
   });
 });

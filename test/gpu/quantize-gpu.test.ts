@@ -46,6 +46,7 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
       const nPerRow = t.blockSize === 1 ? 161 : 5 * t.blockSize;
       const imatrix = generateImatrix(nPerRow, 17);
       let cases = 0;
+      let subnormalHost = 0;
       for (const dist of DISTRIBUTIONS) {
         for (const im of [null, imatrix]) {
           const src = generate(dist, nrows, nPerRow, 23);
@@ -55,11 +56,14 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
           // ordinary weights (zeros, ties and sparse rows included) never need the host path; values at the
           // edge of the binary32 range (squares below 2^-126) do
           if (dist !== 'subnormal' && dist !== 'tiny-huge') expect(q.stats.fallbackBlocks - before, dist).toBe(0);
-          if (dist === 'subnormal' && t.blockSize > 1) expect(q.stats.fallbackBlocks - before, dist).toBeGreaterThan(0);
+          if (dist === 'subnormal') subnormalHost += q.stats.fallbackBlocks - before;
           cases++;
         }
       }
       expect(cases).toBe(DISTRIBUTIONS.length * 2);
+      // subnormal data reaches the host path (IQ4_NL's plain path only sees blocks below its 1e-15 threshold,
+      // scale 0 and no float operation on the values: its imatrix pass, whose x² underflow, is the one flagged)
+      if (t.blockSize > 1) expect(subnormalHost, 'subnormal blocks redone by the host').toBeGreaterThan(0);
     });
 
     test(`${t.name}: chunk edges, one row, folded dispatches${imUsed ? ', imatrix' : ''}`, async () => {

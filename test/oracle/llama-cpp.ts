@@ -62,7 +62,8 @@ const KEY_MAX = 128;
 let cached: Oracle | null | undefined;
 export let oracleUnavailable = '';
 
-function libDir(): string | null {
+/** the folder of the llama.cpp libraries, or null (oracleUnavailable says why) */
+export function libDir(): string | null {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     oracleUnavailable = `llama.cpp oracle unavailable: needs linux-x64, this is ${process.platform}-${process.arch}`;
     return null;

@@ -1,0 +1,357 @@
+/**
+ * The forward pass of a `llama`-architecture GGUF model on the CPU, one chunk (one sequence starting at
+ * position 0) at a time: token embedding, per layer RMSNorm -> Q/K/V -> RoPE (rope type NORM, adjacent
+ * pairs) -> causal grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN ->
+ * residual, then the final RMSNorm and the output logits.
+ *
+ * It computes what llama.cpp's CPU backend computes, including where ggml rounds (see act-round.ts): the
+ * activations going into each matmul are rounded to the weight type's dot-product type, K and V are kept
+ * in an F16 cache, and attention follows ggml's flash-attention kernel for short query runs (Q rounded to
+ * F16, the V accumulator held in F16) — `attention: 'f32'` keeps Q and the accumulator in F32 instead.
+ * Weights of every type the registry can dequantize are expanded to F32 once, when the model is loaded.
+ */
+import { QuantizeError } from '../errors.js';
+import { findKv, kvNumber, kvStringValue, type GgufKv } from '../formats/gguf-kv.js';
+import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
+import type { GgufTensorInfo } from '../formats/gguf-reader.js';
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { dequantizeRows, quantType } from '../quant/registry.js';
+import { actRoundFor, roundActivations, type ActRound } from './act-round.js';
+
+export interface LlamaHParams {
+  readonly arch: string;
+  readonly nEmbd: number;
+  readonly nFf: number;
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly nHeadKv: number;
+  readonly headDim: number;
+  readonly ropeDims: number;
+  readonly ropeBase: number;
+  readonly ropeFreqScale: number;
+  readonly eps: number;
+  readonly nVocab: number;
+  readonly nCtxTrain: number;
+}
+
+export interface Weight {
+  readonly name: string;
+  readonly type: GgmlType;
+  /** output rows (ne[1]) */
+  readonly rows: number;
+  /** values per row (ne[0]) */
+  readonly cols: number;
+  /** dequantized, row-major rows × cols */
+  readonly data: Float32Array;
+  readonly round: ActRound;
+}
+
+interface Layer {
+  attnNorm: Float32Array;
+  q: Weight;
+  k: Weight;
+  v: Weight;
+  o: Weight;
+  ffnNorm: Float32Array;
+  gate: Weight;
+  up: Weight;
+  down: Weight;
+}
+
+/** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts) */
+export interface MatmulBackend {
+  readonly name: string;
+  /** out (T × m) = x (T × n) · wᵀ */
+  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): void | Promise<void>;
+}
+
+export const CPU_MATMUL: MatmulBackend = { name: 'cpu', matmul: (x, w, T, n, m, out) => matmul(x, w, T, n, m, out) };
+
+export interface ForwardOptions {
+  /** default: CPU_MATMUL */
+  matmul?: MatmulBackend;
+  /** ggml's rounding of activations to each weight's dot-product type (default true) */
+  roundActivations?: boolean;
+  /** 'fa-f16' (default): ggml's flash-attention kernel for short runs; 'f32': F32 Q and accumulator */
+  attention?: 'fa-f16' | 'f32';
+  /** each matmul's F32 input (rows = tokens), before any rounding, with the weight's name */
+  onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number) => void;
+}
+
+const fround = Math.fround;
+/** Veltkamp split: rounds a double to 11 significant bits (binary16's precision, normal range) */
+const SPLIT16 = 2 ** 42 + 1;
+const r16 = (x: number): number => {
+  const t = x * SPLIT16;
+  return t - (t - x);
+};
+
+function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, GgufTensorInfo>): LlamaHParams {
+  const arch = kvStringValue(kvs, 'general.architecture') ?? '';
+  if (arch !== 'llama') throw new QuantizeError(`${file}: architecture '${arch}' is not supported by the forward pass (only 'llama')`);
+  const need = (key: string): number => {
+    const v = kvNumber(kvs, `${arch}.${key}`);
+    if (v === undefined) throw new QuantizeError(`${file}: key '${arch}.${key}' is missing`);
+    return v;
+  };
+  const opt = (key: string, dflt: number) => kvNumber(kvs, `${arch}.${key}`) ?? dflt;
+  const nEmbd = need('embedding_length');
+  const nHead = need('attention.head_count');
+  const headDim = opt('attention.key_length', nEmbd / nHead);
+  const scaling = kvStringValue(kvs, `${arch}.rope.scaling.type`);
+  if (scaling && scaling !== 'none' && scaling !== 'linear') {
+    throw new QuantizeError(`${file}: rope scaling '${scaling}' is not supported by the forward pass (none, linear)`);
+  }
+  const factor = opt('rope.scaling.factor', 0);
+  const embd = tensors.get('token_embd.weight');
+  if (!embd) throw new QuantizeError(`${file}: tensor 'token_embd.weight' is missing`);
+  const tok = findKv(kvs, 'tokenizer.ggml.tokens');
+  return {
+    arch, nEmbd, nHead, headDim,
+    nFf: need('feed_forward_length'),
+    nLayer: need('block_count'),
+    nHeadKv: opt('attention.head_count_kv', nHead),
+    ropeDims: opt('rope.dimension_count', headDim),
+    ropeBase: opt('rope.freq_base', 10000),
+    ropeFreqScale: factor ? 1 / factor : 1,
+    eps: need('attention.layer_norm_rms_epsilon'),
+    nVocab: tok?.isArray ? (tok.value as string[]).length : embd.ne[1],
+    nCtxTrain: opt('context_length', 0),
+  };
+}
+
+export class LlamaModel {
+  private constructor(
+    readonly hp: LlamaHParams,
+    private readonly tokEmbd: Weight,
+    private readonly layers: Layer[],
+    private readonly outNorm: Float32Array,
+    private readonly output: Weight,
+  ) {}
+
+  /** Read and dequantize every weight of a llama GGUF. */
+  static async load(model: GgufModel): Promise<LlamaModel> {
+    const byName = new Map(model.tensors.map((t) => [t.name, t]));
+    const hp = hparams(model.kvs, model.name, byName);
+    const load = async (name: string, rows: number, cols: number): Promise<Weight> => {
+      const t = byName.get(name);
+      if (!t) throw new QuantizeError(`${model.name}: tensor '${name}' is missing`);
+      if (t.ne[0] !== cols || t.ne[1] * t.ne[2] * t.ne[3] !== rows) {
+        throw new QuantizeError(`${model.name}: tensor '${name}' is ${t.ne.join('x')}, expected ${cols}x${rows}`);
+      }
+      const bytes = await readTensorRows(model.sources[t.shard], t, 0, rows);
+      let data: Float32Array;
+      if (t.type === GgmlType.F32 || t.type === GgmlType.F16 || t.type === GgmlType.BF16) data = toFloat32(t.type, bytes);
+      else {
+        const q = quantType(t.type);
+        if (!q) throw new QuantizeError(`${model.name}: tensor '${name}' has type ${typeLayout(t.type).name}, which this tool cannot dequantize yet`);
+        data = new Float32Array(rows * cols);
+        dequantizeRows(q, bytes, data, rows * cols);
+      }
+      return { name, type: t.type, rows, cols, data, round: actRoundFor(t.type) };
+    };
+    const vec = async (name: string, n: number) => (await load(name, 1, n)).data;
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = hp;
+    const layers: Layer[] = [];
+    for (let i = 0; i < hp.nLayer; i++) {
+      const p = `blk.${i}.`;
+      layers.push({
+        attnNorm: await vec(p + 'attn_norm.weight', nEmbd),
+        q: await load(p + 'attn_q.weight', nHead * headDim, nEmbd),
+        k: await load(p + 'attn_k.weight', nHeadKv * headDim, nEmbd),
+        v: await load(p + 'attn_v.weight', nHeadKv * headDim, nEmbd),
+        o: await load(p + 'attn_output.weight', nEmbd, nHead * headDim),
+        ffnNorm: await vec(p + 'ffn_norm.weight', nEmbd),
+        gate: await load(p + 'ffn_gate.weight', nFf, nEmbd),
+        up: await load(p + 'ffn_up.weight', nFf, nEmbd),
+        down: await load(p + 'ffn_down.weight', nEmbd, nFf),
+      });
+    }
+    const tokEmbd = await load('token_embd.weight', nVocab, nEmbd);
+    const output = byName.has('output.weight') ? await load('output.weight', nVocab, nEmbd) : { ...tokEmbd, name: 'output.weight' };
+    return new LlamaModel(hp, tokEmbd, layers, await vec('output_norm.weight', nEmbd), output);
+  }
+
+  /** Logits (tokens.length × nVocab) for one sequence whose first token is at position 0. */
+  async forward(tokens: ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const backend = opts.matmul ?? CPU_MATMUL;
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, eps, nVocab } = this.hp;
+    const T = tokens.length;
+    const round = opts.roundActivations ?? true;
+    const x = new Float32Array(T * nEmbd);
+    for (let t = 0; t < T; t++) {
+      const id = tokens[t];
+      if (!(id >= 0 && id < nVocab)) throw new RangeError(`token ${id} at position ${t} is outside the vocabulary (${nVocab})`);
+      x.set(this.tokEmbd.data.subarray(id * nEmbd, (id + 1) * nEmbd), t * nEmbd);
+    }
+    const cur = new Float32Array(T * nEmbd);
+    const q = new Float32Array(T * nHead * headDim);
+    const k = new Float32Array(T * nHeadKv * headDim);
+    const v = new Float32Array(T * nHeadKv * headDim);
+    const att = new Float32Array(T * nHead * headDim);
+    const proj = new Float32Array(T * nEmbd);
+    const gate = new Float32Array(T * nFf);
+    const up = new Float32Array(T * nFf);
+    const rounded = new Map<ActRound, Float32Array>();
+    /** inputs of the matmuls that share `src`, rounded once per dot-product type */
+    const mm = async (src: Float32Array, cols: number, ws: [Weight, Float32Array][]) => {
+      rounded.clear();
+      for (const [w] of ws) opts.onMatmulInput?.(w.name, src, T, cols);
+      for (const [w, dst] of ws) {
+        let xin = src;
+        if (round && w.round !== 'f32') {
+          let r = rounded.get(w.round);
+          if (!r) {
+            r = Float32Array.from(src);
+            roundActivations(r, cols, w.round);
+            rounded.set(w.round, r);
+          }
+          xin = r;
+        }
+        await backend.matmul(xin, w.data, T, cols, w.rows, dst);
+      }
+    };
+    for (const L of this.layers) {
+      rmsNorm(x, L.attnNorm, T, nEmbd, eps, cur);
+      await mm(cur, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
+      this.rope(q, T, nHead);
+      this.rope(k, T, nHeadKv);
+      for (let i = 0; i < k.length; i++) k[i] = r16(k[i]); // the F16 KV cache
+      for (let i = 0; i < v.length; i++) v[i] = r16(v[i]);
+      attention(q, k, v, T, nHead, nHeadKv, headDim, opts.attention ?? 'fa-f16', att);
+      await mm(att, nHead * headDim, [[L.o, proj]]);
+      for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
+      rmsNorm(x, L.ffnNorm, T, nEmbd, eps, cur);
+      await mm(cur, nEmbd, [[L.gate, gate], [L.up, up]]);
+      for (let i = 0; i < gate.length; i++) {
+        const g = gate[i];
+        gate[i] = fround(fround(g / (1 + Math.exp(-g))) * up[i]);
+      }
+      await mm(gate, nFf, [[L.down, proj]]);
+      for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
+    }
+    rmsNorm(x, this.outNorm, T, nEmbd, eps, cur);
+    const logits = new Float32Array(T * nVocab);
+    await mm(cur, nEmbd, [[this.output, logits]]);
+    return logits;
+  }
+
+  /** ggml_rope_ext, mode NORM: pairs (2i, 2i+1) of the first ropeDims of each head, theta = pos·base^(-2i/n). */
+  private rope(a: Float32Array, T: number, nh: number): void {
+    const { headDim, ropeDims, ropeBase, ropeFreqScale } = this.hp;
+    const thetaScale = fround(Math.pow(ropeBase, -2 / ropeDims));
+    const cs = new Float32Array(ropeDims);
+    for (let t = 0; t < T; t++) {
+      let theta = t;
+      for (let i = 0; i < ropeDims; i += 2) {
+        const th = fround(ropeFreqScale * theta);
+        cs[i] = fround(Math.cos(th));
+        cs[i + 1] = fround(Math.sin(th));
+        theta = fround(theta * thetaScale);
+      }
+      for (let h = 0; h < nh; h++) {
+        const o = (t * nh + h) * headDim;
+        for (let i = 0; i < ropeDims; i += 2) {
+          const x0 = a[o + i];
+          const x1 = a[o + i + 1];
+          a[o + i] = fround(x0 * cs[i] - x1 * cs[i + 1]);
+          a[o + i + 1] = fround(x0 * cs[i + 1] + x1 * cs[i]);
+        }
+      }
+    }
+  }
+}
+
+/** ggml_rms_norm (sum of squares in double, scale = 1/sqrtf(mean + eps)) then the elementwise weight */
+function rmsNorm(x: Float32Array, w: Float32Array, T: number, n: number, eps: number, out: Float32Array): void {
+  for (let t = 0; t < T; t++) {
+    const o = t * n;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += x[o + i] * x[o + i];
+    const scale = fround(1 / fround(Math.sqrt(fround(fround(sum / n) + eps))));
+    for (let i = 0; i < n; i++) out[o + i] = fround(fround(x[o + i] * scale) * w[i]);
+  }
+}
+
+/** out (T × m) = x (T × n) · wᵀ, w row-major m × n */
+export function matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): void {
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    const x0 = t * n;
+    const x1 = x0 + n;
+    const x2 = x1 + n;
+    const x3 = x2 + n;
+    for (let o = 0; o < m; o++) {
+      const wo = o * n;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < n; i++) {
+        const wv = w[wo + i];
+        s0 += x[x0 + i] * wv;
+        s1 += x[x1 + i] * wv;
+        s2 += x[x2 + i] * wv;
+        s3 += x[x3 + i] * wv;
+      }
+      out[t * m + o] = s0;
+      out[(t + 1) * m + o] = s1;
+      out[(t + 2) * m + o] = s2;
+      out[(t + 3) * m + o] = s3;
+    }
+  }
+  for (; t < T; t++) {
+    const x0 = t * n;
+    for (let o = 0; o < m; o++) {
+      const wo = o * n;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[x0 + i] * w[wo + i];
+      out[t * m + o] = s;
+    }
+  }
+}
+
+/**
+ * Causal attention, softmax(q·k/√d)·v per head; query head h reads KV head h / (nHead/nHeadKv).
+ * 'fa-f16' follows ggml's flash-attention loop for short query runs: online softmax over the keys in
+ * order, Q rounded to F16, the V accumulator rounded to F16 after every scale and every added row.
+ */
+function attention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nHead: number, nHeadKv: number, d: number,
+  mode: 'fa-f16' | 'f32', out: Float32Array): void {
+  const scale = fround(1 / Math.sqrt(d));
+  const group = nHead / nHeadKv;
+  const qh = new Float64Array(d);
+  const acc = new Float64Array(d);
+  const f16 = mode === 'fa-f16';
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < nHead; h++) {
+      const qo = (t * nHead + h) * d;
+      for (let i = 0; i < d; i++) qh[i] = f16 ? r16(q[qo + i]) : q[qo + i];
+      const kvh = Math.floor(h / group);
+      let M = -Infinity;
+      let S = 0;
+      acc.fill(0);
+      for (let j = 0; j <= t; j++) {
+        const ko = (j * nHeadKv + kvh) * d;
+        let s = 0;
+        for (let i = 0; i < d; i++) s += qh[i] * k[ko + i];
+        s = fround(fround(s) * scale);
+        let ms = 1;
+        let vs = 1;
+        if (s > M) {
+          const old = M;
+          M = s;
+          ms = fround(Math.exp(old - M));
+          for (let i = 0; i < d; i++) acc[i] = f16 ? r16(acc[i] * ms) : fround(acc[i] * ms);
+        } else {
+          vs = fround(Math.exp(s - M));
+        }
+        for (let i = 0; i < d; i++) {
+          const a = acc[i] + v[ko + i] * vs;
+          acc[i] = f16 ? r16(a) : fround(a);
+        }
+        S = fround(S * ms + vs);
+      }
+      const inv = fround(1 / S);
+      const oo = (t * nHead + h) * d;
+      for (let i = 0; i < d; i++) out[oo + i] = fround(acc[i] * inv);
+    }
+  }
+}
