@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileSink } from '../src/node-io.js';
+import { FileSink } from '../src/node/file-io.js';
 import { parseFtype } from '../src/policy/ftype.js';
 import { GgmlType } from '../src/core/ggml-type.js';
 import { fp32ToFp16 } from '../src/core/half.js';
@@ -137,10 +137,10 @@ async function child(kind: string, input: string, output: string, ftype: string,
   const t0 = process.hrtime.bigint();
   const r: Partial<ChildResult> = {};
   if (kind === 'ours') {
-    const { quantizeFile } = await import('../src/node.js');
+    const { quantizeFile } = await import('../src/node/index.js');
     const options = { ftype: f.id, ftypeName: f.name, nthreads: threads, backend: backend as 'gpu', imatrixPath: imatrix || undefined };
     if (backend === 'gpu') {
-      const { createGpuBackend } = await import('../src/gpu/node-backend.js');
+      const { createGpuBackend } = await import('../src/node/gpu-backend.js');
       const gpu = await createGpuBackend({ info() {}, warn: (l) => console.error(l) });
       try {
         await quantizeFile({ input, output, options, backend: gpu });
@@ -148,8 +148,9 @@ async function child(kind: string, input: string, output: string, ftype: string,
         await gpu.close();
       }
       r.adapter = gpu.description;
-      r.fallbackBlocks = gpu.hostFallbackBlocks();
-      r.deviceBlocks = gpu.quantizer.stats.blocks - gpu.quantizer.stats.fallbackBlocks;
+      const c = gpu.blockCounts();
+      r.fallbackBlocks = c.fallback + c.noKernel;
+      r.deviceBlocks = c.device;
     } else {
       const res = await quantizeFile({ input, output, options });
       r.adapter = res.backend;

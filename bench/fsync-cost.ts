@@ -11,8 +11,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileSink } from '../src/node-io.js';
-import { quantizeFile } from '../src/node.js';
+import { FileSink } from '../src/node/file-io.js';
+import { quantizeFile } from '../src/node/index.js';
 import { InlineCpuBackend } from '../src/pipeline/backend.js';
 
 const argv = process.argv.slice(2);

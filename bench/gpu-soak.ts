@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileSink } from '../src/node-io.js';
+import { FileSink } from '../src/node/file-io.js';
 import { GgmlType } from '../src/core/ggml-type.js';
 import { syntheticModel } from '../src/synthetic-model.js';
 

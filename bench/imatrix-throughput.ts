@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CPU_MATMUL, type MatmulBackend } from '../src/model/llama.js';
 import { computeImatrix } from '../src/eval/imatrix.js';
-import { loadModel, readPromptFile } from '../src/eval/cli-common.js';
+import { loadModel, readPromptFile } from '../src/node/eval/cli-common.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -40,7 +40,7 @@ async function run(name: string, matmul: MatmulBackend) {
 
 await run('cpu (1 thread, TypeScript)', CPU_MATMUL);
 if (!argv.includes('--no-gpu')) {
-  const { nodeGpuDevice } = await import('../src/gpu/node-device.js');
+  const { nodeGpuDevice } = await import('../src/node/gpu-device.js');
   const { GpuMatmul } = await import('../src/model/gpu-matmul.js');
   const h = await nodeGpuDevice({ log: () => {} });
   await run(`gpu (${h.adapterName})`.slice(0, 44), new GpuMatmul(h.device, h.adapterName));

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileSink } from '../src/node-io.js';
+import { FileSink } from '../src/node/file-io.js';
 import { parseFtype } from '../src/policy/ftype.js';
 import { GgmlType } from '../src/core/ggml-type.js';
 import { syntheticModel, type SyntheticSpec } from '../src/synthetic-model.js';
@@ -34,7 +34,7 @@ function specFor(gb: number): SyntheticSpec {
 async function child(kind: 'ours' | 'oracle', input: string, output: string, ftype: string, threads: number, backend: string) {
   const t0 = Date.now();
   if (kind === 'ours') {
-    const { quantizeFile } = await import('../src/node.js');
+    const { quantizeFile } = await import('../src/node/index.js');
     const f = parseFtype(ftype)!;
     await quantizeFile({ input, output, options: { ftype: f.id, ftypeName: f.name, nthreads: threads, backend: backend as 'cpu' } });
   } else {

@@ -3,12 +3,14 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
-const entries = ['src/cli.ts', 'src/index.ts', 'src/node.ts', 'src/pipeline/quantize-worker.ts', 'bench/model-rss.ts', 'bench/quantize-throughput.ts', 'bench/gpu-soak.ts', 'bench/fsync-cost.ts', 'bench/imatrix-throughput.ts', 'bench/device-whole-model.ts']
-  .filter((f) => fs.existsSync(f));
+// dist/<out>.js from <in>: the Node-only modules live in src/node/ (src/node/index.ts is the `./node` export)
+const entries = [
+  ['src/node/cli.ts', 'cli'], ['src/index.ts', 'index'], ['src/node/index.ts', 'node'], ['src/node/quantize-worker.ts', 'quantize-worker'],
+  ['bench/model-rss.ts', 'model-rss'], ['bench/quantize-throughput.ts', 'quantize-throughput'], ['bench/gpu-soak.ts', 'gpu-soak'], ['bench/fsync-cost.ts', 'fsync-cost'], ['bench/imatrix-throughput.ts', 'imatrix-throughput'], ['bench/device-whole-model.ts', 'device-whole-model'],
+].filter(([f]) => fs.existsSync(f)).map(([f, out]) => ({ in: f, out }));
 await build({
   entryPoints: entries,
   outdir: 'dist',
-  entryNames: '[name]',
   bundle: true,
   splitting: false,
   platform: 'node',

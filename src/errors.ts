@@ -98,6 +98,15 @@ export class InvalidWeightsError extends QuantizeError {
   }
 }
 
+/** How to get an importance matrix: the one wording of every refusal of a type that needs one. */
+export const IMATRIX_HOW_TO = 'compute one from calibration text with `webgpu-quantize imatrix -m model-f16.gguf -f calib.txt ' +
+  "-o imatrix.gguf` (or llama.cpp's llama-imatrix) and pass it with --imatrix imatrix.gguf, or let --calibrate calib.txt do both";
+
+/** `<what> requires an importance matrix: <how to get one>` */
+export function imatrixRequiredMessage(what: string): string {
+  return `${what} requires an importance matrix: ${IMATRIX_HOW_TO}`;
+}
+
 /** Bad command-line use: unknown option, ftype or type name, conflicting options, output == input. */
 export class UsageError extends QuantizeError {}
 

@@ -10,6 +10,7 @@ import { loadImatrix, type Imatrix } from '../src/formats/imatrix.js';
 import { GpuBackend } from '../src/gpu/backend.js';
 import { GpuQuantizer } from '../src/gpu/quantize-gpu.js';
 import { InlineCpuBackend, type QuantizeBackend } from '../src/pipeline/backend.js';
+import { chooseBackend } from '../src/pipeline/choose-backend.js';
 import { defaultOptions, type BackendChoice, type QuantizeOptions } from '../src/pipeline/options.js';
 import { quantizeModel, type RunLog } from '../src/pipeline/quantize-model.js';
 import { timeLines } from '../src/pipeline/report.js';
@@ -68,24 +69,17 @@ export function runOptions(o: PageOptions, imatrixName: string | undefined): Qua
   };
 }
 
-/**
- * `auto`: the GPU when navigator.gpu gives a hardware adapter, else the CPU reference in this worker (a
- * software rasterizer such as SwiftShader is slower than the CPU path, as in the Node CLI); `gpu` takes
- * whatever adapter there is.
- */
-export async function createBackend(choice: BackendChoice, log: RunLog): Promise<QuantizeBackend> {
-  if (choice !== 'cpu') {
-    try {
-      const gpu = new GpuBackend(await GpuQuantizer.create({ log: (line) => log.warn(line) }));
-      if (choice === 'gpu' || !gpu.quantizer.isSoftware) return gpu;
-      await gpu.close();
-      log.warn(`webgpu-quantize: only a software GPU adapter (${gpu.quantizer.adapterName}); using the CPU path (choose GPU to force it)`);
-    } catch (e) {
-      if (choice === 'gpu') throw e;
-      log.warn(`webgpu-quantize: no usable GPU (${(e as Error).message}); falling back to the CPU path`);
-    }
-  }
-  return new InlineCpuBackend();
+/** The compute backend for `choice`, decided by chooseBackend (src/pipeline/choose-backend.ts), as in the CLI. */
+export function createBackend(choice: BackendChoice, log: RunLog): Promise<QuantizeBackend> {
+  return chooseBackend(choice, {
+    async gpu(req) {
+      // the browser offers whatever adapter it has; chooseBackend turns a software one down for `auto`
+      const quantizer = await GpuQuantizer.create({ log: (line) => log.warn(line) });
+      return new GpuBackend(quantizer, { cpuForMissingKernels: req.cpuForMissingKernels, log: (line) => log.warn(line) });
+    },
+    cpu: () => new InlineCpuBackend(),
+    forceGpu: 'choosing GPU',
+  }, log);
 }
 
 /** StreamSink whose failures (quota, disk full, file removed) become one-line OutputErrors. */

@@ -1,6 +1,6 @@
 /**
  * Random-access byte sources and sequential byte sinks, the only I/O the format code sees. Browser-safe:
- * Node file implementations live in `src/node-io.ts`.
+ * Node file implementations live in `src/node/file-io.ts`.
  *
  * Offsets are plain numbers: they are exact up to 2^53 bytes, far past any model, while 32-bit
  * arithmetic would break at 4 GiB.

@@ -1,6 +1,6 @@
 /**
  * WebGPU device acquisition that works in browsers and in Node (the Dawn specifics live in
- * node-device.ts so that a browser bundle never imports 'webgpu' or node:*).
+ * src/node/gpu-device.ts so that a browser bundle never imports 'webgpu' or node:*).
  *
  * Why the host is shaped the way it is (measured with webgpu@0.6.2 / Dawn on SwiftShader, Linux x64):
  *
@@ -17,7 +17,7 @@
  *    main thread in `InstanceBase::ProcessEvents -> pthread_mutex_lock` on a mutex of garbage kind
  *    (PI lock path) while SwiftShader's worker threads were idle.
  *    => every acquired device keeps its GPU/adapter objects reachable (`GpuDeviceHandle.keepAlive`, and a
- *    module-level list in node-device.ts), for the lifetime of the process.
+ *    module-level list in src/node/gpu-device.ts), for the lifetime of the process.
  * 2. Independently of that bug, the host bounds the work per submit: a tensor is cut into chunks of at
  *    most `maxChunkValues` values (4M by default, never above maxStorageBufferBindingSize/maxBufferSize),
  *    dispatches are folded below maxComputeWorkgroupsPerDimension, at most `inFlight` chunks (3) are

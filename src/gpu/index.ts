@@ -1,6 +1,6 @@
 /**
  * The WebGPU quantization path (browser-safe). In Node, create the quantizer with
- * createNodeGpuQuantizer() from './node-device.js', which finds Dawn's adapter or SwiftShader.
+ * createNodeGpuQuantizer() from src/node/gpu-device.ts, which finds Dawn's adapter or SwiftShader.
  */
 export { GpuQuantizer } from './quantize-gpu.js';
 export type { GpuQuantizerOptions, GpuQuantizeRequest, ChunkSink, StoredRows } from './quantize-gpu.js';

@@ -4,10 +4,10 @@
  * is uploaded as the file stores it (F32, F16 or BF16: convert.ts widens and checks it on the device),
  * quantized by the type's WGSL kernel (kernels.ts, shaders/) and read back, with up to `inFlight` chunks
  * in flight so upload, compute and readback overlap. The caller bounds memory by the size of the slabs it
- * passes (the pipeline's --max-buffer-size); there is no other streaming mechanism. Browser-safe: in Node, get the
- * device from node-device.ts (createNodeGpuQuantizer).
+ * passes (the pipeline's --max-buffer-size); there is no other streaming mechanism.
+ * Browser-safe: in Node, get the device from src/node/gpu-device.ts (createNodeGpuQuantizer).
  */
-import { GpuError, QuantizeError, UnsupportedTypeError } from '../errors.js';
+import { GpuError, QuantizeError, UnsupportedTypeError, imatrixRequiredMessage } from '../errors.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
 import { chunkLayout, foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
@@ -33,7 +33,7 @@ export interface GpuQuantizerOptions {
   device?: GPUDevice;
   /** name to report for a caller-provided device */
   adapterName?: string;
-  /** an already acquired device (node-device.ts) */
+  /** an already acquired device (src/node/gpu-device.ts) */
   handle?: GpuDeviceHandle;
   log?: (line: string) => void;
   /** values per chunk (default 4M, never above the adapter's binding and buffer limits) */
@@ -149,6 +149,8 @@ export interface GpuQuantizerStats {
   fallbackRows: number;
   /** bytes written to the device for the values (as stored, or f32) */
   uploadedBytes: number;
+  /** of fallbackBlocks, those the host rule (fallback.ts mayNeedHostPath) finds ordinary: a kernel bug */
+  ordinaryFallbackBlocks: number;
 }
 
 export class GpuQuantizer {
@@ -168,7 +170,7 @@ export class GpuQuantizer {
   private lostMessage: string | null = null;
   private nextOrder = 0;
   /** running totals, for logs and tests */
-  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, uploadedBytes: 0 };
+  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0, uploadedBytes: 0 };
   private destroyed = false;
 
   static async create(opts: GpuQuantizerOptions = {}): Promise<GpuQuantizer> {
@@ -178,7 +180,7 @@ export class GpuQuantizer {
     }
     if (!handle) {
       const gpu = opts.gpu ?? browserGpu();
-      if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/gpu/node-device.ts');
+      if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/node/gpu-device.ts');
       const h = await requestGpuDevice(gpu);
       if (!h) throw new GpuError('unavailable', 'no WebGPU adapter found');
       handle = h;
@@ -274,7 +276,7 @@ export class GpuQuantizer {
       throw new RangeError(`${where}: imatrix has ${req.imatrix.length} values, rows have ${req.nPerRow}`);
     }
     if (!req.imatrix && kernel.imatrix === 'required') {
-      throw new QuantizeError(`${where}: ${kernel.name} requires an importance matrix`);
+      throw new QuantizeError(imatrixRequiredMessage(`${where}: ${kernel.name}`));
     }
   }
 
@@ -369,6 +371,7 @@ export class GpuQuantizer {
       });
       this.stats.fallbackBlocks += r.blocks;
       this.stats.fallbackRows += r.rows;
+      this.stats.ordinaryFallbackBlocks += r.ordinary;
     }
     this.stats.chunks++;
     this.stats.blocks += c.nBlocks;

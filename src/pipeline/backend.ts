@@ -35,11 +35,38 @@ export interface QuantizeBackend {
    */
   quantizeStored?(job: StoredQuantizeJob): Promise<Uint8Array>;
   close(): Promise<void>;
-  /**
-   * Blocks computed so far by the CPU reference instead of the device: types without a kernel and the
-   * rare blocks a GPU kernel flags (subnormal or overflowing values). Undefined for CPU backends.
-   */
-  hostFallbackBlocks?(): number;
+  /** Running totals of where a GPU backend's blocks were computed. Undefined for CPU backends. */
+  blockCounts?(): BlockCounts;
+}
+
+/**
+ * Where a GPU backend's blocks were computed. The rule (src/gpu/fallback.ts): only blocks whose inputs
+ * reach the edges of the binary32 range (mayNeedHostPath) may go to the host fallback, so `ordinaryFallback`
+ * must stay 0; `noKernel` counts the blocks of types without a GPU kernel, which only `--backend auto`
+ * runs on the CPU reference.
+ */
+export interface BlockCounts {
+  /** blocks the kernels computed on the device */
+  device: number;
+  /** blocks a kernel flagged and the host re-quantized exactly */
+  fallback: number;
+  /** of `fallback`, blocks the host rule finds ordinary: a kernel that leaves its own work to the host */
+  ordinaryFallback: number;
+  /** blocks of types without a GPU kernel, computed by the CPU reference */
+  noKernel: number;
+}
+
+export function blockCountsSince(now: BlockCounts, before: BlockCounts): BlockCounts {
+  return {
+    device: now.device - before.device, fallback: now.fallback - before.fallback,
+    ordinaryFallback: now.ordinaryFallback - before.ordinaryFallback, noKernel: now.noKernel - before.noKernel,
+  };
+}
+
+/** The one summary line of a GPU run (quantize and compare print it). */
+export function blockCountsLine(c: BlockCounts): string {
+  return `webgpu-quantize: blocks computed on the device ${c.device}, via the host fallback ${c.fallback} (flagged subnormal/overflow; ordinary among them ${c.ordinaryFallback})` +
+    (c.noKernel ? `, on the CPU path for want of a GPU kernel ${c.noKernel}` : '');
 }
 
 export function notImplemented(type: GgmlType, backend: string): UnsupportedTypeError {

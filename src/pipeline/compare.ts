@@ -1,13 +1,19 @@
 /**
  * GPU-versus-CPU comparison for kernel developers: every tensor the plan converts is quantized by both
  * backends, block by block. Reports the identical-block rate, the largest absolute difference of the
- * dequantized values, and each backend's time. Browser-safe; works for any two backends.
+ * dequantized values, each backend's time, and where backend A computed its blocks. Browser-safe; works
+ * for any two backends.
+ *
+ * A comparison passes only when every block is identical AND backend A did its own work: no block the
+ * host rule finds ordinary went to the host fallback (src/gpu/fallback.ts: only blocks flagged for
+ * subnormal/overflow inputs may), and no tensor ran on the CPU for want of a kernel.
  */
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
 import { rowSize, typeLayout, type GgmlType } from '../core/ggml-type.js';
 import { dequantizeRows, quantType } from '../quant/registry.js';
-import type { QuantizeBackend } from './backend.js';
+import { UnsupportedTypeError, quoteName } from '../errors.js';
+import { blockCountsSince, type BlockCounts, type QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { planRun } from './quantize-model.js';
 
@@ -22,8 +28,8 @@ export interface TensorComparison {
   firstDiffBlock: number;
   msA: number;
   msB: number;
-  /** blocks backend A computed with the CPU reference instead of its device (GPU host fallback) */
-  fallbackA: number;
+  /** where backend A computed this tensor's blocks (GPU backends), else null */
+  countsA: BlockCounts | null;
 }
 
 export interface Comparison {
@@ -33,8 +39,14 @@ export interface Comparison {
   maxAbsDiff: number;
   msA: number;
   msB: number;
-  fallbackA: number;
+  /** where backend A computed its blocks (GPU backends), else null */
+  countsA: BlockCounts | null;
+  /** why the comparison fails: differing blocks, ordinary blocks on the host; empty when it passes */
+  problems: string[];
 }
+
+const ZERO: BlockCounts = { device: 0, fallback: 0, ordinaryFallback: 0, noKernel: 0 };
+const addCounts = (a: BlockCounts, b: BlockCounts): BlockCounts => blockCountsSince(a, { device: -b.device, fallback: -b.fallback, ordinaryFallback: -b.ordinaryFallback, noKernel: -b.noKernel });
 
 /** Compare two quantized buffers of `type` block by block. */
 export function compareBlocks(type: GgmlType, a: Uint8Array, b: Uint8Array): { blocks: number; identical: number; first: number; maxAbsDiff: number } {
@@ -75,16 +87,24 @@ export async function compareBackends(args: {
   const now = args.now ?? (() => performance.now());
   const plan = planRun(args.model, { ...args.options, dryRun: true }, args.imatrix);
   const info = new Map(args.model.tensors.map((t) => [t.name, t]));
-  const out: Comparison = { tensors: [], blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, msA: 0, msB: 0, fallbackA: 0 };
-  for (const e of plan.entries) {
-    if (!e.quantize || typeLayout(e.sourceType).isQuantized) continue;
+  const entries = plan.entries.filter((e) => e.quantize && !typeLayout(e.sourceType).isQuantized);
+  for (const e of entries) {
+    for (const [side, b] of [['A', args.a], ['B', args.b]] as const) {
+      if (!b.supports(e.targetType)) {
+        const name = typeLayout(e.targetType).name;
+        throw new UnsupportedTypeError(`compare: tensor ${quoteName(e.name)} needs type ${name}, which ${side} (${b.description}) cannot quantize${b.kind === 'gpu' ? ' (no GPU kernel yet)' : ''}`, name);
+      }
+    }
+  }
+  const out: Comparison = { tensors: [], blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, msA: 0, msB: 0, countsA: args.a.blockCounts ? { ...ZERO } : null, problems: [] };
+  for (const e of entries) {
     const t = info.get(e.sourceName)!;
     const n = t.ne[0];
     const rows = t.ne[1] * t.ne[2] * t.ne[3];
     const imatrix = args.imatrix ? imatrixFor(args.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
     const step = Math.max(1, Math.floor(args.options.maxBufferSize / (rowSize(t.type, n) + 4 * n)));
-    const c: TensorComparison = { tensor: e.name, type: e.targetType, blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, firstDiffBlock: -1, msA: 0, msB: 0, fallbackA: 0 };
-    const fallback0 = args.a.hostFallbackBlocks?.() ?? 0;
+    const c: TensorComparison = { tensor: e.name, type: e.targetType, blocks: 0, identicalBlocks: 0, maxAbsDiff: 0, firstDiffBlock: -1, msA: 0, msB: 0, countsA: null };
+    const counts0 = args.a.blockCounts?.();
     for (let r = 0; r < rows; r += step) {
       const m = Math.min(step, rows - r);
       const f32 = toFloat32(t.type, await readTensorRows(args.model.sources[t.shard], t, r, m));
@@ -110,7 +130,7 @@ export async function compareBackends(args: {
         k += seg;
       }
     }
-    c.fallbackA = (args.a.hostFallbackBlocks?.() ?? 0) - fallback0;
+    if (counts0) c.countsA = blockCountsSince(args.a.blockCounts!(), counts0);
     args.onTensor?.(c);
     out.tensors.push(c);
     out.blocks += c.blocks;
@@ -118,7 +138,10 @@ export async function compareBackends(args: {
     out.maxAbsDiff = Math.max(out.maxAbsDiff, c.maxAbsDiff);
     out.msA += c.msA;
     out.msB += c.msB;
-    out.fallbackA += c.fallbackA;
+    if (out.countsA && c.countsA) out.countsA = addCounts(out.countsA, c.countsA);
   }
+  if (out.identicalBlocks !== out.blocks) out.problems.push(`${out.blocks - out.identicalBlocks} of ${out.blocks} blocks differ`);
+  if (out.countsA?.ordinaryFallback) out.problems.push(`${out.countsA.ordinaryFallback} ordinary blocks (inputs inside the normal range) went to the host fallback: only blocks flagged for subnormal/overflow inputs may`);
+  if (out.countsA?.noKernel) out.problems.push(`${out.countsA.noKernel} blocks ran on the CPU path for want of a GPU kernel`);
   return out;
 }

@@ -9,7 +9,7 @@
  * staging with its chunk slots). A backend that takes stored rows (the GPU) gets the file's F32/F16/BF16
  * bytes as they are and widens and checks them itself; the CPU backends get f32 widened here.
  */
-import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, quoteName } from '../errors.js';
+import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
 import type { GgufKv } from '../formats/gguf-kv.js';
 import { readTensorRows, toFloat32, type GgufModel } from '../formats/gguf-model.js';
@@ -21,7 +21,7 @@ import { dequantizeRows, quantType } from '../quant/registry.js';
 import { firstInvalidBlock } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
-import type { QuantizeBackend } from './backend.js';
+import { blockCountsLine, blockCountsSince, type BlockCounts, type QuantizeBackend } from './backend.js';
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
 import * as report from './report.js';
@@ -58,6 +58,8 @@ export interface RunResult {
   sizeOut: number;
   nElements: number;
   quantizeMs: number;
+  /** where a GPU backend computed this run's blocks (also printed as one line); undefined on the CPU */
+  blockCounts?: BlockCounts;
 }
 
 /** stored types that widen to f32 exactly (everything else that is not quantized cannot be quantized) */
@@ -158,9 +160,13 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   const { model, options, log } = req;
   for (const e of plan.entries) {
     if (e.quantize && !options.dryRun && !req.backend.supports(e.targetType)) {
-      throw new UnsupportedTypeError(`tensor ${quoteName(e.name)} needs type ${typeLayout(e.targetType).name}, which is not implemented yet on ${req.backend.description}`, typeLayout(e.targetType).name);
+      const name = typeLayout(e.targetType).name;
+      throw new UnsupportedTypeError(req.backend.kind === 'gpu'
+        ? `tensor ${quoteName(e.name)} needs type ${name}, which has no GPU kernel yet: the gpu backend runs GPU kernels only (the auto or cpu backend runs ${name} on the CPU path)`
+        : `tensor ${quoteName(e.name)} needs type ${name}, which is not implemented yet on ${req.backend.description}`, name);
     }
   }
+  const counts0 = options.dryRun ? undefined : req.backend.blockCounts?.();
   const files = options.dryRun ? [] : planFiles(req, plan);
   const info = new Map(model.tensors.map((t) => [t.name, t]));
   const nElements = model.tensors.reduce((n, t) => n + t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3], 0);
@@ -227,7 +233,9 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   if (plan.nFallback > 0) {
     log.warn(`llama_model_quantize_impl: WARNING: ${plan.nFallback} of ${total} tensor(s) required fallback quantization`);
   }
-  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs };
+  const blockCounts = counts0 && blockCountsSince(req.backend.blockCounts!(), counts0);
+  if (blockCounts) log.info(blockCountsLine(blockCounts));
+  return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs, blockCounts };
 }
 
 /** Slabs between "read started" and "written" at once, across tensors (bytes in flight <= this x --max-buffer-size). */
@@ -342,7 +350,13 @@ function* quantizeSlabs(req: RunRequest & { backend: QuantizeBackend }, t: GgufT
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const imatrix = req.imatrix ? imatrixFor(req.imatrix, e.sourceName, n, t.ne[2], e.name) : null;
   if (!imatrix && e.requiresImatrix) {
-    throw new UsageError(`missing importance matrix for tensor ${quoteName(e.name)} in a very low-bit quantization (${typeLayout(e.targetType).name})`);
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}, a very low-bit type)`));
+  }
+  // types ggml_quantize_chunk cannot run without one (ggml_quantize_requires_imatrix), also for the tensors the
+  // policy exempts (token_embd/output, e.g. with --pure): llama.cpp aborts there (GGML_ASSERT), we refuse
+  if (!imatrix && quantType(e.targetType)?.imatrix === 'required') {
+    const why = req.imatrix ? ', and the imatrix has no entry for it' : '';
+    throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}${why})`));
   }
   const backend = req.backend;
   // the GPU takes the stored bytes and widens and checks them on the device

@@ -6,6 +6,7 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { ftypeDefaultType } from './ftype.js';
 import { PolicyError } from './errors.js';
+import { imatrixRequiredMessage } from '../errors.js';
 import type { ModelFacts } from './model-facts.js';
 import { detect70B } from './model-facts.js';
 import { mixType, type MixState } from './mix-rules.js';
@@ -187,7 +188,7 @@ export function planTensorTypes(model: ModelFacts, options: PolicyOptions): Type
     if (!o.hasImatrix && allows && needs) {
       if (!o.dryRun) {
         throw new PolicyError('imatrix-required',
-          `this quantization requires an importance matrix: tensor ${name} would be ${typeLayout(d.type).name} (pass --imatrix)`, name);
+          imatrixRequiredMessage(`this quantization (tensor ${name} would be ${typeLayout(d.type).name})`), name);
       }
       willRequireImatrix = true;
     }

@@ -18,6 +18,7 @@
  *    (test/quant/traits.test.ts fails when a descriptor, a shaders/<type>.wgsl or a kernel is left out).
  */
 import type { GgmlType, TypeLayout } from '../core/ggml-type.js';
+import { QuantizeError, imatrixRequiredMessage } from '../errors.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantTraits } from './traits.js';
 import { F16 } from './f16.js';
@@ -39,12 +40,15 @@ import { TQ2_0 } from './tq2_0.js';
 import { MXFP4 } from './mxfp4.js';
 import { Q1_0 } from './q1_0.js';
 import { Q2_0 } from './q2_0.js';
+import { IQ1_S } from './iq1_s.js';
+import { IQ1_M } from './iq1_m.js';
 
 export type { QuantTraits, ImatrixUse, WgslLib } from './traits.js';
 
 const TYPE_FILES: readonly QuantTraits[] = [
   F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
   IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0,
+  IQ1_S, IQ1_M,
 ];
 
 /** Throws unless the descriptor's functions fit its imatrix use (a wrong declaration fails at load). */
@@ -100,7 +104,7 @@ export function quantizeChunk(
     t.quantizeRowRef!(src, dst, nrows * nPerRow);
     return;
   }
-  if (!imatrix && t.imatrix === 'required') throw new Error(`${layout.name}: quantizing requires an importance matrix (imatrix)`);
+  if (!imatrix && t.imatrix === 'required') throw new QuantizeError(imatrixRequiredMessage(`${layout.name} (ggml_quantize_requires_imatrix)`));
   const rowBytes = (nPerRow / layout.blockSize) * layout.typeSize;
   for (let r = 0; r < nrows; r++) {
     t.quantizeRowImpl!(src.subarray(r * nPerRow, (r + 1) * nPerRow), dst.subarray(r * rowBytes, (r + 1) * rowBytes), nPerRow, imatrix);

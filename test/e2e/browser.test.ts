@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { MemorySink } from '../../src/formats/byte-source.js';
 import { kvI32, kvU16, setKv, type GgufKv } from '../../src/formats/gguf-kv.js';
 import { splitPath } from '../../src/formats/gguf-model.js';
@@ -271,8 +271,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
     }
   });
 
-  /** runs on the page's WebGPU device; without one, fails in CI and is skipped (with its reason) locally */
-  async function onGpu(cases: [string, Record<string, unknown>, boolean][]): Promise<void> {
+  /** runs on the page's WebGPU device; without one, fails in CI and is reported skipped (with its reason) locally */
+  async function onGpu(ctx: TestContext, cases: [string, Record<string, unknown>, boolean][]): Promise<void> {
     const { context, page, errors } = await openPage('none');
     try {
       const adapter = await page.evaluate(async () => {
@@ -281,8 +281,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
       });
       if (adapter !== 'ok') {
         if (IN_CI) throw new Error(`browser e2e: WebGPU unavailable in Chromium (${adapter})`);
-        console.log(`browser e2e GPU cases skipped: ${adapter}`);
-        return;
+        ctx.skip(`browser e2e GPU cases: WebGPU unavailable in Chromium (${adapter})`);
       }
       await page.setInputFiles('#model-input', MODEL);
       await page.setInputFiles('#imatrix-input', IMATRIX);
@@ -297,13 +296,13 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
     }
   }
 
-  it('GPU backend in the worker: block types without imatrix (Q8_0, Q4_0, Q5_1)', () => onGpu([
+  it('GPU backend in the worker: block types without imatrix (Q8_0, Q4_0, Q5_1)', (ctx) => onGpu(ctx, [
     ['pure/Q8_0', { ftype: 'Q8_0', pure: true }, false],
     ['pure/Q4_0', { ftype: 'Q4_0', pure: true }, false],
     ['pure/Q5_1', { ftype: 'Q5_1', pure: true, output: 'opfs' }, false],
   ]));
 
-  it('GPU backend in the worker: imatrix kernels and K-quants (Q4_0 with imatrix, Q4_K_M mix with imatrix)', () => onGpu([
+  it('GPU backend in the worker: imatrix kernels and K-quants (Q4_0 with imatrix, Q4_K_M mix with imatrix)', (ctx) => onGpu(ctx, [
     ['pure-imatrix/Q4_0', { ftype: 'Q4_0', pure: true }, true],
     ['mix/Q4_K_M-imatrix', {}, true],
   ]));

@@ -1,11 +1,12 @@
 /**
  * `compare`: GPU path against the CPU reference, block by block. The API must notice a single differing
- * block (and size its effect on the dequantized values); the command must report 100% on SwiftShader.
+ * block (and size its effect on the dequantized values) and fail when ordinary blocks went to the host;
+ * the command must report 100% on SwiftShader with the exact device and host-fallback counts.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { InlineCpuBackend, quantizeOnCpu, type QuantizeBackend } from '../../src/pipeline/backend.js';
 import { compareBackends } from '../../src/pipeline/compare.js';
 import { defaultOptions } from '../../src/pipeline/options.js';
@@ -43,6 +44,29 @@ describe('compare', () => {
     }
   });
 
+  it('fails when the backend left ordinary blocks to the host or ran a type on the CPU for want of a kernel', async () => {
+    const model = await openGgufModelFile(SYNTH);
+    try {
+      for (const [counts, problem] of [
+        [{ device: 0, fallback: 4928, ordinaryFallback: 4928, noKernel: 0 }, /4928 ordinary blocks .* went to the host fallback/],
+        [{ device: 4000, fallback: 0, ordinaryFallback: 0, noKernel: 928 }, /928 blocks ran on the CPU path for want of a GPU kernel/],
+      ] as const) {
+        let calls = 0;
+        const cpuAsGpu: QuantizeBackend = {
+          kind: 'gpu', description: 'stand-in', supports: () => true, close: async () => {},
+          quantize: async (job) => { calls++; return quantizeOnCpu(job); },
+          // nothing before the run, everything after it
+          blockCounts: () => (calls ? counts : { device: 0, fallback: 0, ordinaryFallback: 0, noKernel: 0 }),
+        };
+        const r = await compareBackends({ model, options: defaultOptions(), imatrix: null, a: cpuAsGpu, b: new InlineCpuBackend() });
+        expect(r.identicalBlocks).toBe(r.blocks);
+        expect(r.problems.join('\n')).toMatch(problem);
+      }
+    } finally {
+      await model.close();
+    }
+  });
+
   it('the command reports 100% identical blocks on the GPU path and exits 0', () => {
     const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/webgpu-quantize.js'), 'compare', SYNTH, 'Q4_K_M',
       '--imatrix', path.join(SYNTH_DIR, 'imatrix.gguf'), '--backend', 'gpu'], { encoding: 'utf8' });
@@ -50,5 +74,7 @@ describe('compare', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^total: identical blocks 4928\/4928 \(100\.0000%\)/m);
     expect(r.stdout).toMatch(/blk\.1\.ffn_down\.weight +q6_K +identical +512\/512/);
+    // exactly the blocks the kernels flag (as mix/Q4_K_M-imatrix in the golden suite), none of them ordinary
+    expect(r.stdout).toMatch(/^webgpu-quantize: blocks computed on the device 4800, via the host fallback 128 \(flagged subnormal\/overflow; ordinary among them 0\)$/m);
   });
 });

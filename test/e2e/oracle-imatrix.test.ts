@@ -8,18 +8,21 @@
  * Each imatrix holds entries for every `blk.*` matrix (one per expert for 3-D tensors, one expert with
  * count 0), output.weight where the model has one, and a token_embd.weight entry of the wrong size
  * (llama.cpp then quantizes token_embd without it). Counts such as 37 and 1234 make sum ÷ count inexact.
+ * llama.cpp's side gets its weights from the reference reader (@huggingface/gguf, a separate .dat parser),
+ * so a bug in our loader cannot hide on both sides.
  */
 import { afterAll, describe, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { syntheticTensors } from '../../src/synthetic-model.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { imatrixGgufBytes, imatrixLegacyBytes, makeImatrixStats } from '../data/imatrix-files.js';
 import { ALL_FTYPES, defineOracleCases, ftype, imatrixWeights, makeTempDir, writeModels, type ModelFixture, type OracleCase } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const dir = oracle ? makeTempDir('e2e-imatrix-') : '';
 const models = oracle ? await writeModels(dir) : [];
@@ -73,8 +76,12 @@ function casesFor(m: ModelFixture, im: ImatrixPaths): OracleCase[] {
 
 if (!oracle) it.skip(`imatrix runs vs llama_model_quantize: ${oracleUnavailable}`, () => {});
 
+// llama.cpp's side reads these files with the reference reader (test/oracle/imatrix-reference.ts), never ours
+const imatrixFiles = models.map((m, i) => writeImatrices(m, 100 + i));
+for (const im of imatrixFiles) for (const f of Object.values(im)) await loadReferenceImatrix(f);
+
 describe.skipIf(!oracle)('whole files identical to llama_model_quantize (imatrix)', () => {
-  const cases = models.flatMap((m, i) => casesFor(m, writeImatrices(m, 100 + i)));
+  const cases = models.flatMap((m, i) => casesFor(m, imatrixFiles[i]));
   const tally = oracle ? defineOracleCases(oracle, dir, cases, () => backend) : null;
   afterAll(() => {
     if (tally) console.log(`oracle-imatrix: ${tally.identical} files sha256-identical, ${tally.refused} refusals matched, of ${tally.total} cases`);

@@ -10,11 +10,11 @@
 import { afterAll, describe, it } from 'vitest';
 import fs from 'node:fs';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { ALL_FTYPES, defineOracleCases, makeTempDir, writeModels } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const dir = oracle ? makeTempDir('e2e-ftypes-') : '';
 const models = oracle ? await writeModels(dir) : [];

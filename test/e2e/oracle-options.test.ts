@@ -10,11 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { defineOracleCases, diffGguf, explicitTypeMisfit, ftype, makeTempDir, writeModels, type OracleCase, type RunOptions } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const dir = oracle ? makeTempDir('e2e-options-') : '';
 const models = oracle ? await writeModels(dir) : [];

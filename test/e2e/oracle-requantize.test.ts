@@ -11,15 +11,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RequantizeError } from '../../src/errors.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
-import { CpuWorkerBackend } from '../../src/pipeline/cpu-workers.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { CpuWorkerBackend } from '../../src/node/cpu-workers.js';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../data/imatrix-files.js';
 import {
   defineOracleCases, diffGguf, ftype, imatrixWeights, makeTempDir, runOurs, runReference, sha256, writeModels, type OracleCase,
 } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const dir = oracle ? makeTempDir('e2e-requant-') : '';
 const models = oracle ? await writeModels(dir) : [];
@@ -37,11 +38,15 @@ function quantizedByLlama(modelIdx: number, ftName: string): string {
 
 if (!oracle) it.skip(`requantize and threads vs llama_model_quantize: ${oracleUnavailable}`, () => {});
 
+const imPath = path.join(dir, 'dense-f16.imatrix.gguf');
+if (oracle) {
+  fs.writeFileSync(imPath, imatrixGgufBytes(makeImatrixStats(imatrixWeights(models[0].spec), { seed: 5 })));
+  await loadReferenceImatrix(imPath); // llama.cpp's side reads it without our loader
+}
+
 describe.skipIf(!oracle)('requantizing llama.cpp-quantized files', () => {
   const cases: OracleCase[] = [];
   if (oracle) {
-    const imPath = path.join(dir, 'dense-f16.imatrix.gguf');
-    fs.writeFileSync(imPath, imatrixGgufBytes(makeImatrixStats(imatrixWeights(models[0].spec), { seed: 5 })));
     const sources = [
       { model: 0, from: 'Q8_0', to: ['Q4_K_M', 'Q2_K', 'Q5_1'] },
       { model: 0, from: 'Q4_K_M', to: ['Q3_K_M', 'Q6_K', 'F16'] },
@@ -95,6 +100,7 @@ describe.skipIf(!oracle || !workerBuilt)('thread-count independence (CpuWorkerBa
       if (r.imatrix) {
         const p = path.join(dir, `${m.key}-threads.imatrix.gguf`);
         fs.writeFileSync(p, imatrixGgufBytes(makeImatrixStats(imatrixWeights(m.spec), { seed: 9, zeroExpert: true })));
+        await loadReferenceImatrix(p);
         opts = { imatrixPath: p };
       }
       const ft = ftype(r.ft);

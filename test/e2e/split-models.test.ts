@@ -6,10 +6,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { quantizeFile } from '../../src/node.js';
+import { quantizeFile } from '../../src/node/index.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { parseGgufBytes } from '../../src/formats/gguf-reader.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { synthF32, tempDir, writeSynthShards } from '../formats/gguf-fixtures.js';
 import { SYNTH_DIR } from '../golden/shared-paths.js';
 
@@ -30,7 +31,7 @@ describe('split models', () => {
     expect(sha(out)).toBe(manifest.outputs['mix/Q4_K_M'].file_sha256);
   });
 
-  const oracle = loadOracle();
+  const oracle = requireOracle();
   describe.skipIf(!oracle)(`--keep-split against llama_model_quantize${oracle ? '' : ` (${oracleUnavailable})`}`, () => {
     for (const [ftype, name] of [[15, 'Q4_K_M'], [12, 'Q3_K_M'], [7, 'Q8_0']] as const) {
       it(name, async () => {

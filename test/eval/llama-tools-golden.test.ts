@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { parseGgufBytes } from '../../src/formats/gguf-reader.js';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { oracleUnavailable } from '../oracle/llama-cpp.js';
 import { openTokenizeOracle } from '../oracle/llama-decode.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgufFormatError } from '../../src/errors.js';
 import { MAX_ARRAY_ELEMENTS, MAX_STRING_BYTES, readGgufHeader } from '../../src/formats/gguf-reader.js';
-import { FileSource, openGgufModelFile } from '../../src/node-io.js';
+import { FileSource, openGgufModelFile } from '../../src/node/file-io.js';
 import { buildGguf, kvStr, kvU32, synthF32, tempDir, writeTemp } from './gguf-fixtures.js';
 
 const dir = tempDir('gguf-errors');

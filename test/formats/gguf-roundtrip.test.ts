@@ -13,11 +13,11 @@ import { readGgufHeader, parseGgufBytes } from '../../src/formats/gguf-reader.js
 import { ggmlNDims, paddingAfter, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { loadImatrix, imatrixKvs } from '../../src/formats/imatrix.js';
 import { fp16ToFp32 } from '../../src/core/half.js';
-import { FileSource, openGgufModelFile } from '../../src/node-io.js';
+import { FileSource, openGgufModelFile } from '../../src/node/file-io.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { compareTensorNames } from '../../src/policy/tensor-rules.js';
 import { LE, goldenDir, goldenOutputs, synthF32 } from './gguf-fixtures.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 
 const eqBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 
@@ -213,10 +213,10 @@ describe('writer layout', () => {
   });
 });
 
-describe.skipIf(!loadOracle())('half widening against llama.cpp', () => {
-  if (!loadOracle()) console.log(oracleUnavailable);
+const oracleForHalves = requireOracle();
+describe.skipIf(!oracleForHalves)('half widening against llama.cpp', () => {
   it('F16 and BF16 rows widen bit-identically to ggml_fp16_to_fp32_row / ggml_bf16_to_fp32_row (all 65536 codes)', () => {
-    const oracle = loadOracle()!;
+    const oracle = oracleForHalves!;
     const codes = new Uint16Array(65536).map((_, i) => i);
     const bytes = new Uint8Array(codes.buffer);
     for (const type of [GgmlType.F16, GgmlType.BF16]) {

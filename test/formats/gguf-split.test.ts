@@ -12,9 +12,9 @@ import { kvI32, kvU16, kvU32, removeSplitKvs, setKv, type GgufKv } from '../../s
 import { parseShardName, readTensorRows, shardPaths, splitPath, tensorRows, type GgufModel } from '../../src/formats/gguf-model.js';
 import { parseGgufBytes, type GgufTensorInfo } from '../../src/formats/gguf-reader.js';
 import { keepSplitOrder, keepSplitOutputPrefix, paddingAfter, planKeepSplit, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { synthF32, tempDir, writeSynthShards } from './gguf-fixtures.js';
 
 const dir = tempDir('gguf-split');
@@ -94,8 +94,8 @@ describe('merging shards', () => {
   });
 });
 
-describe.skipIf(!loadOracle())('--keep-split against llama_model_quantize', () => {
-  if (!loadOracle()) console.log(oracleUnavailable);
+const oracle = requireOracle();
+describe.skipIf(!oracle)('--keep-split against llama_model_quantize', () => {
 
   /** §5.3 KV edits for a run with this ftype, no overrides or imatrix. */
   const outputKvs = (kvs: readonly GgufKv[], ftype: number) =>
@@ -128,7 +128,7 @@ describe.skipIf(!loadOracle())('--keep-split against llama_model_quantize', () =
   it('COPY of a 3-shard model: each output shard is byte-identical', async () => {
     const paths = await writeShards(path.join(dir, 'ks'), GROUPS);
     const out = path.join(dir, 'ks-copy');
-    expect(loadOracle()!.modelQuantize(paths[0], out, { ftype: 0, onlyCopy: true, keepSplit: true })).toBe(0);
+    expect(oracle!.modelQuantize(paths[0], out, { ftype: 0, onlyCopy: true, keepSplit: true })).toBe(0);
     const model = await openGgufModelFile(paths[0]);
     try {
       const { shards, compared } = await compareShards(model, out, 0, (t) => t.type, true);
@@ -142,7 +142,7 @@ describe.skipIf(!loadOracle())('--keep-split against llama_model_quantize', () =
   it('pure Q8_0 of a 3-shard model: each output shard has the same meta bytes', async () => {
     const paths = await writeShards(path.join(dir, 'ksq'), GROUPS);
     const out = path.join(dir, 'ks-q8');
-    expect(loadOracle()!.modelQuantize(paths[0], out, { ftype: 7, pure: true, keepSplit: true })).toBe(0);
+    expect(oracle!.modelQuantize(paths[0], out, { ftype: 7, pure: true, keepSplit: true })).toBe(0);
     const model = await openGgufModelFile(paths[0]);
     try {
       const { compared } = await compareShards(model, out, 7, (t) => (t.nDims >= 2 ? GgmlType.Q8_0 : GgmlType.F32), false);
@@ -154,7 +154,7 @@ describe.skipIf(!loadOracle())('--keep-split against llama_model_quantize', () =
 
   it('a single input file gives <out>-00001-of-00001.gguf, no split keys, tensors in input offset order', async () => {
     const out = path.join(dir, 'single');
-    expect(loadOracle()!.modelQuantize(synthF32, out, { ftype: 0, onlyCopy: true, keepSplit: true })).toBe(0);
+    expect(oracle!.modelQuantize(synthF32, out, { ftype: 0, onlyCopy: true, keepSplit: true })).toBe(0);
     const model = await openGgufModelFile(synthF32);
     try {
       const { shards, compared } = await compareShards(model, out, 0, (t) => t.type, true);

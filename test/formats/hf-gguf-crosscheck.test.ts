@@ -7,7 +7,7 @@ import { gguf } from '@huggingface/gguf';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileSource } from '../../src/node-io.js';
+import { FileSource } from '../../src/node/file-io.js';
 import { readGgufHeader } from '../../src/formats/gguf-reader.js';
 import { SYNTH_DIR } from '../golden/shared-paths.js';
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GgufFormatError, QuantizeError, quoteName } from '../../src/errors.js';
 import { MemorySink } from '../../src/formats/byte-source.js';
 import { decodeString, encodeString } from '../../src/formats/gguf-string.js';
-import { quantizeFile } from '../../src/node.js';
+import { quantizeFile } from '../../src/node/index.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { mulberry32, syntheticModel } from '../../src/synthetic-model.js';

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { OutputError } from '../../src/errors.js';
 import { BlobSource, MemorySink, MemorySource } from '../../src/formats/byte-source.js';
 import { readGgufHeader } from '../../src/formats/gguf-reader.js';
-import { FileSink, FileSource } from '../../src/node-io.js';
+import { FileSink, FileSource } from '../../src/node/file-io.js';
 import { repoRoot, synthF32, tempDir } from './gguf-fixtures.js';
 
 const dir = tempDir('node-io');
@@ -98,7 +98,7 @@ describe('FileSink', () => {
       const out = path.join(dir, `sig-${signal}.gguf`);
       const script = path.join(dir, `sig-${signal}.mts`);
       fs.writeFileSync(script, [
-        `import { FileSink } from ${JSON.stringify(path.join(repoRoot, 'src/node-io.ts'))};`,
+        `import { FileSink } from ${JSON.stringify(path.join(repoRoot, 'src/node/file-io.ts'))};`,
         `const sink = await FileSink.create(${JSON.stringify(out)});`,
         `await sink.write(new Uint8Array(4096));`,
         `console.log(sink.tempPath);`,

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QuantizeError } from '../../src/errors.js';
-import { quantizeFile } from '../../src/node.js';
+import { quantizeFile } from '../../src/node/index.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { hex, walkGguf } from '../formats/gguf-walk.js';
 import type { FuzzCase } from './mutator.js';

@@ -3,7 +3,7 @@
 // quantizer usable, and a lost device turns into GpuError('device-lost') naming the tensor, with destroy() still completing.
 import { afterAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
-import { nodeGpuDevice } from '../../src/gpu/node-device.js';
+import { nodeGpuDevice } from '../../src/node/gpu-device.js';
 import { GpuError, InvalidWeightsError, UnsupportedTypeError } from '../../src/errors.js';
 import { storedToF32 } from '../../src/pipeline/stored-rows.js';
 import { GgmlType } from '../../src/core/ggml-type.js';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openGgufModelFile } from '../../src/node-io.js';
+import { openGgufModelFile } from '../../src/node/file-io.js';
 import { LlamaModel, matmul } from '../../src/model/llama.js';
 import { GpuMatmul } from '../../src/model/gpu-matmul.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';

@@ -4,7 +4,7 @@
  * elsewhere they skip with one line saying why. WEBGPU_QUANTIZE_TEST_NO_GPU=1 simulates a missing adapter.
  */
 import { test, expect } from 'vitest';
-import { nodeGpuDevice } from '../../src/gpu/node-device.js';
+import { nodeGpuDevice } from '../../src/node/gpu-device.js';
 import type { GpuDeviceHandle } from '../../src/gpu/device.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType, quantizeChunk } from '../../src/quant/registry.js';

@@ -62,6 +62,8 @@ describe.skipIf(!env.handle)('K-quant kernels == CPU reference', () => {
           const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
           expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} ${nrows}x${nPerRow} ${imName}`);
           const flagged = q.stats.fallbackBlocks - before;
+          // the host rule (src/gpu/fallback.ts mayNeedHostPath) must explain every flagged block
+          expect(q.stats.ordinaryFallbackBlocks, `${name} ${dist} ${imName}: ordinary blocks on the host`).toBe(0);
           if (!mayFlag(dist, imName)) expect(flagged, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
           gpuBlocks += (nrows * nPerRow) / 256 - flagged;
           cases++;
@@ -79,6 +81,7 @@ describe.skipIf(!env.handle)('K-quant kernels == CPU reference', () => {
         for (const [imName, im] of imatrices(nPerRow).slice(0, 2)) {
           const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
           expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split ${imName}`);
+          expect(tiny.stats.ordinaryFallbackBlocks, `${name} ${dist} split ${imName}: ordinary blocks on the host`).toBe(0);
         }
       }
     });

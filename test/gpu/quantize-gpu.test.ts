@@ -53,6 +53,8 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
           const before = q.stats.fallbackBlocks;
           const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist}${im ? '+imatrix' : ''}`);
           expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${t.name} ${dist}${im ? ' imatrix' : ''}`);
+          // the host rule (src/gpu/fallback.ts mayNeedHostPath) must explain every flagged block
+          expect(q.stats.ordinaryFallbackBlocks, `${t.name} ${dist}${im ? ' imatrix' : ''}: ordinary blocks on the host`).toBe(0);
           // ordinary weights (zeros, ties and sparse rows included) never need the host path; values at the
           // edge of the binary32 range (squares below 2^-126) do
           if (dist !== 'subnormal' && dist !== 'tiny-huge') expect(q.stats.fallbackBlocks - before, dist).toBe(0);
@@ -78,6 +80,7 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
           for (const [name, qq] of [['tiny chunks', tiny], ['folded', folded]] as const) {
             const got = await qq.quantize(type, src, nrows, nPerRow, im, `${dist} ${nrows}x${nPerRow}`);
             expectSameBytes(got, want, type, `${t.name} ${name} ${dist} ${nrows}x${nPerRow}`);
+            expect(qq.stats.ordinaryFallbackBlocks, `${t.name} ${name} ${dist} ${nrows}x${nPerRow}: ordinary blocks on the host`).toBe(0);
           }
         }
       }

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { quantizeFile } from '../../src/node.js';
-import { FileSink } from '../../src/node-io.js';
+import { quantizeFile } from '../../src/node/index.js';
+import { FileSink } from '../../src/node/file-io.js';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { GpuBackend } from '../../src/gpu/backend.js';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
@@ -54,7 +54,7 @@ describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == C
         const outGpu = path.join(tmp, `gpu-${name}-${run}.gguf`);
         const outCpu = path.join(tmp, `cpu-${name}-${run}.gguf`);
         const s0 = { ...gpu.quantizer.stats };
-        const fb0 = gpu.hostFallbackBlocks();
+        const c0 = gpu.blockCounts();
         const res = await quantizeFile({ input, output: outGpu, options, backend: gpu });
         await quantizeFile({ input, output: outCpu, options, backend: cpu });
         expect(Buffer.compare(fs.readFileSync(outGpu), fs.readFileSync(outCpu)), `${name} ${run}`).toBe(0);
@@ -65,7 +65,8 @@ describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == C
         const blocks = quantized.reduce((n, e) => n + (e.ne[0] * e.ne[1] * e.ne[2] * e.ne[3]) / typeLayout(e.targetType).blockSize, 0);
         expect(gpu.quantizer.stats.uploadedBytes - s0.uploadedBytes, `${name} ${run} upload`).toBe(2 * values);
         expect(gpu.quantizer.stats.blocks - s0.blocks, `${name} ${run} blocks`).toBe(blocks);
-        expect(gpu.hostFallbackBlocks() - fb0, `${name} ${run} host fallback`).toBe(0);
+        expect(gpu.blockCounts().fallback - c0.fallback, `${name} ${run} host fallback`).toBe(0);
+        expect(gpu.blockCounts().noKernel - c0.noKernel, `${name} ${run} no-kernel blocks`).toBe(0);
         for (const o of [outGpu, outCpu]) fs.rmSync(o);
       }
       expect(identical).toBe(RUNS[name].length);

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadImatrix } from '../../src/formats/imatrix.js';
+import { filterReference, referenceImatrix } from './imatrix-reference.js';
 import type { KvOverride, TensorTypeOverride } from '../../src/pipeline/options.js';
 
 const require = createRequire(import.meta.url);
@@ -38,8 +38,9 @@ export interface ModelQuantizeParams {
   /** importance weights by entry name, passed as llama_model_imatrix_data (no KVs added) */
   imatrix?: ReadonlyMap<string, Float32Array>;
   /**
-   * an imatrix file handled as llama-quantize's CLI does: read and converted to weights (our
-   * loadImatrix), filtered, then the quantize.imatrix.* KV overrides appended after `kvOverrides`
+   * an imatrix file handled as llama-quantize's CLI does: read and converted to weights by the reference
+   * reader (imatrix-reference.ts, not the project's loader; loadReferenceImatrix it first), filtered, then
+   * the quantize.imatrix.* KV overrides appended after `kvOverrides`
    */
   imatrixFile?: { path: string; includeWeights?: readonly string[]; excludeWeights?: readonly string[] };
   kvOverrides?: readonly KvOverride[];
@@ -172,12 +173,14 @@ export function loadOracle(): Oracle | null {
       const kvos: KvOverride[] = [...(p.kvOverrides ?? [])];
       if (p.imatrixFile) {
         const f = p.imatrixFile;
-        const im = loadImatrix(fs.readFileSync(f.path), f.path, f.includeWeights ?? [], f.excludeWeights ?? []);
-        if (im.entries.size > 0) {
-          imatrix = im.entries;
+        // read without the project's loader (imatrix-reference.ts), so that these runs can catch a bug in it
+        const im = referenceImatrix(f.path);
+        const entries = filterReference(im, f.includeWeights, f.excludeWeights);
+        if (entries.size > 0) {
+          imatrix = entries;
           kvos.push({ key: 'quantize.imatrix.file', kind: 'str', value: f.path });
           if (im.datasets.length) kvos.push({ key: 'quantize.imatrix.dataset', kind: 'str', value: im.datasets[0] });
-          kvos.push({ key: 'quantize.imatrix.entries_count', kind: 'int', value: im.entries.size });
+          kvos.push({ key: 'quantize.imatrix.entries_count', kind: 'int', value: entries.size });
           if (im.chunkCount > 0) kvos.push({ key: 'quantize.imatrix.chunks_count', kind: 'int', value: im.chunkCount });
         }
       }

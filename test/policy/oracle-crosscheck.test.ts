@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { FTYPES, LlamaFtype as F } from '../../src/policy/ftype.js';
 import { planTensorTypes, PolicyError, type PolicyOptions, type TypePlan } from '../../src/policy/tensor-type.js';
@@ -21,8 +21,7 @@ import { readGgufHeader } from './gguf-header.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STORIES = path.resolve(repoRoot, '../shared/models/stories260K-gguf/stories260K.gguf');
 const SYNTH = path.resolve(repoRoot, '../shared/golden/synth-v050/synth-f32.gguf');
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 interface RunOptions extends Omit<PolicyOptions, 'hasImatrix' | 'imatrixNames' | 'tensorShard'> {
   /** imatrix entries: name → number of values (all 1.0) */

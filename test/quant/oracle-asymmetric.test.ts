@@ -7,12 +7,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { dequantizeRows, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
 import { oracleFamily } from './oracle-family.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 /** `fp16At`: byte offsets of the fp16 fields of one block (spec §1.3, §1.4). */
 const CASES: { impl: QuantTraits; lengths: number[]; fp16At: readonly number[] }[] = oracleFamily('asymmetric').map((impl) => {

@@ -1,13 +1,19 @@
 /**
  * Which oracle test file covers a type, derived from its descriptor so that every implemented type is
  * covered by exactly one: types with a scale and a min (two fp16 fields: Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) go to
- * oracle-asymmetric.test.ts, every other implemented type to oracle-symmetric.test.ts.
+ * oracle-asymmetric.test.ts, IQ1_S and IQ1_M to oracle-iq1.test.ts, every other implemented type to
+ * oracle-symmetric.test.ts.
  */
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { implementedTypes, type QuantTraits } from '../../src/quant/registry.js';
 
-export type OracleFamily = 'symmetric' | 'asymmetric';
+export type OracleFamily = 'symmetric' | 'asymmetric' | 'iq1';
+
+/** the exhaustive split-search types (oracle-iq1.test.ts: their imatrix rules and abort cases differ) */
+const IQ1 = new Set<number>([GgmlType.IQ1_S, GgmlType.IQ1_M]);
 
 export function familyOf(t: QuantTraits): OracleFamily {
+  if (IQ1.has(t.layout.type)) return 'iq1';
   return t.layout.fp16Fields.length === 2 ? 'asymmetric' : 'symmetric';
 }
 

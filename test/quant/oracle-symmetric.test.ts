@@ -5,14 +5,13 @@
  * seeded distribution, several row lengths and row counts, with no imatrix and with three kinds of imatrix.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
 import { oracleFamily } from './oracle-family.js';
 
-const oracle = loadOracle();
-if (!oracle) console.log(oracleUnavailable);
+const oracle = requireOracle();
 
 const TYPES = oracleFamily('symmetric').map((t) => t.layout.type);
 const HAS_IMATRIX_PATH = new Set(oracleFamily('symmetric').filter((t) => t.imatrix !== 'ignored').map((t) => t.layout.type));

@@ -3,10 +3,10 @@
  * [--backend cpu]`: llama-perplexity --kl-divergence's statistics for the two models over the same text
  * (see eval/kld.ts), as its summary prints them, or one JSON object.
  */
-import type { RunLog } from '../pipeline/quantize-model.js';
-import { UsageError } from '../errors.js';
+import type { RunLog } from '../../pipeline/quantize-model.js';
+import { UsageError } from '../../errors.js';
 import { intFlag, matmulBackend, loadModel, parseFlags, readPromptFile, requireFlag } from './cli-common.js';
-import { computeKld, type KldStats } from './kld.js';
+import { computeKld, type KldStats } from '../../eval/kld.js';
 
 const CMD = 'kld';
 

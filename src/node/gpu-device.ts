@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { create } from 'webgpu';
 import { GpuError } from '../errors.js';
-import { requestGpuDevice, type GpuDeviceHandle } from './device.js';
-import { GpuQuantizer, type GpuQuantizerOptions } from './quantize-gpu.js';
+import { requestGpuDevice, type GpuDeviceHandle } from '../gpu/device.js';
+import { GpuQuantizer, type GpuQuantizerOptions } from '../gpu/quantize-gpu.js';
 
 /** Dawn frees its native instance when the create() object is collected: keep every one, forever. */
 const KEEP_ALIVE: unknown[] = [];

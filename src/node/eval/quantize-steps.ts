@@ -7,11 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
-import type { RunLog } from '../pipeline/quantize-model.js';
+import { UsageError } from '../../errors.js';
+import type { RunLog } from '../../pipeline/quantize-model.js';
 import { loadModel, matmulBackend, readPromptFile, writeFileWhole, type Flags } from './cli-common.js';
-import { computeImatrix, imatrixGguf } from './imatrix.js';
-import { computeKld } from './kld.js';
+import { computeImatrix, imatrixGguf } from '../../eval/imatrix.js';
+import { computeKld } from '../../eval/kld.js';
 
 export interface EvalSteps {
   calibrate?: string;

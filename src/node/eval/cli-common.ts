@@ -5,11 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { QuantizeError, UsageError } from '../errors.js';
-import { openGgufModelFile } from '../node-io.js';
-import { CPU_MATMUL, LlamaModel, type MatmulBackend } from '../model/llama.js';
-import type { GpuDeviceHandle } from '../gpu/device.js';
-import { Tokenizer } from '../model/tokenizer.js';
+import { QuantizeError, UsageError } from '../../errors.js';
+import { openGgufModelFile } from '../file-io.js';
+import { CPU_MATMUL, LlamaModel, type MatmulBackend } from '../../model/llama.js';
+import type { GpuDeviceHandle } from '../../gpu/device.js';
+import { Tokenizer } from '../../model/tokenizer.js';
 
 export interface FlagSpec {
   /** flags taking a value, each with its aliases, e.g. ['-m', '--model'] */
@@ -101,7 +101,7 @@ export async function matmulBackend(flags: Flags, command: string, log: (line: s
   const b = flags.values.get('backend') ?? 'auto';
   if (b !== 'cpu' && b !== 'gpu' && b !== 'auto') throw new UsageError(`${command}: --backend must be auto, gpu or cpu, got '${b}'`);
   if (b === 'cpu') return CPU_MATMUL;
-  const { nodeGpuDevice } = await import('../gpu/node-device.js');
+  const { nodeGpuDevice } = await import('../gpu-device.js');
   let h: GpuDeviceHandle;
   try {
     h = await nodeGpuDevice({ software: b === 'gpu' ? 'auto' : 'never', log });
@@ -115,7 +115,7 @@ export async function matmulBackend(flags: Flags, command: string, log: (line: s
     return CPU_MATMUL;
   }
   liveDevices.push(h);
-  const { GpuMatmul } = await import('../model/gpu-matmul.js');
+  const { GpuMatmul } = await import('../../model/gpu-matmul.js');
   return new GpuMatmul(h.device, h.adapterName);
 }
 

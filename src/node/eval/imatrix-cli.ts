@@ -3,9 +3,9 @@
  * [--process-output] [--json] [--backend cpu]`: llama-imatrix's computation and GGUF output (see
  * eval/imatrix.ts), its running perplexity as `[i]ppl,` and its final estimate.
  */
-import type { RunLog } from '../pipeline/quantize-model.js';
+import type { RunLog } from '../../pipeline/quantize-model.js';
 import { intFlag, matmulBackend, loadModel, parseFlags, readPromptFile, requireFlag, writeFileWhole } from './cli-common.js';
-import { computeImatrix, imatrixGguf } from './imatrix.js';
+import { computeImatrix, imatrixGguf } from '../../eval/imatrix.js';
 
 const CMD = 'imatrix';
 

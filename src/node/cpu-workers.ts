@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
-import { notImplemented, quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from './backend.js';
+import { notImplemented, quantizeOnCpu, type QuantizeBackend, type QuantizeJob } from '../pipeline/backend.js';
 
 /** the bundled worker: beside this module in dist/, or dist/ when running from the TS sources (tests) */
 function workerUrl(): URL {

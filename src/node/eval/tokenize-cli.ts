@@ -3,8 +3,8 @@
  * [--show-count]`: llama-tokenize's output. The file is read verbatim (llama-tokenize does not drop the
  * trailing newline); special tokens written in the text are parsed by default, as llama-tokenize does.
  */
-import type { RunLog } from '../pipeline/quantize-model.js';
-import { UsageError } from '../errors.js';
+import type { RunLog } from '../../pipeline/quantize-model.js';
+import { UsageError } from '../../errors.js';
 import { loadTokenizer, parseFlags, readPromptFile, requireFlag } from './cli-common.js';
 
 const CMD = 'tokenize';

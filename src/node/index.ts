@@ -6,17 +6,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ImatrixError, UsageError } from './errors.js';
-import { checkImatrixFinite, loadImatrix, type Imatrix } from './formats/imatrix.js';
-import { FileSink, openGgufModelFile, readRegularFileSync } from './node-io.js';
-import { InlineCpuBackend, type QuantizeBackend } from './pipeline/backend.js';
-import { CpuWorkerBackend } from './pipeline/cpu-workers.js';
-import { defaultOptions, type BackendChoice, type QuantizeOptions } from './pipeline/options.js';
-import { quantizeModel, type RunLog, type RunResult } from './pipeline/quantize-model.js';
+import { ImatrixError, UsageError } from '../errors.js';
+import { checkImatrixFinite, loadImatrix, type Imatrix } from '../formats/imatrix.js';
+import { FileSink, openGgufModelFile, readRegularFileSync } from './file-io.js';
+import { InlineCpuBackend, type QuantizeBackend } from '../pipeline/backend.js';
+import { CpuWorkerBackend } from './cpu-workers.js';
+import { chooseBackend } from '../pipeline/choose-backend.js';
+import { defaultOptions, type BackendChoice, type QuantizeOptions } from '../pipeline/options.js';
+import { quantizeModel, type RunLog, type RunResult } from '../pipeline/quantize-model.js';
 
-export * from './index.js';
-export { FileSink, FileSource, openGgufModelFile } from './node-io.js';
-export { CpuWorkerBackend } from './pipeline/cpu-workers.js';
+export * from '../index.js';
+export { FileSink, FileSource, openGgufModelFile } from './file-io.js';
+export { CpuWorkerBackend } from './cpu-workers.js';
 
 /**
  * The number of CPU threads: 0 means every core (llama.cpp's rule); more threads than cores cannot run
@@ -34,26 +35,19 @@ export function resolveThreads(n: number, log?: RunLog): number {
   return n;
 }
 
-/**
- * Pick the compute backend: `cpu`; `gpu` (a hardware adapter, else the SwiftShader software driver, else
- * an error); or `auto`: a hardware GPU when one exists, otherwise the CPU path with a one-line notice
- * (a software rasterizer is slower than the CPU workers, so `auto` never picks one).
- */
-export async function createBackend(choice: BackendChoice, nthreads: number, log: RunLog): Promise<QuantizeBackend> {
-  if (choice !== 'cpu') {
-    try {
-      const { createGpuBackend } = await import('./gpu/node-backend.js');
-      const gpu = await createGpuBackend(log, { software: choice === 'auto' ? 'never' : 'auto' });
-      if (choice === 'gpu' || !gpu.quantizer.isSoftware) return gpu;
-      await gpu.close();
-      log.warn(`webgpu-quantize: only a software GPU adapter (${gpu.quantizer.adapterName}); using the CPU path (--backend gpu forces it)`);
-    } catch (e) {
-      if (choice === 'gpu') throw e;
-      log.warn(`webgpu-quantize: no GPU adapter (${(e as Error).message}); using the CPU path (--backend gpu tries the SwiftShader software driver)`);
-    }
-  }
-  const n = resolveThreads(nthreads);
-  return n > 1 ? new CpuWorkerBackend(n) : new InlineCpuBackend();
+/** The compute backend for `choice`, decided by chooseBackend (src/pipeline/choose-backend.ts). */
+export function createBackend(choice: BackendChoice, nthreads: number, log: RunLog): Promise<QuantizeBackend> {
+  return chooseBackend(choice, {
+    async gpu(req) {
+      const { createGpuBackend } = await import('./gpu-backend.js');
+      return createGpuBackend(log, { software: req.allowSoftware ? 'auto' : 'never', cpuForMissingKernels: req.cpuForMissingKernels });
+    },
+    cpu() {
+      const n = resolveThreads(nthreads);
+      return n > 1 ? new CpuWorkerBackend(n) : new InlineCpuBackend();
+    },
+    forceGpu: '--backend gpu',
+  }, log);
 }
 
 export function readImatrixFile(file: string, include: string[] = [], exclude: string[] = []): Imatrix {

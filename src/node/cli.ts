@@ -6,15 +6,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { QuantizeError, printable } from './errors.js';
-import { parseArgs } from './cli-args.js';
-import { FileSink, readTextFileSync } from './node-io.js';
-import { quantizeFile, resolveThreads } from './node.js';
-import { FTYPES } from './policy/ftype.js';
-import type { QuantizeOptions } from './pipeline/options.js';
-import type { RunLog } from './pipeline/quantize-model.js';
-import { progressBar, timeLines } from './pipeline/report.js';
-import { syntheticModel, DEMO_SPEC } from './synthetic-model.js';
+import { QuantizeError, printable } from '../errors.js';
+import { parseArgs } from '../cli-args.js';
+import { FileSink, readTextFileSync } from './file-io.js';
+import { quantizeFile, resolveThreads } from './index.js';
+import { FTYPES } from '../policy/ftype.js';
+import type { QuantizeOptions } from '../pipeline/options.js';
+import type { RunLog } from '../pipeline/quantize-model.js';
+import { progressBar, timeLines } from '../pipeline/report.js';
+import { syntheticModel, DEMO_SPEC } from '../synthetic-model.js';
 import { calibrate, extractEvalSteps, measureKld } from './eval/quantize-steps.js';
 
 const USAGE = `usage: webgpu-quantize [options] model-f32.gguf [model-quant.gguf] [type] [nthreads]

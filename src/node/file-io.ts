@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { OutputError, QuantizeError } from './errors.js';
-import type { ByteSink, ByteSource } from './formats/byte-source.js';
-import { openGgufModel, type GgufModel } from './formats/gguf-model.js';
+import { OutputError, QuantizeError } from '../errors.js';
+import type { ByteSink, ByteSource } from '../formats/byte-source.js';
+import { openGgufModel, type GgufModel } from '../formats/gguf-model.js';
 
 /** What a path that is not a regular file is, for messages. */
 function kindOf(st: fs.Stats): string {

@@ -1,6 +1,6 @@
 /** worker_threads entry: runs the CPU reference on the rows it is sent (see cpu-workers.ts). */
 import { parentPort } from 'node:worker_threads';
-import { quantizeOnCpu, type QuantizeJob } from './backend.js';
+import { quantizeOnCpu, type QuantizeJob } from '../pipeline/backend.js';
 
 parentPort!.on('message', (msg: { id: number; job: QuantizeJob }) => {
   try {
