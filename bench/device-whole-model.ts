@@ -157,6 +157,8 @@ async function child(kind: string, input: string, output: string, ftype: string,
     }
   } else {
     const { loadOracle } = await import('../test/oracle/llama-cpp.js');
+    // the oracle reads the imatrix file with its own reader (not ours), which must be loaded first
+    if (imatrix) await (await import('../test/oracle/imatrix-reference.js')).loadReferenceImatrix(imatrix);
     const o = loadOracle();
     if (!o) throw new Error('llama.cpp oracle unavailable');
     const rc = o.modelQuantize(input, output, { ftype: f.id, nthread: threads, imatrixFile: imatrix ? { path: imatrix } : undefined });

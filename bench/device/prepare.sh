@@ -12,6 +12,8 @@ s=.dev/run/stage/node_modules
 cp node_modules/webgpu/{index.js,package.json} $s/webgpu/
 cp -r node_modules/webgpu/dist/linux-x64 $s/webgpu/dist/
 cp -r node_modules/koffi $s/ && cp -r node_modules/@koromix/koffi-linux-x64 $s/@koromix/
+# @huggingface/gguf (+ its @huggingface/tasks): the oracle's own imatrix reader (test/oracle/imatrix-reference.ts)
+mkdir -p $s/@huggingface && cp -r node_modules/@huggingface/gguf node_modules/@huggingface/tasks $s/@huggingface/
 cp -r node_modules/@node-llama-cpp/linux-x64/{package.json,dist} $s/@node-llama-cpp/linux-x64/
 # libllama: llama_model_quantize for the whole-model benchmark (run.sh whole-model)
 cp node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/{libggml-base.so,libggml.v0.5.0.so,libllama.v0.5.0.so} $s/@node-llama-cpp/linux-x64/bins/linux-x64/
