@@ -7,7 +7,8 @@
  *   node dist/quantize-throughput.js [--rows 64] [--full] [--types q8_0,q4_K,...] [--imatrix] [--no-gpu] [--no-oracle]
  *
  * `--rows N` takes N rows of each shape (default 64); `--full` uses the full 8B shapes (slow on software
- * adapters). The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
+ * adapters). Types ggml cannot quantize without an imatrix (IQ2_XXS, IQ2_XS) always get one; types without
+ * a GPU kernel get no GPU column. The GPU figure includes upload and readback; the first GPU call of each type (shader compile)
  * is excluded as warm-up.
  */
 import os from 'node:os';
@@ -81,13 +82,14 @@ async function main() {
   const rows: string[][] = [['type', 'gpu GB/s', 'gpu s', `cpu(${threads}t) GB/s`, 'cpu s', `llama.cpp 1t GB/s`, `llama.cpp x${threads} GB/s*`, 'gpu/cpu', `gpu/llama.cpp x${threads}`, `cpu/llama.cpp x${threads}`, 'gpu==cpu']];
   for (const type of types) {
     const name = typeLayout(type).name;
-    if (!quantType(type)) { console.log(`${name}: not implemented yet`); continue; }
-    // ggml asserts an imatrix for these (ggml_quantize_requires_imatrix): the oracle would abort the process
-    if (quantType(type)!.imatrix === 'required' && !useImatrix) { console.log(`${name}: needs an imatrix, run with --imatrix`); continue; }
-    const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: useImatrix ? t.imatrix : null, label: t.name });
+    const traits = quantType(type);
+    if (!traits) { console.log(`${name}: not implemented yet`); continue; }
+    // types ggml cannot quantize without an imatrix always get one
+    const withImatrix = useImatrix || traits.imatrix === 'required';
+    const job = (t: Tensor) => ({ type, src: t.data.slice(), nrows: t.rows, nPerRow: t.n, imatrix: withImatrix ? t.imatrix : null, label: t.name });
     let gpuS = NaN;
     let identical = '-';
-    if (gpu) {
+    if (gpu?.supports(type)) {
       await gpu.quantize(job({ ...tensors[1], rows: 1, data: tensors[1].data.subarray(0, tensors[1].n) })); // compile
       const outs: Uint8Array[] = [];
       gpuS = await time(async () => { for (const t of tensors) outs.push(await gpu!.quantize(job(t))); });
@@ -98,10 +100,10 @@ async function main() {
     // i-quant grids and neighbour lists, ggml_quantize_init) is not throughput
     const warm = { ...tensors[1], rows: 1, data: tensors[1].data.subarray(0, tensors[1].n) };
     await cpu.quantize(job(warm));
-    oracle?.quantizeChunk(type, warm.data, 1, warm.n, useImatrix ? warm.imatrix : null);
+    oracle?.quantizeChunk(type, warm.data, 1, warm.n, withImatrix ? warm.imatrix : null);
     const cpuS = await time(async () => { for (const t of tensors) await cpu.quantize(job(t)); });
     let oracleS = NaN;
-    if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, useImatrix ? t.imatrix : null); });
+    if (oracle) oracleS = await time(() => { for (const t of tensors) oracle!.quantizeChunk(type, t.data, t.rows, t.n, withImatrix ? t.imatrix : null); });
     const gbs = (s: number) => (Number.isFinite(s) ? (inBytes / 1e9 / s).toFixed(3) : '-');
     const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (b / a).toFixed(2) : '-');
     rows.push([name, gbs(gpuS), gpuS.toFixed(2), gbs(cpuS), cpuS.toFixed(2), gbs(oracleS), gbs(oracleS / threads),

@@ -42,6 +42,11 @@ import { Q1_0 } from './q1_0.js';
 import { Q2_0 } from './q2_0.js';
 import { IQ1_S } from './iq1_s.js';
 import { IQ1_M } from './iq1_m.js';
+import { IQ2_XXS } from './iq2_xxs.js';
+import { IQ2_XS } from './iq2_xs.js';
+import { IQ2_S } from './iq2_s.js';
+import { IQ3_XXS } from './iq3_xxs.js';
+import { IQ3_S } from './iq3_s.js';
 
 export type { QuantTraits, ImatrixUse, WgslLib } from './traits.js';
 
@@ -49,6 +54,7 @@ const TYPE_FILES: readonly QuantTraits[] = [
   F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
   IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0,
   IQ1_S, IQ1_M,
+  IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
 ];
 
 /** Throws unless the descriptor's functions fit its imatrix use (a wrong declaration fails at load). */

@@ -11,7 +11,7 @@ import { implementedTypes, quantType, type QuantTraits } from '../../src/quant/r
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 
 /** Implemented types with a CPU reference but no WGSL kernel yet (refused under --backend gpu). */
-const CPU_ONLY: readonly string[] = ['iq1_s', 'iq1_m'];
+const CPU_ONLY: readonly string[] = ['iq1_s', 'iq1_m', 'iq2_xxs', 'iq2_xs', 'iq2_s', 'iq3_xxs', 'iq3_s'];
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const names = (ts: readonly { layout: { name: string } }[]) => ts.map((t) => t.layout.name).sort();
