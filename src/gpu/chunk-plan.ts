@@ -75,12 +75,14 @@ export function foldDispatch(invocations: number, workgroupSize: number, maxPerD
 export const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
 /**
- * Where a chunk's output and its fallback bitmask (one bit per block, shaders/lib/abi.wgsl binding 5)
- * sit in the chunk's dst and readback buffers: one buffer, one copy, one mapping per chunk.
+ * Where a chunk's output, its fallback bitmask (one bit per block, shaders/lib/abi.wgsl binding 5) and its
+ * first-non-finite word (shaders/lib/convert.wgsl binding 3) sit in the chunk's dst and readback buffers:
+ * one buffer, one copy, one mapping per chunk. The bitmask and the status word are cleared together.
  */
-export function chunkLayout(c: Chunk, offsetAlignment: number): { outBytes: number; maskOffset: number; maskBytes: number; total: number } {
+export function chunkLayout(c: Chunk, offsetAlignment: number): { outBytes: number; maskOffset: number; maskBytes: number; statusOffset: number; total: number } {
   const outBytes = roundUp4(c.dstBytes);
   const maskOffset = Math.ceil(outBytes / offsetAlignment) * offsetAlignment;
   const maskBytes = Math.ceil(c.nBlocks / 32) * 4;
-  return { outBytes, maskOffset, maskBytes, total: maskOffset + maskBytes };
+  const statusOffset = Math.ceil((maskOffset + maskBytes) / offsetAlignment) * offsetAlignment;
+  return { outBytes, maskOffset, maskBytes, statusOffset, total: statusOffset + 4 };
 }

@@ -3,7 +3,7 @@
  * createNodeGpuQuantizer() from src/node/gpu-device.ts, which finds Dawn's adapter or SwiftShader.
  */
 export { GpuQuantizer } from './quantize-gpu.js';
-export type { GpuQuantizerOptions, GpuQuantizeRequest, RowSource, ChunkSink } from './quantize-gpu.js';
+export type { GpuQuantizerOptions, GpuQuantizeRequest, ChunkSink, StoredRows } from './quantize-gpu.js';
 export { gpuKernel, gpuKernelTypes } from './kernels.js';
 export type { GpuKernel } from './kernels.js';
 export { requestGpuDevice, describeAdapter, isSoftwareAdapter } from './device.js';

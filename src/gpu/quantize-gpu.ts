@@ -1,9 +1,11 @@
 /**
  * GpuQuantizer: ggml_quantize_chunk on WebGPU, byte-identical to the CPU reference (src/quant) and so to
- * llama.cpp. One host path for every type: a tensor is cut into chunks (chunk-plan.ts), each chunk is
- * uploaded, quantized by the type's WGSL kernel (kernels.ts, shaders/) and read back, with up to
- * `inFlight` chunks in flight so upload, compute and readback overlap. Browser-safe: in Node, get the
- * device from src/node/gpu-device.ts (createNodeGpuQuantizer).
+ * llama.cpp. One host path for every type: a slab of rows is cut into chunks (chunk-plan.ts), each chunk
+ * is uploaded as the file stores it (F32, F16 or BF16: convert.ts widens and checks it on the device),
+ * quantized by the type's WGSL kernel (kernels.ts, shaders/) and read back, with up to `inFlight` chunks
+ * in flight so upload, compute and readback overlap. The caller bounds memory by the size of the slabs it
+ * passes (the pipeline's --max-buffer-size); there is no other streaming mechanism.
+ * Browser-safe: in Node, get the device from src/node/gpu-device.ts (createNodeGpuQuantizer).
  */
 import { GpuError, QuantizeError, UnsupportedTypeError, imatrixRequiredMessage } from '../errors.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
@@ -13,8 +15,11 @@ import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js'
 import { gpuKernel, type GpuKernel } from './kernels.js';
 import { createAbiLayout, PipelineCache } from './pipeline-cache.js';
 import { patchFlaggedBlocks } from './fallback.js';
-import { RowReader, type RowSource } from './row-reader.js';
+import { ConvertPipelines, convertInvocations, CONVERT_WORKGROUP } from './convert.js';
+import { toFloat32 } from '../formats/gguf-model.js';
+import { nonFiniteError, storedValueBytes, type StoredRows } from '../pipeline/stored-rows.js';
 import { rowSigma2 } from './row-stats.js';
+import { stageClock } from '../pipeline/stage-clock.js';
 import { BUFFER_COPY_DST, BUFFER_STORAGE, MAP_MODE_READ } from './webgpu-consts.js';
 
 const WORKGROUP_SIZE = 64; // shaders/lib/abi.wgsl
@@ -39,7 +44,7 @@ export interface GpuQuantizerOptions {
   maxWorkgroupsPerDimension?: number;
 }
 
-export type { RowSource } from './row-reader.js';
+export type { StoredRows } from '../pipeline/stored-rows.js';
 /**
  * Receives consecutive byte ranges of the quantized tensor, in order. `bytes` is a view of mapped GPU
  * memory, valid until the returned promise settles: copy what must outlive it.
@@ -54,8 +59,12 @@ export interface GpuQuantizeRequest {
   imatrix: Float32Array | null;
   /** tensor name, for errors and GPU labels */
   label: string;
-  /** all nrows * nPerRow values, or a source of row ranges (tensors larger than one typed array) */
-  rows: Float32Array | RowSource;
+  /**
+   * all nrows * nPerRow values: f32 values (quantized as given, ggml_quantize_chunk semantics), or rows as
+   * the file stores them, widened on the device and checked there: the first Inf/NaN fails the request
+   * with the CPU path's InvalidWeightsError
+   */
+  rows: Float32Array | StoredRows;
   sink: ChunkSink;
 }
 
@@ -69,15 +78,67 @@ interface JobContext {
   kernel: GpuKernel;
   main: GPUComputePipeline;
   rowPass: GPUComputePipeline | null;
+  convertPass: GPUComputePipeline | null;
+  rows: RequestRows;
   imatrixBuffer: GPUBuffer;
 }
 
 interface ChunkInput {
-  data: Float32Array;
-  /** the whole row, for a chunk that holds part of one */
-  row: Float32Array | null;
+  /** the chunk's values as uploaded: f32, or as stored */
+  bytes: Uint8Array;
   /** the row statistic computed on the host (a chunk inside one row of a legacy imatrix path) */
   sigma2: number | null;
+}
+
+/** A request's values, as f32 on the host only where needed (fallback rows, split-row statistics). */
+class RequestRows {
+  private readonly stored: StoredRows | null;
+  private readonly f32: Float32Array | null;
+  readonly valueBytes: number;
+  private cachedRow = -1;
+  private cached: Float32Array | null = null;
+
+  constructor(rows: Float32Array | StoredRows, private readonly nPerRow: number) {
+    this.f32 = rows instanceof Float32Array ? rows : null;
+    this.stored = rows instanceof Float32Array ? null : rows;
+    this.valueBytes = this.stored ? storedValueBytes(this.stored.type) : 4;
+  }
+
+  /** the type the convert pass reads, or null when the values were given as f32 (no pass) */
+  get storedType(): StoredRows['type'] | null {
+    return this.stored?.type ?? null;
+  }
+
+  get nValues(): number {
+    return this.f32 ? this.f32.length : this.stored!.bytes.length / this.valueBytes;
+  }
+
+  chunkBytes(c: Chunk, blockValues: number): Uint8Array {
+    const first = c.srcValueOffset * this.valueBytes;
+    const n = c.nBlocks * blockValues * this.valueBytes;
+    const all = this.f32 ? new Uint8Array(this.f32.buffer, this.f32.byteOffset, this.f32.byteLength) : this.stored!.bytes;
+    const bytes = all.subarray(first, first + n);
+    if (n % 4 === 0) return bytes;
+    const padded = new Uint8Array(roundUp4(n)); // writeBuffer moves whole words (an odd count of F16/BF16 values)
+    padded.set(bytes);
+    return padded;
+  }
+
+  /** One row as f32 (the stored rows are widened on the host, for this row only). */
+  row(r: number): Float32Array {
+    const n = this.nPerRow;
+    if (this.f32) return this.f32.subarray(r * n, (r + 1) * n);
+    if (this.cachedRow !== r) {
+      const w = this.valueBytes;
+      this.cached = toFloat32(this.stored!.type, this.stored!.bytes.subarray(r * n * w, (r + 1) * n * w));
+      this.cachedRow = r;
+    }
+    return this.cached!;
+  }
+
+  nonFinite(label: string, index: number): Error {
+    return nonFiniteError(label, this.stored!, this.nPerRow, index);
+  }
 }
 
 export interface GpuQuantizerStats {
@@ -86,6 +147,8 @@ export interface GpuQuantizerStats {
   /** blocks a kernel flagged and the host re-quantized exactly (see fallback.ts) */
   fallbackBlocks: number;
   fallbackRows: number;
+  /** bytes written to the device for the values (as stored, or f32) */
+  uploadedBytes: number;
   /** of fallbackBlocks, those the host rule (fallback.ts mayNeedHostPath) finds ordinary: a kernel bug */
   ordinaryFallbackBlocks: number;
 }
@@ -99,13 +162,15 @@ export class GpuQuantizer {
   private readonly keepAlive: readonly unknown[];
   private readonly pool: SlotPool;
   private readonly pipelines: PipelineCache;
+  private readonly convert: ConvertPipelines;
   private readonly bindGroupLayout: GPUBindGroupLayout;
   private readonly dummy: GPUBuffer;
   private readonly maxPerDim: number;
   private readonly active = new Set<Promise<unknown>>();
   private lostMessage: string | null = null;
+  private nextOrder = 0;
   /** running totals, for logs and tests */
-  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0 };
+  readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0, uploadedBytes: 0 };
   private destroyed = false;
 
   static async create(opts: GpuQuantizerOptions = {}): Promise<GpuQuantizer> {
@@ -136,6 +201,7 @@ export class GpuQuantizer {
     this.pool = new SlotPool(this.device, Math.max(1, opts.inFlight ?? DEFAULT_IN_FLIGHT));
     this.bindGroupLayout = createAbiLayout(this.device);
     this.pipelines = new PipelineCache(this.device, this.bindGroupLayout);
+    this.convert = new ConvertPipelines(this.device);
     this.dummy = this.device.createBuffer({ label: 'webgpu-quantize unused binding', size: 16, usage: BUFFER_STORAGE });
     const log = opts.log ?? ((line: string) => console.error(line));
     this.device.lost.then((info) => {
@@ -151,14 +217,14 @@ export class GpuQuantizer {
   }
 
   /** ggml_quantize_chunk(type, src, dst, 0, nrows, nPerRow, imatrix) on the GPU. */
-  async quantize(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string): Promise<Uint8Array> {
+  async quantize(type: GgmlType, src: Float32Array | StoredRows, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string): Promise<Uint8Array> {
     const kernel = this.kernelFor(type, label);
     const out = new Uint8Array((nPerRow / kernel.blockValues) * kernel.blockBytes * nrows);
     await this.run({ type, nrows, nPerRow, imatrix, label, rows: src, sink: (off, bytes) => out.set(bytes, off) });
     return out;
   }
 
-  /** Streaming form: rows come from `req.rows`, quantized bytes go to `req.sink` in order. */
+  /** Quantized bytes go to `req.sink` in order, chunk by chunk. */
   run(req: GpuQuantizeRequest): Promise<void> {
     const p = this.runJob(req);
     this.active.add(p);
@@ -203,8 +269,9 @@ export class GpuQuantizer {
     if (!Number.isInteger(req.nPerRow) || req.nPerRow <= 0 || req.nPerRow % kernel.blockValues !== 0) {
       throw new RangeError(`${where}: row of ${req.nPerRow} values is not a multiple of the ${kernel.name} block (${kernel.blockValues})`);
     }
-    if (req.rows instanceof Float32Array && req.rows.length !== req.nrows * req.nPerRow) {
-      throw new RangeError(`${where}: ${req.rows.length} values given for ${req.nrows} x ${req.nPerRow}`);
+    const given = req.rows instanceof Float32Array ? req.rows.length : req.rows.bytes.length / storedValueBytes(req.rows.type);
+    if (given !== req.nrows * req.nPerRow) {
+      throw new RangeError(`${where}: ${given} values given for ${req.nrows} x ${req.nPerRow}`);
     }
     if (req.imatrix && req.imatrix.length !== req.nPerRow) {
       throw new RangeError(`${where}: imatrix has ${req.imatrix.length} values, rows have ${req.nPerRow}`);
@@ -221,41 +288,42 @@ export class GpuQuantizer {
     if (req.nrows === 0) return;
     const useImatrix = req.imatrix !== null && kernel.imatrix !== 'ignored';
     const needSigma2 = useImatrix && kernel.rowSigma2;
-    const [main, rowPass] = await Promise.all([
+    const rows = new RequestRows(req.rows, req.nPerRow);
+    const order = this.nextOrder++; // older requests get freed slots first (SlotPool)
+    const storedType = rows.storedType;
+    const [main, rowPass, convertPass] = await Promise.all([
       this.pipelines.get(kernel, useImatrix ? 'imatrix' : 'ref'),
       needSigma2 ? this.pipelines.get(kernel, 'row-sigma2') : Promise.resolve(null),
+      storedType !== null ? this.convert.get(storedType) : Promise.resolve(null),
     ]);
     const imatrixBuffer = useImatrix ? this.uploadImatrix(req.imatrix!, req.label) : this.dummy;
-    const job: JobContext = { req, kernel, main, rowPass, imatrixBuffer };
+    const job: JobContext = { req, kernel, main, rowPass, convertPass, rows, imatrixBuffer };
     const chunks = planChunks({
       nrows: req.nrows, nPerRow: req.nPerRow, blockValues: kernel.blockValues, blockBytes: kernel.blockBytes,
       maxChunkBlocks: this.maxChunkBlocks(kernel),
     });
-    const reader = new RowReader(req.rows, req.nPerRow, req.label);
     let failure: unknown = null;
     let chain: Promise<void> = Promise.resolve();
     try {
       for (const c of chunks) {
         if (failure !== null) break;
-        let input: ChunkInput;
-        try {
-          const data = await reader.chunk(c, kernel.blockValues);
-          // a chunk inside one row keeps that row for the host statistic and the exact fallback
-          const row = c.wholeRows ? null : await reader.row(c.row0);
-          input = { data, row, sigma2: needSigma2 && row ? rowSigma2(row) : null };
-        } catch (e) {
-          failure = new CallerError(e);
-          break;
-        }
-        const slot = await this.pool.acquire();
+        // a chunk inside one row: the host computes that row's statistic
+        const input: ChunkInput = {
+          bytes: rows.chunkBytes(c, kernel.blockValues),
+          sigma2: needSigma2 && !c.wholeRows ? rowSigma2(rows.row(c.row0)) : null,
+        };
+        const slot = await stageClock.time('gpu-slot-wait', this.pool.acquire(order));
         if (failure !== null || this.lostMessage !== null) {
           this.pool.release(slot);
           break;
         }
         let mapped: Promise<void>;
+        const endSubmit = stageClock.start('gpu-submit');
         try {
           mapped = this.submitChunk(slot, job, c, input);
+          endSubmit();
         } catch (e) {
+          endSubmit();
           slot.broken = true;
           this.pool.release(slot);
           failure = e;
@@ -264,10 +332,10 @@ export class GpuQuantizer {
         const prev = chain;
         chain = (async () => {
           try {
-            await mapped;
+            await stageClock.time('gpu-device', mapped);
             await prev;
             if (failure !== null) return;
-            await this.deliver(slot, job, c, input);
+            await stageClock.time('gpu-deliver', () => this.deliver(slot, job, c, input));
           } catch (e) {
             slot.broken = !(e instanceof CallerError);
             failure ??= e;
@@ -291,12 +359,16 @@ export class GpuQuantizer {
     const lay = chunkLayout(c, this.device.limits.minStorageBufferOffsetAlignment);
     const mapped = slot.read.getMappedRange(0, lay.total);
     const view = new Uint8Array(mapped, 0, c.dstBytes);
+    const firstBad = new Uint32Array(mapped, lay.statusOffset, 1)[0];
+    if (firstBad !== 0) {
+      // the device stored nValues - index of the chunk's first Inf/NaN
+      throw new CallerError(job.rows.nonFinite(req.label, c.srcValueOffset + c.nBlocks * kernel.blockValues - firstBad));
+    }
     const mask = new Uint32Array(mapped, lay.maskOffset, lay.maskBytes / 4);
     if (mask.some((w) => w !== 0)) {
-      const n = req.nPerRow;
       const r = patchFlaggedBlocks(mask, view, {
-        kernel, chunk: c, nPerRow: n, imatrix: req.imatrix, label: req.label,
-        row: (row) => input.row ?? input.data.subarray((row - c.row0) * n, (row - c.row0 + 1) * n),
+        kernel, chunk: c, nPerRow: req.nPerRow, imatrix: req.imatrix, label: req.label,
+        row: (row) => job.rows.row(row),
       });
       this.stats.fallbackBlocks += r.blocks;
       this.stats.fallbackRows += r.rows;
@@ -322,7 +394,9 @@ export class GpuQuantizer {
     const { kernel, req } = job;
     const d = this.device;
     const q = d.queue;
-    const data = input.data;
+    const data = input.bytes;
+    const nValues = c.nBlocks * kernel.blockValues;
+    const widen = job.convertPass !== null && job.rows.storedType !== GgmlType.F32;
     const lay = chunkLayout(c, d.limits.minStorageBufferOffsetAlignment);
     const rowStatsBytes = job.rowPass ? c.nRows * 4 : 4;
     const rowGroups = foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim);
@@ -334,8 +408,10 @@ export class GpuQuantizer {
     let validation: Promise<GPUError | null>;
     let oom: Promise<GPUError | null>;
     try {
-      slot.ensure(data.byteLength, lay.total, rowStatsBytes);
-      q.writeBuffer(slot.src, 0, data.buffer, data.byteOffset, data.byteLength);
+      slot.ensure(nValues * 4, widen ? data.byteLength : 0, lay.total, rowStatsBytes);
+      const upload = widen ? slot.stored : slot.src;
+      q.writeBuffer(upload, 0, data.buffer, data.byteOffset, data.byteLength);
+      this.stats.uploadedBytes += data.byteLength;
       // Params of shaders/lib/abi.wgsl; `zero` (index 5) must stay 0
       const params = new Uint32Array(PARAMS_BYTES / 4);
       params.set([c.nBlocks, req.nPerRow / kernel.blockValues, req.nPerRow, c.colBlock0, c.nRows, 0]);
@@ -347,7 +423,7 @@ export class GpuQuantizer {
         entries: [
           ...this.pipelines.extraEntries(kernel),
           { binding: 0, resource: { buffer: slot.uniform } },
-          { binding: 1, resource: { buffer: slot.src, size: data.byteLength } },
+          { binding: 1, resource: { buffer: slot.src, size: nValues * 4 } },
           { binding: 2, resource: { buffer: job.imatrixBuffer } },
           { binding: 3, resource: { buffer: slot.rowStats, size: rowStatsBytes } },
           { binding: 4, resource: { buffer: slot.dst, offset: 0, size: lay.outBytes } },
@@ -355,7 +431,25 @@ export class GpuQuantizer {
         ],
       });
       const enc = d.createCommandEncoder({ label: `webgpu-quantize ${kernel.name} ${req.label}` });
-      enc.clearBuffer(slot.dst, lay.maskOffset, lay.maskBytes);
+      enc.clearBuffer(slot.dst, lay.maskOffset, lay.total - lay.maskOffset);
+      if (job.convertPass) {
+        // the stored values: widened into src (F16/BF16) and checked for Inf/NaN (all stored types)
+        q.writeBuffer(slot.convertUniform, 0, new Uint32Array([nValues, 0, 0, 0]));
+        const cpass = enc.beginComputePass({ label: `webgpu-quantize convert ${req.label} rows ${c.row0}+${c.nRows}` });
+        cpass.setPipeline(job.convertPass);
+        cpass.setBindGroup(0, d.createBindGroup({
+          label: `webgpu-quantize convert ${req.label}`,
+          layout: this.convert.layout,
+          entries: [
+            { binding: 0, resource: { buffer: slot.convertUniform } },
+            { binding: 1, resource: { buffer: upload, size: data.byteLength } },
+            { binding: 2, resource: widen ? { buffer: slot.src, size: nValues * 4 } : { buffer: this.dummy } },
+            { binding: 3, resource: { buffer: slot.dst, offset: lay.statusOffset, size: 4 } },
+          ],
+        }));
+        cpass.dispatchWorkgroups(...foldDispatch(convertInvocations(nValues, job.rows.valueBytes), CONVERT_WORKGROUP, this.maxPerDim));
+        cpass.end();
+      }
       const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
       pass.setBindGroup(0, bindGroup);
       if (job.rowPass && input.sigma2 === null) {

@@ -6,6 +6,7 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { quantType, quantizeChunk } from '../quant/registry.js';
 import { UnsupportedTypeError } from '../errors.js';
+import type { StoredRows } from './stored-rows.js';
 
 export interface QuantizeJob {
   type: GgmlType;
@@ -17,12 +18,22 @@ export interface QuantizeJob {
   label: string;
 }
 
+/** A job whose rows are as the file stores them (F32/F16/BF16): the backend widens and checks them. */
+export interface StoredQuantizeJob extends Omit<QuantizeJob, 'src'> {
+  src: StoredRows;
+}
+
 export interface QuantizeBackend {
   /** one line for the log: which device or how many threads */
   readonly description: string;
   readonly kind: 'cpu' | 'gpu';
   supports(type: GgmlType): boolean;
   quantize(job: QuantizeJob): Promise<Uint8Array>;
+  /**
+   * Present on backends that take rows as stored (the GPU: the upload is the stored bytes, widened and
+   * checked for Inf/NaN on the device, failing with the same InvalidWeightsError as the host check).
+   */
+  quantizeStored?(job: StoredQuantizeJob): Promise<Uint8Array>;
   close(): Promise<void>;
   /** Running totals of where a GPU backend's blocks were computed. Undefined for CPU backends. */
   blockCounts?(): BlockCounts;

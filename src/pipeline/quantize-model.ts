@@ -1,8 +1,13 @@
 /**
  * The one host path: read -> plan -> quantize -> write, exactly as llama-quantize does it (spec §4, §5),
- * for any backend (CPU workers, in-thread CPU, GPU) and any I/O (Node files, browser Blobs). Memory stays
- * bounded: tensors are processed in slabs of rows, and only the next slab is read ahead while the
- * current one is quantized.
+ * for any backend (CPU workers, in-thread CPU, GPU) and any I/O (Node files, browser Blobs).
+ *
+ * One pipeline for the whole file: every tensor is cut into slabs of rows (--max-buffer-size), and up to
+ * SLABS_IN_FLIGHT slabs, across tensor boundaries, are between "read started" and "written" at once, so
+ * reading the next slab, quantizing the current ones and writing the previous one overlap. Output is
+ * written strictly in order; the slab count bounds the bytes in flight (the GPU quantizer bounds its own
+ * staging with its chunk slots). A backend that takes stored rows (the GPU) gets the file's F32/F16/BF16
+ * bytes as they are and widens and checks them itself; the CPU backends get f32 widened here.
  */
 import { InternalError, InvalidWeightsError, QuantizeError, RequantizeError, UnsupportedTypeError, UsageError, imatrixRequiredMessage, printable, quoteName } from '../errors.js';
 import type { ByteSink } from '../formats/byte-source.js';
@@ -13,7 +18,7 @@ import { keepSplitOutputPrefix, planKeepSplit, planOutput, paddingAfter, ZERO_PA
 import { imatrixFor, type Imatrix } from '../formats/imatrix.js';
 import { GgmlType, rowSize, typeLayout } from '../core/ggml-type.js';
 import { dequantizeRows, quantType } from '../quant/registry.js';
-import { firstInvalidBlock, firstNonFinite } from '../quant/validate.js';
+import { firstInvalidBlock } from '../quant/validate.js';
 import { modelFactsFromKv } from '../policy/model-facts.js';
 import { planTensorTypes, PolicyError, type PlanEntry, type TypePlan } from '../policy/tensor-type.js';
 import { entryBytes, fallbackReason, lowBitWarning, missingTypesMessage } from '../type-catalog.js';
@@ -21,6 +26,8 @@ import { blockCountsLine, blockCountsSince, type BlockCounts, type QuantizeBacke
 import type { QuantizeOptions } from './options.js';
 import { loaderFtype, loaderKvs, outputKvs } from './output-kvs.js';
 import * as report from './report.js';
+import { isStoredFloat, storedToF32, type StoredFloatType } from './stored-rows.js';
+import { stageClock } from './stage-clock.js';
 
 export interface RunLog {
   info(line: string): void;
@@ -195,6 +202,7 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   let sizeIn = 0;
   let sizeOut = 0;
   const t0 = Date.now();
+  stageClock.reset();
   let index = 0;
 
   if (options.dryRun) {
@@ -211,33 +219,43 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
 
   for (const file of files) {
     const sink = await req.openOutput(file.path);
+    const window = new SlabWindow(sink, SLABS_IN_FLIGHT);
     try {
       await sink.write(file.layout.meta);
       for (const [k, e] of file.entries.entries()) {
         const t = info.get(e.sourceName)!;
         const prefix = report.tensorLinePrefix(++index, total, e.name, e.ne, e.sourceType);
         const tTensor = Date.now();
-        const written = e.quantize
-          ? await quantizeTensor(req, t, e, sink)
-          : await copyTensor(req, t, sink);
-        if (written !== file.layout.nbytes[k]) {
-          throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
-        }
-        await sink.write(ZERO_PAD.subarray(0, paddingAfter(written)));
-        log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
-        log.tensor?.(tensorResult(e, index, total, t.nbytes, written, Date.now() - tTensor));
-        sizeIn += t.nbytes;
-        sizeOut += written;
-        done += t.nbytes;
-        log.progress?.(done, workBytes);
+        const at = index;
+        const outs: Promise<Uint8Array[]>[] = [];
+        for (const slab of e.quantize ? quantizeSlabs(req, t, e) : copySlabs(req, t)) outs.push((await window.push(slab)).out);
+        let written = 0;
+        await window.push(async () => {
+          for (const out of await Promise.all(outs)) for (const o of out) written += o.length;
+          if (written !== file.layout.nbytes[k]) {
+            throw new InternalError(`tensor ${quoteName(e.name)} produced ${written} bytes, layout expects ${file.layout.nbytes[k]}`);
+          }
+          return [ZERO_PAD.subarray(0, paddingAfter(written))];
+        }, () => {
+          log.info(prefix + (e.quantize ? report.convertedSuffix(e.targetType, t.nbytes, written) : report.copiedSuffix(written)));
+          log.tensor?.(tensorResult(e, at, total, t.nbytes, written, Date.now() - tTensor));
+          sizeIn += t.nbytes;
+          sizeOut += written;
+          done += t.nbytes;
+          log.progress?.(done, workBytes);
+        });
       }
+      await window.drain();
       await sink.close();
     } catch (e) {
+      // a slab pushed earlier may have failed too: its error comes first, as in a serial run
+      const earlier = await window.settle();
       await sink.abort();
-      throw e;
+      throw earlier ?? e;
     }
   }
   const quantizeMs = Date.now() - t0;
+  if (stageClock.on) for (const line of stageClock.report()) log.info(line);
   for (const line of report.totalsLines(sizeIn, sizeOut, nElements)) log.info(line);
   if (options.dryRun && plan.willRequireImatrix && !req.imatrix) {
     log.warn('llama_model_quantize_impl: WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!');
@@ -258,6 +276,65 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   return { plan, outputs: files.map((f) => f.path), sizeIn, sizeOut, nElements, quantizeMs, blockCounts };
 }
 
+/** Slabs between "read started" and "written" at once, across tensors (bytes in flight <= this x --max-buffer-size). */
+export const SLABS_IN_FLIGHT = 3;
+
+/** A slab's work: read, convert, quantize; resolves to its output bytes, in order. */
+type Slab = () => Promise<Uint8Array[]>;
+
+/**
+ * The ordered window of slabs in flight: push() starts a slab once fewer than `depth` are pending,
+ * writing the oldest first when the window is full; outputs reach the sink in push order, and each
+ * slab's `after` runs once its bytes are written. The first failure in push order is the one reported.
+ */
+class SlabWindow {
+  private readonly pending: { out: Promise<Uint8Array[]>; after: () => void }[] = [];
+
+  constructor(private readonly sink: ByteSink, private readonly depth: number) {}
+
+  /** Starts `slab` (after writing the oldest while the window is full); gives back its output promise. */
+  async push(slab: Slab, after: () => void = () => {}): Promise<{ out: Promise<Uint8Array[]> }> {
+    while (this.pending.length >= this.depth) await this.writeOldest();
+    let out: Promise<Uint8Array[]>;
+    try {
+      out = slab();
+    } catch (e) {
+      out = Promise.reject(e);
+    }
+    out.catch(() => {}); // observed in order by writeOldest
+    this.pending.push({ out, after });
+    return { out };
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.writeOldest();
+  }
+
+  /**
+   * After a failure: waits for the slabs still running, so that nothing touches the sink or the backend
+   * later, and returns the first of their errors in push order (undefined if none failed).
+   */
+  async settle(): Promise<unknown> {
+    const results = await Promise.allSettled(this.pending.map((p) => p.out));
+    this.pending.length = 0;
+    const failed = results.find((r) => r.status === 'rejected');
+    return failed ? (failed as PromiseRejectedResult).reason : undefined;
+  }
+
+  private async writeOldest(): Promise<void> {
+    const p = this.pending[0];
+    const out = await stageClock.time('quantize-wait', p.out);
+    this.pending.shift();
+    const end = stageClock.start('write');
+    try {
+      for (const o of out) await this.sink.write(o);
+    } finally {
+      end();
+    }
+    p.after();
+  }
+}
+
 function tensorResult(e: PlanEntry, index: number, total: number, bytesIn: number, bytesOut: number, ms: number): TensorResult {
   const reason = fallbackReason(e);
   return {
@@ -266,26 +343,27 @@ function tensorResult(e: PlanEntry, index: number, total: number, bytesIn: numbe
   };
 }
 
-/** rows per slab: llama.cpp's bound on source + destination + f32 bytes per row */
-function slabRows(t: GgufTensorInfo, target: GgmlType, maxBytes: number): number {
+/** rows per slab: llama.cpp's bound on source + destination + f32 bytes per row (no f32 copy on the host when the backend widens) */
+function slabRows(t: GgufTensorInfo, target: GgmlType, maxBytes: number, hostF32: boolean): number {
   const n = t.ne[0];
-  const perRow = rowSize(t.type, n) + rowSize(target, n) + (t.type === GgmlType.F32 ? 0 : 4 * n);
+  const perRow = rowSize(t.type, n) + rowSize(target, n) + (t.type === GgmlType.F32 || !hostF32 ? 0 : 4 * n);
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   return Math.max(1, Math.min(rows, Math.floor(maxBytes / perRow)));
 }
 
-async function copyTensor(req: RunRequest, t: GgufTensorInfo, sink: ByteSink): Promise<number> {
+function* copySlabs(req: RunRequest, t: GgufTensorInfo): Generator<Slab> {
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
   const rowBytes = rowSize(t.type, t.ne[0]);
   const step = Math.max(1, Math.floor(req.options.maxBufferSize / rowBytes));
   const source = req.model.sources[t.shard];
   for (let r = 0; r < rows; r += step) {
     const n = Math.min(step, rows - r);
-    const bytes = await readTensorRows(source, t, r, n);
-    checkStored(t, bytes, r, req.model.files[t.shard].name);
-    await sink.write(bytes);
+    yield async () => {
+      const bytes = await stageClock.time('read', readTensorRows(source, t, r, n));
+      checkStored(t, bytes, r, req.model.files[t.shard].name);
+      return [bytes];
+    };
   }
-  return rows * rowBytes;
 }
 
 /** ggml_validate_row_data on stored data (check_tensors): values of F32/F16/BF16, fp16 scales of blocks. */
@@ -303,12 +381,7 @@ function checkStored(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, fil
 /** The source rows as f32: exact widening for F32/F16/BF16, dequantization (--allow-requantize) otherwise. */
 function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, file: string): Float32Array {
   const layout = typeLayout(t.type);
-  if (!layout.isQuantized) {
-    const f = toFloat32(t.type, bytes);
-    const bad = firstNonFinite(f);
-    if (bad >= 0) throw new InvalidWeightsError({ file, tensor: t.name, row: firstRow + Math.floor(bad / t.ne[0]), column: bad % t.ne[0], value: f[bad] });
-    return f;
-  }
+  if (isStoredFloat(t.type)) return storedToF32(t.name, { type: t.type, bytes, firstRow, file }, t.ne[0]);
   checkStored(t, bytes, firstRow, file);
   const q = quantType(t.type);
   if (!q) throw new RequantizeError(t.name, `cannot requantize from ${layout.name}: no dequantizer for it yet`);
@@ -317,7 +390,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array, firstRow: number, file: str
   return out;
 }
 
-async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t: GgufTensorInfo, e: PlanEntry, sink: ByteSink): Promise<number> {
+function* quantizeSlabs(req: RunRequest & { backend: QuantizeBackend }, t: GgufTensorInfo, e: PlanEntry): Generator<Slab> {
   const n = t.ne[0];
   const rowsPerExpert = t.ne[1];
   const rows = t.ne[1] * t.ne[2] * t.ne[3];
@@ -331,43 +404,57 @@ async function quantizeTensor(req: RunRequest & { backend: QuantizeBackend }, t:
     const why = req.imatrix ? ', and the imatrix has no entry for it' : '';
     throw new UsageError(imatrixRequiredMessage(`tensor ${quoteName(e.name)} (${typeLayout(e.targetType).name}${why})`));
   }
-  const step = slabRows(t, e.targetType, req.options.maxBufferSize);
+  const backend = req.backend;
+  // the GPU takes the stored bytes and widens and checks them on the device
+  const stored = isStoredFloat(t.type) && backend.quantizeStored !== undefined;
+  const step = slabRows(t, e.targetType, req.options.maxBufferSize, !stored);
   const source = req.model.sources[t.shard];
-  const read = (r: number) => readTensorRows(source, t, r, Math.min(step, rows - r));
-  let next: Promise<Uint8Array> | null = read(0);
-  let written = 0;
+  const lay = typeLayout(e.targetType);
   for (let r = 0; r < rows; r += step) {
-    const bytes = await next!;
-    next = r + step < rows ? read(r + step) : null; // read ahead while this slab is quantized
-    next?.catch(() => {}); // surfaced when awaited
-    const f32 = toF32(t, bytes, r, req.model.files[t.shard].name);
-    const nrows = bytes.length / rowSize(t.type, n);
-    // one job per expert segment: a call never crosses an expert boundary (its imatrix slice differs)
-    const jobs: Promise<Uint8Array>[] = [];
-    const jobRows: number[] = [];
-    for (let k = 0; k < nrows;) {
-      const row = r + k;
-      const m = Math.min(nrows - k, rowsPerExpert - (row % rowsPerExpert));
-      const expert = Math.floor(row / rowsPerExpert);
-      jobs.push(req.backend.quantize({
-        type: e.targetType, src: f32.subarray(k * n, (k + m) * n), nrows: m, nPerRow: n,
-        imatrix: imatrix ? imatrix.subarray(expert * n, (expert + 1) * n) : null, label: e.name,
-      }));
-      jobRows.push(row);
-      k += m;
-    }
-    for (const [j, out] of (await Promise.all(jobs)).entries()) {
-      const bad = firstInvalidBlock(e.targetType, out);
-      if (bad >= 0) {
-        const perRow = n / typeLayout(e.targetType).blockSize;
-        throw new InvalidWeightsError({
-          file: req.model.files[t.shard].name, tensor: e.name, row: jobRows[j] + Math.floor(bad / perRow), column: (bad % perRow) * typeLayout(e.targetType).blockSize,
-          value: Infinity, what: `quantized ${typeLayout(e.targetType).name} data (a block scale overflows fp16)`,
-        });
+    yield async () => {
+      const bytes = await stageClock.time('read', readTensorRows(source, t, r, Math.min(step, rows - r)));
+      let f32: Float32Array | null = null;
+      if (!stored) {
+        const end = stageClock.start('host-convert');
+        try {
+          f32 = toF32(t, bytes, r, req.model.files[t.shard].name);
+        } finally {
+          end();
+        }
       }
-      await sink.write(out);
-      written += out.length;
-    }
+      const nrows = bytes.length / rowSize(t.type, n);
+      const w = bytes.length / (nrows * n);
+      // one job per expert segment: a call never crosses an expert boundary (its imatrix slice differs)
+      const jobs: Promise<Uint8Array>[] = [];
+      const jobRows: number[] = [];
+      for (let k = 0; k < nrows;) {
+        const row = r + k;
+        const m = Math.min(nrows - k, rowsPerExpert - (row % rowsPerExpert));
+        const expert = Math.floor(row / rowsPerExpert);
+        const job = { type: e.targetType, nrows: m, nPerRow: n, imatrix: imatrix ? imatrix.subarray(expert * n, (expert + 1) * n) : null, label: e.name };
+        const p = f32
+          ? backend.quantize({ ...job, src: f32.subarray(k * n, (k + m) * n) })
+          : backend.quantizeStored!({ ...job, src: { type: t.type as StoredFloatType, bytes: bytes.subarray(k * n * w, (k + m) * n * w), firstRow: row, file: req.model.files[t.shard].name } });
+        p.catch(() => {}); // awaited in order below
+        jobs.push(p);
+        jobRows.push(row);
+        k += m;
+      }
+      const outs: Uint8Array[] = [];
+      // in order: the first failing segment is the one reported
+      for (const [j, p] of jobs.entries()) {
+        const out = await p;
+        const bad = firstInvalidBlock(e.targetType, out);
+        if (bad >= 0) {
+          const perRow = n / lay.blockSize;
+          throw new InvalidWeightsError({
+            file: req.model.files[t.shard].name, tensor: e.name, row: jobRows[j] + Math.floor(bad / perRow), column: (bad % perRow) * lay.blockSize,
+            value: Infinity, what: `quantized ${lay.name} data (a block scale overflows fp16)`,
+          });
+        }
+        outs.push(out);
+      }
+      return outs;
+    };
   }
-  return written;
 }

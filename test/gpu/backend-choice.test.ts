@@ -16,17 +16,21 @@ import { defaultOptions } from '../../src/pipeline/options.js';
 import { quantizeModel, type RunLog } from '../../src/pipeline/quantize-model.js';
 import { parseFtype } from '../../src/policy/ftype.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
+import { toFloat32 } from '../../src/formats/gguf-model.js';
+import type { StoredRows } from '../../src/pipeline/stored-rows.js';
 import { SYNTH_DIR } from '../golden/shared-paths.js';
 
 /** a GpuQuantizer stand-in: "kernels" for `kernels` (computed by the CPU reference), counted like the real one */
 function fakeQuantizer(kernels: GgmlType[], isSoftware = false): GpuQuantizer {
-  const stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0 };
+  const stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0, uploadedBytes: 0 };
   return {
     adapterName: isSoftware ? 'fake software' : 'fake hardware', isSoftware, stats,
     supports: (t: GgmlType) => kernels.includes(t),
-    async quantize(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string) {
+    async quantize(type: GgmlType, src: Float32Array | StoredRows, nrows: number, nPerRow: number, imatrix: Float32Array | null, label: string) {
       stats.blocks += (nrows * nPerRow) / typeLayout(type).blockSize;
-      return quantizeOnCpu({ type, src, nrows, nPerRow, imatrix, label });
+      // a hardware GpuBackend hands over the rows as stored (widened on the device by the real one)
+      const f32 = src instanceof Float32Array ? src : toFloat32(src.type, src.bytes);
+      return quantizeOnCpu({ type, src: f32, nrows, nPerRow, imatrix, label });
     },
     destroy: async () => {},
   } as unknown as GpuQuantizer;

@@ -86,12 +86,13 @@ describe('foldDispatch', () => {
     expect(() => foldDispatch(64 * 10, 64, 3)).toThrow(RangeError);
   });
 
-  test('chunk layout: output words, then the fallback bitmask at an aligned offset', () => {
+  test('chunk layout: output words, then the fallback bitmask and the status word at aligned offsets', () => {
     const c = [...planChunks({ nrows: 1, nPerRow: 32 * 33, blockValues: 32, blockBytes: 18, maxChunkBlocks: 100 })][0];
     const lay = chunkLayout(c, 256);
     expect(lay.outBytes).toBe(596); // 33 * 18 = 594, rounded up to whole words
     expect(lay.maskOffset).toBe(768);
     expect(lay.maskBytes).toBe(8);
-    expect(lay.total).toBe(776);
+    expect(lay.statusOffset).toBe(1024);
+    expect(lay.total).toBe(1028);
   });
 });

@@ -1,10 +1,11 @@
 // Failure paths of the GPU host: unsupported types and bad shapes are refused up front, errors of the
-// caller's row source and sink come back unchanged and leave the quantizer usable, and a lost device
-// turns into GpuError('device-lost') naming the tensor, with destroy() still completing.
+// caller's sink and an Inf/NaN in stored rows (the CPU path's error) come back unchanged and leave the
+// quantizer usable, and a lost device turns into GpuError('device-lost') naming the tensor, with destroy() still completing.
 import { afterAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { nodeGpuDevice } from '../../src/node/gpu-device.js';
-import { GpuError, UnsupportedTypeError } from '../../src/errors.js';
+import { GpuError, InvalidWeightsError, UnsupportedTypeError } from '../../src/errors.js';
+import { storedToF32 } from '../../src/pipeline/stored-rows.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { generate } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
@@ -28,7 +29,7 @@ describe.skipIf(!env.handle)('GPU host failure paths', () => {
     await expect(q.quantize(GgmlType.Q8_0, src, 2, 64, null, 'late')).rejects.toBeInstanceOf(GpuError);
   });
 
-  test('sink and row-source errors propagate unchanged; the quantizer keeps working', async () => {
+  test('sink errors propagate unchanged; the quantizer keeps working', async () => {
     const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 128, inFlight: 3 });
     const src = generate('laplace', 8, 128, 2);
     const boom = new Error('disk full');
@@ -39,14 +40,37 @@ describe.skipIf(!env.handle)('GPU host failure paths', () => {
       sink: () => { if (++seen === 3) throw boom; },
     })).rejects.toBe(boom);
     expect(seen).toBe(3); // nothing is delivered after a failure
-    const bad = new RangeError('no such rows');
-    await expect(q.run({
-      type: GgmlType.Q4_0, nrows: 8, nPerRow: 128, imatrix: null, label: 'rows',
-      rows: (r0) => { if (r0 >= 4) throw bad; return src.subarray(r0 * 128, (r0 + 1) * 128); },
-      sink: () => {},
-    })).rejects.toBe(bad);
     const got = await q.quantize(GgmlType.Q4_0, src, 8, 128, null, 'after');
     expectSameBytes(got, reference(GgmlType.Q4_0, src, 8, 128, null), GgmlType.Q4_0, 'after failures');
+    await q.destroy();
+  });
+
+  test('an Inf/NaN in stored rows fails with the CPU path\'s one-line error, at the first bad value', async () => {
+    // 64-value chunks: the bad values sit in later chunks, the first in order is reported
+    const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 64, inFlight: 3 });
+    const nrows = 6, nPerRow = 128;
+    for (const [stored, w] of [[GgmlType.F32, 4], [GgmlType.F16, 2], [GgmlType.BF16, 2]] as const) {
+      const bytes = new Uint8Array(nrows * nPerRow * w);
+      const view = new DataView(bytes.buffer);
+      const put = (i: number, bits: number) => (w === 4 ? view.setUint32(i * 4, bits, true) : view.setUint16(i * 2, bits, true));
+      const inf = stored === GgmlType.F32 ? 0xff800000 : stored === GgmlType.F16 ? 0xfc00 : 0xff80; // -Inf
+      const nan = stored === GgmlType.F32 ? 0x7fc00000 : stored === GgmlType.F16 ? 0x7e00 : 0x7fc0;
+      put(3 * nPerRow + 77, inf);
+      put(4 * nPerRow + 5, nan);
+      const rows = { type: stored, bytes, firstRow: 40 };
+      let want = '';
+      try {
+        storedToF32('blk.3.ffn_up.weight', rows, nPerRow);
+      } catch (e) {
+        want = (e as Error).message;
+      }
+      expect(want).toBe("tensor 'blk.3.ffn_up.weight': input data has a non-finite value (-Infinity) at row 43, column 77");
+      const err = await q.run({ type: GgmlType.Q4_0, nrows, nPerRow, imatrix: null, label: 'blk.3.ffn_up.weight', rows, sink: () => {} }).catch((e) => e);
+      expect(err).toBeInstanceOf(InvalidWeightsError);
+      expect((err as Error).message).toBe(want);
+    }
+    const src = generate('laplace', 2, 128, 1);
+    expectSameBytes(await q.quantize(GgmlType.Q4_0, src, 2, 128, null, 'after'), reference(GgmlType.Q4_0, src, 2, 128, null), GgmlType.Q4_0, 'after an input error');
     await q.destroy();
   });
 

@@ -1,7 +1,7 @@
 // GPU quantization against the CPU reference (src/quant, itself byte-identical to llama.cpp; the oracle
 // stands in for a type the registry lacks): every test distribution, with and without imatrix, odd block
 // counts, one-row tensors, chunk edges (tiny chunks, rows split over chunks), folded dispatches, the
-// streaming API, and the host fallback for blocks the kernels flag.
+// stored F32/F16/BF16 rows widened on the device, and the host fallback for blocks the kernels flag.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { foldDispatch } from '../../src/gpu/chunk-plan.js';
@@ -9,6 +9,9 @@ import { GgmlType, QK_K, typeLayout } from '../../src/core/ggml-type.js';
 import { gpuKernel, gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
+import { fp32ToBf16, fp32ToFp16 } from '../../src/core/half.js';
+import { toFloat32 } from '../../src/formats/gguf-model.js';
+import { firstNonFinite } from '../../src/quant/validate.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -85,34 +88,49 @@ describe.skipIf(!env.handle)('GPU quantize == CPU reference', () => {
     });
   }
 
-  test('streaming: row source and async sink get ordered, complete ranges', async () => {
-    for (const [type, nrows, nPerRow, qq] of [[GgmlType.Q4_1, 6, 256, q], [GgmlType.Q5_0, 3, 320, tiny], [GgmlType.F16, 5, 77, tiny]] as const) {
-      const src = generate('student-t', nrows, nPerRow, 5);
-      const im = type === GgmlType.F16 ? null : generateImatrix(nPerRow, 9);
-      const want = reference(type, src, nrows, nPerRow, im);
-      const out = new Uint8Array(want.length);
-      const calls: [number, number][] = [];
-      let next = 0;
-      await qq.run({
-        type, nrows, nPerRow, imatrix: im, label: 'stream',
-        rows: async (r0, n) => {
-          expect(r0 * nPerRow).toBeLessThanOrEqual(next / typeLayout(type).typeSize * typeLayout(type).blockSize + nPerRow);
-          return src.slice(r0 * nPerRow, (r0 + n) * nPerRow);
-        },
-        sink: async (off, bytes) => {
-          expect(off).toBe(next);
-          calls.push([off, bytes.length]);
-          await new Promise((r) => setTimeout(r, 1));
-          out.set(bytes, off);
-          next = off + bytes.length;
-        },
-      });
-      expect(next).toBe(want.length);
-      expect(calls.length).toBeGreaterThan(0);
-      expectSameBytes(out, want, type, `stream ${typeLayout(type).name}`);
+  test('stored rows (F32, F16, BF16) are widened on the device: same bytes as the CPU on the widened values, ordered async sink', async () => {
+    const cases = [[GgmlType.Q4_1, 6, 256, q], [GgmlType.Q5_0, 3, 320, tiny], [GgmlType.F16, 5, 78, tiny], [GgmlType.Q8_0, 4, 96, q]] as const;
+    let checked = 0;
+    for (const stored of [GgmlType.F32, GgmlType.F16, GgmlType.BF16] as const) {
+      for (const [type, nrows, nPerRow, qq] of cases) {
+        for (const dist of ['student-t', 'edge-blocks', 'subnormal'] as const) {
+          const bytes = storedBytes(stored, generate(dist, nrows, nPerRow, 5));
+          const widened = toFloat32(stored, bytes);
+          expect(firstNonFinite(widened), `${dist} as ${typeLayout(stored).name}`).toBe(-1);
+          const im = type === GgmlType.F16 || type === GgmlType.Q8_0 ? null : generateImatrix(nPerRow, 9);
+          const want = reference(type, widened, nrows, nPerRow, im);
+          const out = new Uint8Array(want.length);
+          let next = 0;
+          const uploaded = qq.stats.uploadedBytes;
+          await qq.run({
+            type, nrows, nPerRow, imatrix: im, label: 'stored',
+            rows: { type: stored, bytes, firstRow: 0 },
+            sink: async (off, got) => {
+              expect(off).toBe(next);
+              await new Promise((r) => setTimeout(r, 1));
+              out.set(got, off);
+              next = off + got.length;
+            },
+          });
+          expect(next).toBe(want.length);
+          // the upload is the stored bytes, not f32
+          expect(qq.stats.uploadedBytes - uploaded).toBe(bytes.length);
+          expectSameBytes(out, want, type, `stored ${typeLayout(stored).name} -> ${typeLayout(type).name} ${dist}`);
+          checked++;
+        }
+      }
     }
+    expect(checked).toBe(36);
   });
 });
+
+/** f32 values stored as F32, F16 or BF16 (ggml's rounding), as a file holds them */
+function storedBytes(type: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16, v: Float32Array): Uint8Array {
+  if (type === GgmlType.F32) return new Uint8Array(v.slice().buffer);
+  const h = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) h[i] = type === GgmlType.F16 ? fp32ToFp16(v[i]) : fp32ToBf16(v[i]);
+  return new Uint8Array(h.buffer);
+}
 
 describe.skipIf(!env.handle)('GPU quantize: concurrent tensors share the chunks in flight', () => {
   test('six tensors of four types at once, through three slots', async () => {

@@ -1,0 +1,260 @@
+/**
+ * The whole-model device benchmark (issue 8, item 4): on a generated model with Llama-3-8B shapes (4
+ * layers + token embedding + output, F16, about 3.9 GB) and an imatrix for it, times file to file
+ *   - ours: `webgpu-quantize --backend gpu` (quantizeFile with the GPU backend, device start included),
+ *   - llama.cpp: `llama_model_quantize` through the oracle with nthread = all cores (a real run),
+ *   - the read floor: reading the input once from a warm page cache,
+ * for Q4_K_M with and without imatrix, Q5_K_M, Q6_K, Q8_0 and Q4_0; prints seconds, input GB/s, the ratios,
+ * peak RSS of each side (its own child process), device / host-fallback block counts, and whether the two
+ * outputs are sha256-identical; writes the rows to a JSON file and the table beside it.
+ *
+ *   node dist/device-whole-model.js [--small] [--layers 4] [--runs Q4_K_M+im,Q4_K_M,...] [--backend gpu]
+ *                                   [--json bench/results/device-whole-model.json] [--dir D] [--keep]
+ *
+ * --small: a tiny model with the same tensor set (256-wide), to check the mode end to end on SwiftShader.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FileSink } from '../src/node/file-io.js';
+import { parseFtype } from '../src/policy/ftype.js';
+import { GgmlType } from '../src/core/ggml-type.js';
+import { fp32ToFp16 } from '../src/core/half.js';
+import { paddingAfter, ZERO_PAD } from '../src/formats/gguf-writer.js';
+import { mulberry32, syntheticModel, type SyntheticSpec } from '../src/synthetic-model.js';
+import { imatrixGgufBytes, makeImatrixStats } from '../test/data/imatrix-files.js';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const DEFAULT_RUNS = 'Q4_K_M+im,Q4_K_M,Q5_K_M,Q6_K,Q8_0,Q4_0';
+
+/** Llama-3-8B: n_embd 4096, n_ff 14336, 32 heads, 8 KV heads, vocab 128256; `small`: the same tensor set, 256 wide */
+function specFor(small: boolean, nLayer: number): SyntheticSpec {
+  if (small) return { nLayer, nEmbd: 256, nFf: 768, nHead: 4, nHeadKv: 1, nVocab: 2048, dtype: GgmlType.F16, untiedOutput: true, name: 'whole-model-small', seed: 3 };
+  return { nLayer, nEmbd: 4096, nFf: 14336, nHead: 32, nHeadKv: 8, nVocab: 128256, dtype: GgmlType.F16, untiedOutput: true, name: 'llama3-8b-shapes', seed: 3 };
+}
+
+/**
+ * Writes the model fast: rows are copied from pools of pre-converted F16 gaussian values (16 per-row
+ * scales, rare 20x outliers) at random offsets, so a 4 GB file is written at memory speed rather than
+ * one fp32 -> fp16 conversion per value in JavaScript. Norms are F32 near 1.
+ */
+async function writeModel(spec: SyntheticSpec, file: string): Promise<void> {
+  const m = syntheticModel(spec);
+  const rand = mulberry32(99);
+  const POOL = 1 << 20;
+  const pools: Uint16Array[] = [];
+  for (let s = 0; s < 16; s++) {
+    const scale = 0.02 * Math.exp(2 * (s / 15 - 0.5));
+    const p = new Uint16Array(POOL + 16384);
+    for (let i = 0; i < p.length; i++) {
+      const u = Math.max(rand(), 1e-12);
+      const g = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+      p[i] = fp32ToFp16(rand() < 0.002 ? g * scale * 20 : g * scale);
+    }
+    pools.push(p);
+  }
+  const sink = await FileSink.create(file);
+  await sink.write(m.layout.meta);
+  for (const t of m.tensors) {
+    const n = t.ne[0];
+    const rows = t.ne.slice(1).reduce((a, b) => a * b, 1);
+    let nbytes: number;
+    if (t.type === GgmlType.F32) {
+      const v = new Float32Array(n * rows);
+      for (let i = 0; i < v.length; i++) v[i] = 1 + 0.1 * (rand() - 0.5);
+      nbytes = v.byteLength;
+      await sink.write(new Uint8Array(v.buffer));
+    } else {
+      const step = Math.max(1, Math.floor((32 << 20) / (2 * n)));
+      for (let r0 = 0; r0 < rows; r0 += step) {
+        const k = Math.min(step, rows - r0);
+        const slab = new Uint16Array(k * n);
+        for (let r = 0; r < k; r++) {
+          const pool = pools[Math.floor(rand() * 16)];
+          const off = Math.floor(rand() * (pool.length - n));
+          slab.set(pool.subarray(off, off + n), r * n);
+        }
+        await sink.write(new Uint8Array(slab.buffer));
+      }
+      nbytes = rows * n * 2;
+    }
+    await sink.write(ZERO_PAD.subarray(0, paddingAfter(nbytes)));
+  }
+  await sink.close();
+}
+
+function writeImatrix(spec: SyntheticSpec, file: string): void {
+  const weights = syntheticModel(spec).tensors.filter((t) => t.ne.length >= 2 && t.name !== 'token_embd.weight');
+  fs.writeFileSync(file, imatrixGgufBytes(makeImatrixStats(weights, { seed: 5 })));
+}
+
+/** Reads the file once, sequentially, in 64 MiB pieces; returns seconds. */
+function readOnce(file: string): number {
+  const buf = Buffer.allocUnsafe(64 << 20);
+  const fd = fs.openSync(file, 'r');
+  const t0 = process.hrtime.bigint();
+  try {
+    while (fs.readSync(fd, buf, 0, buf.length, null) > 0) { /* read */ }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function sha256(file: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(64 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    let n: number;
+    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+interface ChildResult {
+  s: number;
+  peakRssMiB: number;
+  adapter?: string;
+  deviceBlocks?: number;
+  fallbackBlocks?: number;
+}
+
+/** One side in its own process, so that its peak RSS (getrusage ru_maxrss) is its own. */
+async function child(kind: string, input: string, output: string, ftype: string, imatrix: string, threads: number, backend: string): Promise<void> {
+  const f = parseFtype(ftype)!;
+  const t0 = process.hrtime.bigint();
+  const r: Partial<ChildResult> = {};
+  if (kind === 'ours') {
+    const { quantizeFile } = await import('../src/node/index.js');
+    const options = { ftype: f.id, ftypeName: f.name, nthreads: threads, backend: backend as 'gpu', imatrixPath: imatrix || undefined };
+    if (backend === 'gpu') {
+      const { createGpuBackend } = await import('../src/node/gpu-backend.js');
+      const gpu = await createGpuBackend({ info() {}, warn: (l) => console.error(l) });
+      try {
+        await quantizeFile({ input, output, options, backend: gpu });
+      } finally {
+        await gpu.close();
+      }
+      r.adapter = gpu.description;
+      const c = gpu.blockCounts();
+      r.fallbackBlocks = c.fallback + c.noKernel;
+      r.deviceBlocks = c.device;
+    } else {
+      const res = await quantizeFile({ input, output, options });
+      r.adapter = res.backend;
+    }
+  } else {
+    const { loadOracle } = await import('../test/oracle/llama-cpp.js');
+    // the oracle reads the imatrix file with its own reader (not ours), which must be loaded first
+    if (imatrix) await (await import('../test/oracle/imatrix-reference.js')).loadReferenceImatrix(imatrix);
+    const o = loadOracle();
+    if (!o) throw new Error('llama.cpp oracle unavailable');
+    const rc = o.modelQuantize(input, output, { ftype: f.id, nthread: threads, imatrixFile: imatrix ? { path: imatrix } : undefined });
+    if (rc !== 0) throw new Error(`llama_model_quantize returned ${rc}: ${o.lastQuantizeError()}`);
+  }
+  r.s = Number(process.hrtime.bigint() - t0) / 1e9;
+  r.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+export interface WholeModelRow {
+  ftype: string;
+  imatrix: boolean;
+  ours_s: number;
+  llama_s: number;
+  llama_threads: number;
+  read_floor_s: number;
+  input_bytes: number;
+  peak_rss_mib: number;
+  llama_peak_rss_mib: number;
+  device_blocks: number | null;
+  fallback_blocks: number | null;
+  identical: boolean;
+  adapter: string;
+}
+
+async function main(): Promise<void> {
+  if (argv[0] === '--child') {
+    const [, kind, input, output, ftype, imatrix, threads, backend] = argv;
+    await child(kind, input, output, ftype, imatrix === '-' ? '' : imatrix, Number(threads), backend);
+    return;
+  }
+  const small = argv.includes('--small');
+  const nLayer = Number(arg('--layers', small ? '2' : '4'));
+  const threads = Number(arg('--threads', String(os.availableParallelism())));
+  const backend = arg('--backend', 'gpu');
+  const runs = arg('--runs', DEFAULT_RUNS).split(',');
+  const jsonPath = arg('--json', small ? '' : path.join(here, '..', 'bench', 'results', 'device-whole-model.json'));
+  const dir = arg('--dir', '') || fs.mkdtempSync(path.join(os.tmpdir(), 'wq-whole-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const spec = specFor(small, nLayer);
+  const input = path.join(dir, 'model-f16.gguf');
+  const imatrix = path.join(dir, 'imatrix.gguf');
+  let t0 = Date.now();
+  await writeModel(spec, input);
+  writeImatrix(spec, imatrix);
+  const inputBytes = fs.statSync(input).size;
+  console.log(`generated ${input}: ${(inputBytes / 1e9).toFixed(2)} GB F16, ${spec.nLayer} layers, n_embd ${spec.nEmbd}, n_ff ${spec.nFf}, vocab ${spec.nVocab}, + imatrix, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (!small && inputBytes < 2e9) throw new Error(`the model is ${inputBytes} bytes, the benchmark needs >= 2 GB`);
+  readOnce(input); // warm the page cache
+  const floor = Math.min(readOnce(input), readOnce(input));
+  console.log(`read floor (warm cache, 64 MiB reads): ${floor.toFixed(2)} s, ${(inputBytes / 1e9 / floor).toFixed(2)} GB/s; ${threads} cores`);
+  const self = path.join(here, 'device-whole-model.js');
+  const side = (kind: string, ftype: string, im: string, out: string): ChildResult => {
+    t0 = Date.now();
+    const r = spawnSync(process.execPath, [self, '--child', kind, input, out, ftype, im || '-', String(threads), backend], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`${kind} ${ftype} failed (status ${r.status}, signal ${r.signal})`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+  };
+  const rows: WholeModelRow[] = [];
+  const lines: string[] = [];
+  const footer = () => `adapter: ${rows[0]?.adapter ?? backend}; llama.cpp threads: ${threads}; input ${inputBytes} bytes; read floor ${floor.toFixed(2)} s`;
+  const save = () => {
+    if (!jsonPath) return;
+    fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
+    fs.writeFileSync(jsonPath, JSON.stringify(rows, null, 1) + '\n');
+    fs.writeFileSync(jsonPath.replace(/\.json$/, '.txt'), [...lines, footer()].join('\n') + '\n');
+  };
+  const head = `${'ftype'.padEnd(12)} ${'ours s'.padStart(8)} ${'GB/s'.padStart(6)} ${'llama s'.padStart(8)} ${'GB/s'.padStart(6)} ${'llama/ours'.padStart(10)} ${'ours/floor'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'llama RSS'.padStart(9)} ${'dev blocks'.padStart(11)} ${'fallback'.padStart(8)}  identical`;
+  console.log(head);
+  lines.push(head);
+  for (const run of runs) {
+    const [ftype, flag] = run.split('+');
+    const im = flag === 'im' ? imatrix : '';
+    const oursOut = path.join(dir, `ours-${run}.gguf`);
+    const llamaOut = path.join(dir, `llama-${run}.gguf`);
+    const ours = side('ours', ftype, im, oursOut);
+    const llama = side('llama', ftype, im, llamaOut);
+    const identical = sha256(oursOut) === sha256(llamaOut);
+    for (const f of [oursOut, llamaOut]) fs.rmSync(f, { force: true });
+    const row: WholeModelRow = {
+      ftype, imatrix: !!im, ours_s: ours.s, llama_s: llama.s, llama_threads: threads, read_floor_s: floor, input_bytes: inputBytes,
+      peak_rss_mib: Math.round(ours.peakRssMiB), llama_peak_rss_mib: Math.round(llama.peakRssMiB),
+      device_blocks: ours.deviceBlocks ?? null, fallback_blocks: ours.fallbackBlocks ?? null, identical, adapter: ours.adapter ?? backend,
+    };
+    rows.push(row);
+    const gbs = (s: number) => (inputBytes / 1e9 / s).toFixed(2);
+    const line = `${run.padEnd(12)} ${ours.s.toFixed(2).padStart(8)} ${gbs(ours.s).padStart(6)} ${llama.s.toFixed(2).padStart(8)} ${gbs(llama.s).padStart(6)} ${(llama.s / ours.s).toFixed(2).padStart(10)} ${(ours.s / floor).toFixed(2).padStart(10)} ${String(row.peak_rss_mib).padStart(8)} ${String(row.llama_peak_rss_mib).padStart(9)} ${String(row.device_blocks ?? '-').padStart(11)} ${String(row.fallback_blocks ?? '-').padStart(8)}  ${identical ? 'yes' : 'NO'}`;
+    console.log(line);
+    lines.push(line);
+    save(); // after every row: a run cut short by a time limit keeps the rows it finished
+  }
+  console.log(footer());
+  if (jsonPath) console.log(`wrote ${jsonPath} and its .txt table`);
+  if (!argv.includes('--keep') && !arg('--dir', '')) fs.rmSync(dir, { recursive: true, force: true });
+  if (rows.some((r) => !r.identical)) process.exitCode = 1;
+}
+
+await main();
