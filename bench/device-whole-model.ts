@@ -8,7 +8,7 @@
  * peak RSS of each side (its own child process), device / host-fallback block counts, and whether the two
  * outputs are sha256-identical; writes the rows to a JSON file and the table beside it.
  *
- *   node dist/device-whole-model.js [--small] [--layers 4] [--runs Q4_K_M+im,Q4_K_M,...] [--backend gpu]
+ *   node dist/bench/device-whole-model.js [--small] [--layers 4] [--runs Q4_K_M+im,Q4_K_M,...] [--backend gpu]
  *                                   [--json bench/results/device-whole-model.json] [--dir D] [--keep]
  *
  * --small: a tiny model with the same tensor set (256-wide), to check the mode end to end on SwiftShader.
@@ -26,12 +26,13 @@ import { fp32ToFp16 } from '../src/core/half.js';
 import { paddingAfter, ZERO_PAD } from '../src/formats/gguf-writer.js';
 import { mulberry32, syntheticModel, type SyntheticSpec } from '../src/synthetic-model.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../test/data/imatrix-files.js';
+import { benchTempDir, parseBenchFlags } from './lib/bench-cli.js';
 
 const argv = process.argv.slice(2);
-const arg = (name: string, def: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const USAGE = `usage: node dist/bench/device-whole-model.js [--small] [--layers N] [--threads N] [--runs Q4_K_M+im,Q4_K_M,...]
+                                           [--backend gpu|cpu] [--json FILE] [--dir D] [--keep]
+  Whole file to whole file on a generated Llama-3-8B-shaped F16 model (4 layers: about 3.9 GB; --small: a
+  tiny model with the same tensor set): ours vs llama_model_quantize on all cores vs the warm read floor.`;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const DEFAULT_RUNS = 'Q4_K_M+im,Q4_K_M,Q5_K_M,Q6_K,Q8_0,Q4_0';
@@ -191,13 +192,18 @@ async function main(): Promise<void> {
     await child(kind, input, output, ftype, imatrix === '-' ? '' : imatrix, Number(threads), backend);
     return;
   }
-  const small = argv.includes('--small');
-  const nLayer = Number(arg('--layers', small ? '2' : '4'));
-  const threads = Number(arg('--threads', String(os.availableParallelism())));
-  const backend = arg('--backend', 'gpu');
-  const runs = arg('--runs', DEFAULT_RUNS).split(',');
-  const jsonPath = arg('--json', small ? '' : path.join(here, '..', 'bench', 'results', 'device-whole-model.json'));
-  const dir = arg('--dir', '') || fs.mkdtempSync(path.join(os.tmpdir(), 'wq-whole-'));
+  const flags = parseBenchFlags(argv, {
+    small: { kind: 'bool' }, layers: { kind: 'int' }, threads: { kind: 'int', default: String(os.availableParallelism()) },
+    backend: { kind: 'string', default: 'gpu', choices: ['gpu', 'cpu'] }, runs: { kind: 'string', default: DEFAULT_RUNS },
+    json: { kind: 'string' }, dir: { kind: 'string' }, keep: { kind: 'bool' },
+  }, USAGE);
+  const small = flags.small === true;
+  const nLayer = Number(flags.layers || (small ? '2' : '4'));
+  const threads = Number(flags.threads);
+  const backend = String(flags.backend);
+  const runs = String(flags.runs).split(',');
+  const jsonPath = String(flags.json || (small ? '' : path.join(here, '..', '..', 'bench', 'results', 'device-whole-model.json')));
+  const dir = String(flags.dir) || benchTempDir('wq-whole-', flags.keep === true);
   fs.mkdirSync(dir, { recursive: true });
   const spec = specFor(small, nLayer);
   const input = path.join(dir, 'model-f16.gguf');
@@ -253,7 +259,6 @@ async function main(): Promise<void> {
   }
   console.log(footer());
   if (jsonPath) console.log(`wrote ${jsonPath} and its .txt table`);
-  if (!argv.includes('--keep') && !arg('--dir', '')) fs.rmSync(dir, { recursive: true, force: true });
   if (rows.some((r) => !r.identical)) process.exitCode = 1;
 }
 

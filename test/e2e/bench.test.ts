@@ -10,11 +10,11 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../golden/shared-paths.js';
 
-const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput', 'fsync-cost', 'imatrix-throughput'];
+const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput', 'fsync-cost', 'imatrix-throughput', 'device-whole-model'];
 /** a bad value for a numeric flag of each bench */
 const BAD_VALUE: Record<string, [string, string]> = {
   'model-rss': ['--gb', 'lots'], 'gpu-soak': ['--gb', 'lots'], 'quantize-throughput': ['--rows', '-3'],
-  'fsync-cost': ['--repeats', '2.5'], 'imatrix-throughput': ['-c', '0'],
+  'fsync-cost': ['--repeats', '2.5'], 'imatrix-throughput': ['-c', '0'], 'device-whole-model': ['--layers', '1.5'],
 };
 const script = (b: string) => path.join(REPO_ROOT, 'dist/bench', `${b}.js`);
 let tmp: string;
