@@ -18,7 +18,7 @@
  *    (test/quant/traits.test.ts fails when a descriptor, a shaders/<type>.wgsl or a kernel is left out).
  */
 import type { GgmlType, TypeLayout } from '../core/ggml-type.js';
-import { QuantizeError, imatrixRequiredMessage } from '../errors.js';
+import { UsageError, imatrixRequiredMessage } from '../errors.js';
 import { checkDequantizeArgs, checkQuantizeArgs } from './quant-args.js';
 import type { QuantTraits } from './traits.js';
 import { F16 } from './f16.js';
@@ -110,7 +110,7 @@ export function quantizeChunk(
     t.quantizeRowRef!(src, dst, nrows * nPerRow);
     return;
   }
-  if (!imatrix && t.imatrix === 'required') throw new QuantizeError(imatrixRequiredMessage(`${layout.name} (ggml_quantize_requires_imatrix)`));
+  if (!imatrix && t.imatrix === 'required') throw new UsageError(imatrixRequiredMessage(`${layout.name} (ggml_quantize_requires_imatrix)`));
   const rowBytes = (nPerRow / layout.blockSize) * layout.typeSize;
   for (let r = 0; r < nrows; r++) {
     t.quantizeRowImpl!(src.subarray(r * nPerRow, (r + 1) * nPerRow), dst.subarray(r * rowBytes, (r + 1) * rowBytes), nPerRow, imatrix);

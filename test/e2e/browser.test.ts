@@ -388,12 +388,12 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
         "error: synth-00001-of-00003.gguf is a split model and shard 'synth-00002-of-00003.gguf' was not given: select or drop all its shards together");
       expect(await page.locator('#download').count()).toBe(0);
 
-      // an ftype without an implementation is refused by name
+      // a type llama.cpp refuses without an importance matrix is refused, saying how to get one
       await page.setInputFiles('#model-input', MODEL);
-      await page.selectOption('#ftype', 'IQ4_XS');
+      await page.selectOption('#ftype', 'IQ2_XXS');
       await page.click('#go');
       expect(await settled(page)).toBe('error');
-      expect(await page.locator('#error').textContent()).toMatch(/^error: .*iq4_xs/);
+      expect(await page.locator('#error').textContent()).toMatch(/^error: .*iq2_xxs.*requires an importance matrix: compute one/);
       expect(await page.locator('#download').count()).toBe(0);
 
       // and a good run right after

@@ -191,7 +191,7 @@ describe('imatrix-required types refuse a call without one', () => {
       expect(q.quantizeRowRef).toBeUndefined();
       const run = () => quantizeChunk(q, generate('gauss', 1, 256, 3), new Uint8Array(q.layout.typeSize), 1, 256, null);
       expect(run).toThrow(UsageError);
-      expect(run).toThrow(`quantizing ${q.layout.name} requires an importance matrix: compute one from calibration text with llama.cpp's llama-imatrix`);
+      expect(run).toThrow(`${q.layout.name} (ggml_quantize_requires_imatrix) requires an importance matrix: compute one from calibration text with \`webgpu-quantize imatrix`);
     });
   }
 });
