@@ -16,6 +16,7 @@ import { parseFtype } from '../../src/policy/ftype.js';
 import { syntheticTensors } from '../../src/synthetic-model.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../data/imatrix-files.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { imatrixWeights, makeTempDir, runOurs, runReference, sha256, diffGguf, writeModels, type FtypeCase, type ModelFixture } from './oracle-fixtures.js';
 
 const oracle = loadOracle();
@@ -53,6 +54,7 @@ describe.skipIf(!oracle)('IQ1 whole files and imatrix refusals vs llama_model_qu
       const stats = makeImatrixStats(weights, { seed: 100 + i, zeroExpert: true, datasets: ['calib.txt'], chunkCount: 37, chunkSize: 512 });
       const imatrix = path.join(dir, `${m.key}.imatrix.gguf`);
       fs.writeFileSync(imatrix, imatrixGgufBytes(stats));
+      await loadReferenceImatrix(imatrix); // the oracle run reads it with the independent reader
       models[m.key] = { ...m, imatrix };
     }
     return models;

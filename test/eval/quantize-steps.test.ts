@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadImatrix } from '../../src/formats/imatrix.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
@@ -54,6 +55,7 @@ describe('quantize --calibrate / --kld', () => {
     const cwd = process.cwd();
     process.chdir(tmp); // the imatrix path is stored as given: give it as the CLI did
     try {
+      await loadReferenceImatrix('out.imatrix.gguf'); // the oracle run reads it with the independent reader
       expect(oracle.modelQuantize(MODEL, path.join(tmp, 'oracle.gguf'), { ftype: 2, nthread: 2, imatrixFile: { path: 'out.imatrix.gguf' } }), oracle.lastQuantizeError()).toBe(0);
     } finally {
       process.chdir(cwd);

@@ -91,7 +91,7 @@ describe.skipIf(!env.handle)('stored F16/BF16 models: GPU (device widening) == C
       expect(fs.existsSync(output)).toBe(false);
       messages.push((err as Error).message);
     }
-    expect(messages[0]).toBe("tensor 'blk.0.ffn_up.weight': input data has a non-finite value (-Infinity) at row 301, column 77");
+    expect(messages[0]).toBe(`${input}: tensor 'blk.0.ffn_up.weight': input data has a non-finite value (-Infinity) at row 301, column 77`);
     expect(messages[1]).toBe(messages[0]);
   });
 });
