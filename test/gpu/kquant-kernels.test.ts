@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { QK_K, typeLayout } from '../../src/core/ggml-type.js';
+import { quantType } from '../../src/quant/registry.js';
 import { gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
@@ -13,8 +14,11 @@ import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-en
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-/** every kernel with 256-value super-blocks (the others are in quantize-gpu.test.ts) */
-const TYPES = gpuKernelTypes().filter((t) => typeLayout(t).blockSize === QK_K);
+/**
+ * every kernel with 256-value super-blocks (the others are in quantize-gpu.test.ts) whose imatrix is optional or
+ * ignored: this file also runs each without one; the imatrix-required kernels (IQ1_S) are in their own file
+ */
+const TYPES = gpuKernelTypes().filter((t) => typeLayout(t).blockSize === QK_K && quantType(t)?.imatrix !== 'required');
 const ROW_LENGTHS = [256, 512, 768];
 /** values near the binary32 range limits: the kernels flag such blocks for the exact host path */
 const EXTREME = new Set<DistributionName>(['subnormal', 'tiny-huge', 'huge']);
