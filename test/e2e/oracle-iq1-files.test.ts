@@ -15,11 +15,12 @@ import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { parseFtype } from '../../src/policy/ftype.js';
 import { syntheticTensors } from '../../src/synthetic-model.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../data/imatrix-files.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { imatrixWeights, makeTempDir, runOurs, runReference, sha256, diffGguf, writeModels, type FtypeCase, type ModelFixture } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 /** a whole model through both quantizers, on a shared 2-core machine (llama.cpp's IQ1 init alone is ~10 s of CPU) */

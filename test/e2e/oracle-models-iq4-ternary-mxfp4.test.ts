@@ -5,16 +5,18 @@
  * options and with a GGUF imatrix (entries for every blk.* matrix, one expert with count 0). The whole
  * file's sha256 must match; where llama.cpp refuses, ours must refuse too.
  */
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { parseFtype } from '../../src/policy/ftype.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { imatrixGgufBytes, makeImatrixStats } from '../data/imatrix-files.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { defineOracleCases, imatrixWeights, makeTempDir, writeModels, type FtypeCase, type OracleCase } from './oracle-fixtures.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const FTYPES: FtypeCase[] = ['IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4_MOE', 'Q1_0', 'Q2_0'].map((name) => ({ name, id: parseFtype(name)!.id }));
@@ -33,6 +35,10 @@ describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4_MOE, Q1_0, Q2_0 wh
       { group: `${m.key}: ${m.about}`, name: ft.name, input: m.path, ft, opts: {} },
       { group: `${m.key}: ${m.about}, --imatrix`, name: ft.name, input: m.path, ft, opts: { imatrixPath: imatrix } },
     ]);
+  });
+  // the oracle runs read the imatrix files with the independent reader (test/oracle/imatrix-reference.ts)
+  beforeAll(async () => {
+    for (const c of cases) if (c.opts.imatrixPath) await loadReferenceImatrix(c.opts.imatrixPath);
   });
   const tally = oracle ? defineOracleCases(oracle, dir, cases, () => backend) : null;
   afterAll(() => {

@@ -17,6 +17,7 @@ import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
 const GOLD = path.join(SHARED, 'golden/llama-tools-v050');
@@ -147,7 +148,7 @@ describe('imatrix vs llama-imatrix (stories260K, calib.txt, -c 128, all 388 chun
     expect(im.chunkCount).toBe(388);
     const oracle = loadOracle();
     if (!oracle) {
-      if (process.env.CI) throw new Error(oracleUnavailable);
+      if (ORACLE_REQUIRED) throw new Error(oracleUnavailable);
       console.log(oracleUnavailable);
       return;
     }
@@ -203,7 +204,7 @@ describe('forward pass vs llama_decode (oracle, one sequence of 128 tokens in ub
     for (const [name, file] of [['F32', MODELS.stories260K], ['Q8_0', q8]] as const) {
       const o = openDecodeOracle(file, CTX);
       if (!o) {
-        if (process.env.CI) throw new Error(oracleUnavailable);
+        if (ORACLE_REQUIRED) throw new Error(oracleUnavailable);
         console.log(oracleUnavailable);
         return;
       }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
 const BIN = path.join(REPO_ROOT, 'bin/webgpu-quantize.js');
@@ -48,7 +49,7 @@ describe('quantize --calibrate / --kld', () => {
     expect(im.datasets).toEqual(['calib.txt']);
     const oracle = loadOracle();
     if (!oracle) {
-      if (process.env.CI) throw new Error(oracleUnavailable);
+      if (ORACLE_REQUIRED) throw new Error(oracleUnavailable);
       console.log(oracleUnavailable);
       return;
     }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { openGgufModelFile } from '../../src/node/file-io.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { oracleUnavailable } from '../oracle/llama-cpp.js';
+import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { openTokenizeOracle } from '../oracle/llama-decode.js';
 import { SHARED } from '../golden/shared-paths.js';
 
@@ -24,7 +25,7 @@ describe('tokenizer vs llama_tokenize (oracle)', () => {
   it(`stories260K: ${CASES.length} texts x add_special x parse_special identical`, async () => {
     const oracle = openTokenizeOracle(MODEL);
     if (!oracle) {
-      if (process.env.CI) throw new Error(oracleUnavailable);
+      if (ORACLE_REQUIRED) throw new Error(oracleUnavailable);
       console.log(oracleUnavailable);
       return;
     }

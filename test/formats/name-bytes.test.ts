@@ -13,6 +13,7 @@ import { InlineCpuBackend } from '../../src/pipeline/backend.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { mulberry32, syntheticModel } from '../../src/synthetic-model.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { diffGguf, sha256 } from '../e2e/oracle-fixtures.js';
 import { buildGguf, LE, tempDir } from './gguf-fixtures.js';
 import { hex, walkGguf } from './gguf-walk.js';
@@ -90,7 +91,7 @@ describe('names and strings that are not UTF-8 survive quantization byte for byt
     });
   }
 
-  const oracle = loadOracle();
+  const oracle = requireOracle();
   it.skipIf(!oracle)(`the output is byte-identical to llama_model_quantize's (Q4_K_M)${oracle ? '' : `: ${oracleUnavailable}`}`, async () => {
     const { file } = await modelWithBadNames();
     const ours = path.join(dir, 'ours.gguf');

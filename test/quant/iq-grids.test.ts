@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { iqGrid, KSIGNS_IQ2XS, type IqGridName } from '../../src/quant/iq-grids.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const FP16_ONE = 0x3c00;

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
@@ -14,7 +15,7 @@ import { UsageError } from '../../src/errors.js';
 import { GridSearchOverflowError } from '../../src/quant/iq-search.js';
 import { probeOracleCall } from '../oracle/abort-probe-run.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const TYPES = oracleFamily('iq-grid').map((t) => t.layout.type);

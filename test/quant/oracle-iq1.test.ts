@@ -12,12 +12,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
 import { oracleFamily } from './oracle-family.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
 
 const CHILD = fileURLToPath(new URL('./oracle-chunk-child.ts', import.meta.url));

@@ -6,14 +6,15 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
 
-const oracle = loadOracle();
+const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
-if (!oracle && process.env.CI === 'true') throw new Error(oracleUnavailable);
+
 
 const TYPES = [GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.Q1_0, GgmlType.Q2_0];
 const USES_IMATRIX = new Set([GgmlType.IQ4_NL, GgmlType.IQ4_XS]);

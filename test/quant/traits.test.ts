@@ -9,6 +9,7 @@ import { QK_K, typeByName } from '../../src/core/ggml-type.js';
 import { gpuKernel, gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { implementedTypes, quantType, type QuantTraits } from '../../src/quant/registry.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { requireOracle } from '../oracle/require-oracle.js';
 
 /** Implemented types with a CPU reference but no WGSL kernel yet (refused under --backend gpu). */
 const CPU_ONLY: readonly string[] = ['iq2_xxs', 'iq2_xs', 'iq2_s', 'iq3_xxs', 'iq3_s'];
@@ -61,7 +62,7 @@ describe('QuantTraits registry', () => {
     expect(small.length + superBlocks.length).toBe(gpuKernelTypes().length);
   });
 
-  const oracle = loadOracle();
+  const oracle = requireOracle();
   if (!oracle) console.log(oracleUnavailable);
   it.skipIf(!oracle)("imatrix 'required' exactly where ggml_quantize_requires_imatrix says so", () => {
     const wrong = implementedTypes().filter((t) => (t.imatrix === 'required') !== oracle!.requiresImatrix(t.layout.type));
