@@ -18,6 +18,7 @@ import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
+import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
 const GOLD = path.join(SHARED, 'golden/llama-tools-v050');
@@ -142,7 +143,7 @@ describe('imatrix vs llama-imatrix (stories260K, calib.txt, -c 128, all 388 chun
     expect(worst).toBeLessThan(1e-4);
   });
 
-  it('the file is accepted by our quantizer and by llama_model_quantize', () => {
+  it('the file is accepted by our quantizer and by llama_model_quantize', async () => {
     const im = loadImatrix(fs.readFileSync(out()), out());
     expect(im.entries.size).toBe(35);
     expect(im.chunkCount).toBe(388);
@@ -153,6 +154,7 @@ describe('imatrix vs llama-imatrix (stories260K, calib.txt, -c 128, all 388 chun
       return;
     }
     const q = path.join(tmp, 'q4_0-ours-imatrix.gguf');
+    await loadReferenceImatrix(out()); // the oracle run reads it with the independent reader
     const status = oracle.modelQuantize(MODELS.stories260K, q, { ftype: 2, imatrixFile: { path: out() } });
     expect(status, oracle.lastQuantizeError()).toBe(0);
     expect(fs.statSync(q).size).toBeGreaterThan(0);
