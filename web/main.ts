@@ -395,7 +395,8 @@ function showError(message: string): void {
 function talk<T>(job: JobMessage, log: string[], done: (m: WorkerMessage) => T | undefined): Promise<T> {
   if (busy) return Promise.reject(new Error('a job is already running'));
   setBusy(true);
-  const t0 = performance.now();
+  // the quantization's rate and ETA count from the end of the calibration's forward passes
+  let t0 = performance.now();
   return new Promise<T>((resolve, reject) => {
     const w = getWorker();
     const finish = () => {
@@ -423,6 +424,7 @@ function talk<T>(job: JobMessage, log: string[], done: (m: WorkerMessage) => T |
         showProgress(m.done, m.total, t0);
       } else if (m.type === 'chunk') {
         showChunk(m.step, m.done, m.total, m.value);
+        t0 = performance.now();
       } else if (m.type === 'tensor') {
         addTensorRow(m.result);
       } else if (m.type === 'imatrix') {
@@ -612,6 +614,7 @@ async function quantizeScripted(model: File | Blob | (File | Blob)[], opts: Scri
   const imatrix = imatrixBlob ? asFile(imatrixBlob, 'imatrix.gguf') : null;
   const out = await run({ type: 'run', model: files, imatrix, options, outputName, output });
   showResult(outputName, out, output.kind === 'file', options.ftype);
+  rememberOutput(files, outputName, output, out);
   const blob = output.kind === 'file' ? await output.handle.getFile() : out.blob!;
   return { bytes: new Uint8Array(await blob.arrayBuffer()), log: out.log, backend: out.backend, outputName };
 }

@@ -78,10 +78,10 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('page: calibrate, quantize, check qual
 
   it('calibration text -> imatrix in the worker -> Q4_K_M -> check quality; equal to the CLI (screenshots saved)', async () => {
     const t0 = Date.now();
+    const { context, page, errors } = await openPageAt(origin, 'none');
     // the CLI's one-step practice on the same files, meanwhile (relative names: they are stored in the outputs)
     const cliCalibrate = cli(['--backend', 'gpu', '--calibrate', 'calib.txt', '--eval-ctx', '64', MODEL, 'stories260K-Q4_K_M.gguf', 'Q4_K_M'], tmp);
     cliCalibrate.catch(() => undefined);
-    const { context, page, errors } = await openPageAt(origin, 'none');
     try {
       // the defaults are llama-imatrix's
       expect(await page.locator('#eval-ctx').inputValue()).toBe('512');
@@ -151,6 +151,38 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('page: calibrate, quantize, check qual
       await context.close();
     }
   }, 900_000);
+
+  it('check quality on a file saved through the save-file picker (read back from disk), CPU backend: equal to the CLI\'s kld --backend cpu', async () => {
+    const { context, page, errors } = await openPageAt(origin, 'opfs');
+    try {
+      await page.setInputFiles('#model-input', MODEL);
+      await page.selectOption('#ftype', 'Q8_0');
+      await page.selectOption('#backend', 'cpu');
+      await page.fill('#eval-ctx', '64');
+      await page.click('#go');
+      await shown(page, 'result');
+      expect(await page.locator('#result').textContent()).toContain('Saved stories260K-Q8_0.gguf');
+      expect(await page.locator('#calib-result').isHidden()).toBe(true);
+      const b64 = await page.evaluate(async () => {
+        const file = await (await (await navigator.storage.getDirectory()).getFileHandle('stories260K-Q8_0.gguf')).getFile();
+        const url = await new Promise<string>((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result as string); r.readAsDataURL(file); });
+        return url.slice(url.indexOf(',') + 1);
+      });
+      fs.writeFileSync(path.join(tmp, 'saved-Q8_0.gguf'), Buffer.from(b64, 'base64'));
+      const cliKld = cli(['kld', '--backend', 'cpu', MODEL, 'saved-Q8_0.gguf', '-f', 'eval.txt', '-c', '64', '--json'], tmp);
+      cliKld.catch(() => undefined);
+      await page.setInputFiles('#eval-input', path.join(tmp, 'eval.txt'));
+      await page.click('#check');
+      await shown(page, 'quality');
+      const k = JSON.parse((await cliKld).out.trim().split('\n').at(-1)!) as Record<string, [number, number]>;
+      expect(await page.locator('#q-kld').textContent()).toBe(`${k.mean_kld[0].toFixed(6)} ± ${k.mean_kld[1].toFixed(6)}`);
+      expect(await page.locator('#q-ppl-q').textContent()).toBe(`${k.ppl_q[0].toFixed(6)} ± ${k.ppl_q[1].toFixed(6)}`);
+      expect(await page.locator('#check-note').textContent()).toMatch(/, forward passes on cpu, [\d.]+ s\.$/);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 300_000);
 
   it('a calibration text too short for one context: one error line, nothing to download, no imatrix', async () => {
     const { context, page, errors } = await openPageAt(origin, 'none');
