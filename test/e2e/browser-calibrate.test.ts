@@ -184,6 +184,29 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('page: calibrate, quantize, check qual
     }
   }, 300_000);
 
+  it('the chunks field (--chunks 1) on the CPU backend: the imatrix equals the CLI\'s imatrix -c 64 --chunks 1 --backend cpu', async () => {
+    const { context, page, errors } = await openPageAt(origin, 'none');
+    try {
+      await page.setInputFiles('#model-input', MODEL);
+      await page.setInputFiles('#calib-input', path.join(tmp, 'calib.txt'));
+      await page.fill('#eval-ctx', '64');
+      await page.fill('#eval-chunks', '1');
+      await page.selectOption('#backend', 'cpu');
+      const cliImatrix = cli(['imatrix', '-m', MODEL, '-f', 'calib.txt', '-o', 'cli-1chunk.imatrix.gguf', '-c', '64', '--chunks', '1', '--backend', 'cpu'], tmp);
+      cliImatrix.catch(() => undefined);
+      await page.click('#go');
+      await shown(page, 'result');
+      expect(await page.locator('#calib-summary').textContent()).toBe('imatrix made from calib.txt, 1 chunks of 64 tokens');
+      expect(await page.locator('#calib-result').textContent()).toContain('forward pass on cpu)');
+      const imatrix = await download(page, '#imatrix-download');
+      await cliImatrix;
+      expect(imatrix.bytes.equals(fs.readFileSync(path.join(tmp, 'cli-1chunk.imatrix.gguf'))), 'imatrix = the CLI\'s').toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 300_000);
+
   it('a calibration text too short for one context: one error line, nothing to download, no imatrix', async () => {
     const { context, page, errors } = await openPageAt(origin, 'none');
     try {
