@@ -207,6 +207,36 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('page: calibrate, quantize, check qual
     }
   }, 300_000);
 
+  it('IQ2_XXS: warned about without an imatrix, not with a calibration text; on the CPU backend equal to the CLI\'s --calibrate --backend cpu', async () => {
+    const { context, page, errors } = await openPageAt(origin, 'none');
+    try {
+      const cliRun = cli(['--backend', 'cpu', '--calibrate', 'calib.txt', '--eval-ctx', '64', MODEL, 'stories260K-IQ2_XXS.gguf', 'IQ2_XXS'], tmp);
+      cliRun.catch(() => undefined);
+      await page.setInputFiles('#model-input', MODEL);
+      await page.selectOption('#ftype', 'IQ2_XXS');
+      await page.selectOption('#backend', 'cpu');
+      await page.fill('#eval-ctx', '64');
+      const warning = (l: string) => /^webgpu-quantize: WARNING: IQ2_XXS without an importance matrix: \d+ of 48 tensors become low-bit types/.test(l);
+      await page.click('#go');
+      await shown(page, 'result');
+      expect((await page.locator('#log').textContent())!.split('\n').filter(warning)).toHaveLength(1);
+      await page.setInputFiles('#calib-input', path.join(tmp, 'calib.txt'));
+      await page.click('#go');
+      await shown(page, 'result');
+      expect(await page.locator('#calib-summary').textContent()).toBe('imatrix made from calib.txt, 2 chunks of 64 tokens');
+      expect((await page.locator('#log').textContent())!.split('\n').filter(warning)).toEqual([]);
+      const model = await download(page, '#download');
+      const imatrix = await download(page, '#imatrix-download');
+      const c = await cliRun;
+      expect(c.err.split('\n').filter(warning)).toEqual([]);
+      expect(imatrix.bytes.equals(fs.readFileSync(path.join(tmp, 'stories260K-IQ2_XXS.imatrix.gguf'))), 'imatrix = the CLI\'s').toBe(true);
+      expect(model.bytes.equals(fs.readFileSync(path.join(tmp, 'stories260K-IQ2_XXS.gguf'))), 'model = the CLI\'s').toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 300_000);
+
   it('a calibration text too short for one context: one error line, nothing to download, no imatrix', async () => {
     const { context, page, errors } = await openPageAt(origin, 'none');
     try {
