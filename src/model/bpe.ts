@@ -239,9 +239,13 @@ interface RankedPair extends SymbolPair {
 /** lowest merge rank first, then the leftmost pair */
 const byRank = (x: RankedPair, y: RankedPair) => x.rank < y.rank || (x.rank === y.rank && x.left < y.left);
 
+const WORD_CACHE_SIZE = 1 << 16;
+
 /** The byte-level BPE of one vocabulary. */
 export class BpeModel {
   private readonly ranks = new Map<string, number>();
+  /** the ids of words already seen (a word's ids depend on nothing else) */
+  private readonly cache = new Map<string, number[]>();
 
   constructor(
     private readonly ids: ReadonlyMap<string, number>,
@@ -265,11 +269,23 @@ export class BpeModel {
     for (const n of preTokenize(cps, this.pre.split)) {
       const start = unit;
       for (const end = cp + n; cp < end; cp++) unit += cps[cp] > 0xffff ? 2 : 1;
-      const word = byteLevelEncode(text.slice(start, unit));
-      const whole = this.pre.ignoreMerges ? this.ids.get(word) : undefined;
-      if (whole !== undefined) out.push(whole);
-      else this.merge(word, out);
+      const word = text.slice(start, unit);
+      let ids = this.cache.get(word);
+      if (!ids) {
+        ids = this.encodeWord(byteLevelEncode(word));
+        if (this.cache.size >= WORD_CACHE_SIZE) this.cache.clear();
+        this.cache.set(word, ids);
+      }
+      for (const id of ids) out.push(id);
     }
+  }
+
+  private encodeWord(word: string): number[] {
+    const whole = this.pre.ignoreMerges ? this.ids.get(word) : undefined;
+    if (whole !== undefined) return [whole];
+    const out: number[] = [];
+    this.merge(word, out);
+    return out;
   }
 
   /** merge the characters of a byte-level word by rank, then emit its symbols */

