@@ -1,11 +1,12 @@
 /**
  * The byte-level BPE tokenizer (`gpt2`) against llama.cpp v0.5.0's llama_tokenize (oracle), on real
  * vocabularies written as vocabulary-only GGUFs (bpe-vocab-fixtures.ts): Llama 3 (`llama-bpe`), Qwen3
- * (`qwen2`), GPT-2 (`gpt-2`), and GPT-2 with SmolLM's (`smollm`) and Qwen2's (`qwen2`) pre-tokenizers. Texts: every paragraph of
- * the TinyStories evaluation text, the calibration text whole, and edge cases (contractions in any case,
- * digit runs, white space and newline runs, scripts and emoji, code points newer than llama.cpp's Unicode
- * tables, special tokens written in the text), each with parse_special on and off. Also: the character
- * classes over every code point against llama.cpp's own tables, and the `tokenize` command.
+ * (`qwen2`), GPT-2 (`gpt-2`), and GPT-2 with SmolLM's (`smollm`) and Qwen2's (`qwen2`) pre-tokenizers.
+ * Texts: every paragraph of the TinyStories evaluation text, the calibration text whole, 400 random
+ * strings, and edge cases (contractions in any case, digit runs, white space and newline runs, scripts and
+ * emoji, code points newer than llama.cpp's Unicode tables, special tokens written in the text), each with
+ * parse_special on and off. Also: the character classes over every code point against llama.cpp's own
+ * tables, and the `tokenize` command.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import { oracleUnavailable } from '../oracle/llama-cpp.js';
 import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { openTokenizeOracle, openUnicodeOracle } from '../oracle/llama-decode.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
+import { mulberry32 } from '../../src/synthetic-model.js';
 import { BPE_FIXTURES, bpeKvs, writeVocabGguf, type BpeFixture } from './bpe-vocab-fixtures.js';
 
 const DATA = path.join(SHARED, 'data/tinystories');
@@ -40,7 +42,27 @@ const EDGE = [
   '<think>x</think>', '<|end_of_text|><|end_of_text|>', '<|reserved_special_token_5|>', '<|fim_prefix|>a<|fim_suffix|>',
 ];
 
-const TEXTS = [...EDGE, ...PARAGRAPHS, CALIB];
+/**
+ * Random strings over the characters the pre-tokenizers tell apart: ASCII letters of both cases (the
+ * contraction letters often), digits, the quote, spaces, tabs, CR/LF, punctuation, other scripts' letters and
+ * numbers, combining marks, emoji, exotic white space, and code points newer than llama.cpp's tables.
+ */
+function randomTexts(count: number, seed: number): string[] {
+  const pool = [
+    ..."sStTmMdDrReEvVlLxa'''   \n\n\r\t01234567899.,!?-_\"()<>|".split(''),
+    'é', 'ß', 'İ', 'ſ', 'ǅ', 'я', 'Ж', 'ע', 'م', 'क', '्', 'ก', '你', '好', 'カ', '한', '\u0301', '١', '½', 'Ⅻ', '²',
+    '🙂', '🚀', '\u200d', '\u00a0', '\u3000', '\u2028', '\u0085', '\ufeff', '\u000b', '\u000c', '\u{10D40}', '\u{11BF0}', '\u{13460}',
+    "'s", "'LL", "'Re", "'ve", '<|endoftext|>', '<|im_end|>', '<think>',
+  ];
+  const rand = mulberry32(seed);
+  return Array.from({ length: count }, () => {
+    let t = '';
+    for (let n = 1 + Math.floor(rand() * 24); n > 0; n--) t += pool[Math.floor(rand() * pool.length)];
+    return t;
+  });
+}
+
+const TEXTS = [...EDGE, ...randomTexts(400, 9), ...PARAGRAPHS, CALIB];
 
 describe('byte-level BPE tokenizer vs llama_tokenize (oracle)', () => {
   it('character classes and contraction case folding agree with llama.cpp on every code point', () => {
