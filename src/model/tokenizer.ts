@@ -17,7 +17,7 @@ export enum TokenType {
 /** llama_token_attr bits (what llama.cpp derives from the token types, then adjusts by token text) */
 export const enum Attr {
   UNKNOWN = 1 << 0, UNUSED = 1 << 1, NORMAL = 1 << 2, CONTROL = 1 << 3, USER_DEFINED = 1 << 4, BYTE = 1 << 5,
-  LSTRIP = 1 << 7, RSTRIP = 1 << 8,
+  RSTRIP = 1 << 8,
 }
 
 const TYPE_ATTR: Record<number, number> = {
@@ -219,7 +219,8 @@ export class Tokenizer {
 
   /**
    * Split the text around special tokens, longest tokens first (tokenizer_st_partition), dropping the
-   * white space a token's LSTRIP/RSTRIP attribute strips on its side.
+   * white space after a token with the RSTRIP attribute. (llama.cpp's LSTRIP is set only for vocabularies
+   * this tokenizer refuses: jina-v2, modern-bert.)
    */
   private partition(text: string, parseSpecial: boolean): Fragment[] {
     let frags: Fragment[] = [{ text }];
@@ -240,9 +241,7 @@ export class Tokenizer {
             if (rest.length) next.push({ text: rest });
             break;
           }
-          let left = rest.slice(0, at);
-          if (a & Attr.LSTRIP) while (left.length && C_SPACE.test(left[left.length - 1])) left = left.slice(0, -1);
-          if (left.length) next.push({ text: left });
+          if (at > 0) next.push({ text: rest.slice(0, at) });
           next.push({ token: id });
           rest = rest.slice(at + s.length);
           if (a & Attr.RSTRIP) while (rest.length && C_SPACE.test(rest[0])) rest = rest.slice(1);

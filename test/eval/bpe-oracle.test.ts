@@ -39,7 +39,7 @@ const EDGE = [
   'new \u{11BF0}\u{11BF1} digits', 'function f(x) {\n  return x * 2; // ok\n}\n', '<a href="x">y</a>', 'ÿ\u00ff\u0100Ġ',
   ' '.repeat(300) + 'x', 'a'.repeat(1000), '\n'.repeat(50), '9'.repeat(101),
   '<|endoftext|>', 'a<|endoftext|>b', ' <|endoftext|> ', '<|begin_of_text|>Hi<|eot_id|>', '<|im_start|>user\nhi<|im_end|>\n',
-  '<think>x</think>', '<|end_of_text|><|end_of_text|>', '<|reserved_special_token_5|>', '<|fim_prefix|>a<|fim_suffix|>',
+  '<think>x</think>', '<|user|>  hi </s>\n\n x <s>  y <unk>\t z <|endoftext|>  w </s>', '</s> ', ' </s>\n', '<|end_of_text|><|end_of_text|>', '<|reserved_special_token_5|>', '<|fim_prefix|>a<|fim_suffix|>',
 ];
 
 /**

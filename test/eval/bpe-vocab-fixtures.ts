@@ -78,6 +78,8 @@ export interface BpeFixture {
    * tokens there (split out of the text only with parse_special)
    */
   retype?: Readonly<Record<string, TokenType>>;
+  /** tokens appended to the vocabulary */
+  extra?: ReadonlyArray<readonly [string, TokenType]>;
 }
 
 export const BPE_FIXTURES: readonly BpeFixture[] = [
@@ -90,17 +92,24 @@ export const BPE_FIXTURES: readonly BpeFixture[] = [
   { name: 'gpt2-smollm', pre: 'smollm', vocab: gpt2, bos: 50256, eos: 50256, addBos: true },
   // Qwen's vocabulary has no multi-digit tokens, so its one-digit rule shows only with another vocabulary
   { name: 'gpt2-qwen2', pre: 'qwen2', vocab: gpt2, bos: 50256, eos: 50256 },
+  // llama.cpp's Phi-3 rule (by general.name, which here is 'bpe-gpt2-phi3'): special tokens strip the white
+  // space after them, except <unk>, <s> and <|endoftext|>; the four texts it names must be in the vocabulary
+  {
+    name: 'gpt2-phi3', pre: 'gpt-2', vocab: gpt2, bos: 50258, eos: 50257,
+    extra: [['</s>', TokenType.CONTROL], ['<s>', TokenType.CONTROL], ['<unk>', TokenType.UNKNOWN], ['<|user|>', TokenType.USER_DEFINED]],
+  },
 ];
 
 /** the metadata of a vocabulary-only llama model with this tokenizer */
 export function bpeKvs(f: BpeFixture, v: BpeVocab, pre = f.pre): GgufKv[] {
-  const types = Int32Array.from(v.types);
-  for (const [text, type] of Object.entries(f.retype ?? {})) types[v.tokens.indexOf(text)] = type;
-  const kvs = syntheticKvs({ ...DEMO_SPEC, nVocab: v.tokens.length, name: `bpe-${f.name}` }).filter((k) => !k.key.startsWith('tokenizer.'));
+  const tokens = [...v.tokens, ...(f.extra ?? []).map(([t]) => t)];
+  const types = Int32Array.from([...v.types, ...(f.extra ?? []).map(([, type]) => type)]);
+  for (const [text, type] of Object.entries(f.retype ?? {})) types[tokens.indexOf(text)] = type;
+  const kvs = syntheticKvs({ ...DEMO_SPEC, nVocab: tokens.length, name: `bpe-${f.name}` }).filter((k) => !k.key.startsWith('tokenizer.'));
   kvs.push(
     kvString('tokenizer.ggml.model', 'gpt2'),
     kvString('tokenizer.ggml.pre', pre),
-    kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, v.tokens),
+    kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, tokens),
     kvArray('tokenizer.ggml.token_type', GgufValueType.INT32, types),
     kvArray('tokenizer.ggml.merges', GgufValueType.STRING, v.merges),
     kvU32('tokenizer.ggml.bos_token_id', f.bos),
