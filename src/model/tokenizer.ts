@@ -15,7 +15,7 @@ export enum TokenType {
 }
 
 /** llama_token_attr bits (what llama.cpp derives from the token types, then adjusts by token text) */
-export const enum Attr {
+const enum Attr {
   UNKNOWN = 1 << 0, UNUSED = 1 << 1, NORMAL = 1 << 2, CONTROL = 1 << 3, USER_DEFINED = 1 << 4, BYTE = 1 << 5,
   RSTRIP = 1 << 8,
 }
