@@ -88,6 +88,22 @@ export function openTokenizeOracle(modelPath: string): ((text: string, addSpecia
   };
 }
 
+/**
+ * llama.cpp's own Unicode tables (C++ symbols exported by libllama): unicode_cpt_flags_from_cpt (the
+ * uint16 of flag bits: 2 number, 4 letter, 0x100 white space) and unicode_tolower; null when the oracle
+ * cannot load
+ */
+export function openUnicodeOracle(): { flags(cp: number): number; tolower(cp: number): number } | null {
+  const L = load();
+  if (!L) return null;
+  const dir = libDir()!;
+  const l = koffi.load(path.join(dir, 'libllama.v0.5.0.so'));
+  return {
+    flags: l.func('uint16_t _Z26unicode_cpt_flags_from_cptj(uint32_t)'),
+    tolower: l.func('uint32_t _Z15unicode_tolowerj(uint32_t)'),
+  };
+}
+
 /** null when the oracle cannot load (oracleUnavailable says why) */
 export function openDecodeOracle(modelPath: string, nCtx: number): DecodeOracle | null {
   const L = load();
