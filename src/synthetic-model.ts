@@ -27,6 +27,10 @@ export interface SyntheticSpec {
   dtype?: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16;
   /** write a separate output.weight (otherwise embeddings are tied) */
   untiedOutput?: boolean;
+  /** write an output.bias [nVocab] (qwen2 loads one when present) */
+  outputBias?: boolean;
+  /** the `tokenizer.*` KVs to write instead of the generated `tok<i>` vocabulary (nVocab tokens) */
+  tokenizerKvs?: readonly GgufKv[];
   seed?: number;
   name?: string;
   /** value generator; default: gaussian rows with per-row scale and rare outliers */
@@ -73,6 +77,7 @@ export function syntheticTensors(spec: SyntheticSpec): SyntheticTensor[] {
   const kvDim = headDim * spec.nHeadKv;
   const t: SyntheticTensor[] = [{ name: 'token_embd.weight', ne: [spec.nEmbd, spec.nVocab], type: w }];
   if (spec.untiedOutput !== false) t.push({ name: 'output.weight', ne: [spec.nEmbd, spec.nVocab], type: w });
+  if (spec.outputBias) t.push({ name: 'output.bias', ne: [spec.nVocab], type: GgmlType.F32 });
   t.push({ name: 'output_norm.weight', ne: [spec.nEmbd], type: GgmlType.F32 });
   for (let l = 0; l < spec.nLayer; l++) {
     const b = `blk.${l}.`;
@@ -136,8 +141,12 @@ export function syntheticKvs(spec: SyntheticSpec): GgufKv[] {
   if (spec.nExpert && spec.nExpert > 1) {
     kvs.push(kvU32(`${a}.expert_count`, spec.nExpert), kvU32(`${a}.expert_used_count`, 2));
   }
+  kvs.push(kvU32('general.file_type', spec.dtype === GgmlType.F16 ? 1 : spec.dtype === GgmlType.BF16 ? 32 : 0));
+  if (spec.tokenizerKvs) {
+    kvs.push(...spec.tokenizerKvs);
+    return kvs;
+  }
   kvs.push(
-    kvU32('general.file_type', spec.dtype === GgmlType.F16 ? 1 : spec.dtype === GgmlType.BF16 ? 32 : 0),
     kvString('tokenizer.ggml.model', 'llama'),
     kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, tokens),
     kvArray('tokenizer.ggml.scores', GgufValueType.FLOAT32, new Float32Array(spec.nVocab)),

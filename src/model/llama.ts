@@ -7,8 +7,12 @@
  *
  * It computes what llama.cpp's CPU backend computes, including where ggml rounds (see act-round.ts): the
  * activations going into each matmul are rounded to the weight type's dot-product type, K and V are kept
- * in an F16 cache, and attention follows ggml's flash-attention kernel for short query runs (Q rounded to
- * F16, the V accumulator held in F16) — `attention: 'f32'` keeps Q and the accumulator in F32 instead.
+ * in an F16 cache, and attention follows ggml's one-row flash-attention loop (Q rounded to F16, the V
+ * accumulator held in F16). `attention: 'auto'` follows instead the kernel ggml-cpu picks per ubatch for one
+ * sequence (llama_decode through the oracle): its tiled kernel (Q and accumulator in F32) for ubatches of
+ * 64 or more queries. The default is what llama-imatrix's and llama-perplexity's own outputs agree with
+ * best (../shared/golden/llama-tools-v050, 388 chunks of 128: imatrix within 2.6e-5 (stories260K) and
+ * 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4 and 1.9e-4 with 'auto').
  * Weights of every type the registry can dequantize are expanded to F32 once, when the model is loaded.
  */
 import { QuantizeError } from '../errors.js';
@@ -102,8 +106,14 @@ export interface ForwardOptions {
   matmul?: MatmulBackend;
   /** ggml's rounding of activations to each weight's dot-product type (default true) */
   roundActivations?: boolean;
-  /** 'fa-f16' (default): ggml's flash-attention kernel for short runs; 'f32': F32 Q and accumulator */
-  attention?: 'fa-f16' | 'f32';
+  /**
+   * 'fa-f16' (default): ggml's one-row flash-attention loop (F16 Q and V accumulator); 'f32': F32 Q and
+   * accumulator; 'auto': per ubatch, as ggml-cpu (x86-64, AVX-512 variant) chooses for one sequence: 'f32'
+   * (its tiled kernel) when the ubatch has at least 64 queries and the head size is a multiple of 16
+   */
+  attention?: 'auto' | 'fa-f16' | 'f32';
+  /** tokens per llama_decode ubatch, for attention 'auto' (default: the whole sequence in one) */
+  ubatch?: number;
   /** each matmul's F32 input (rows = tokens), before any rounding, with the weight's name */
   onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number) => void;
 }
@@ -226,6 +236,7 @@ export class LlamaModel {
     const { nEmbd, nFf, nHead, nHeadKv, headDim, eps, nVocab } = this.hp;
     const T = tokens.length;
     const round = opts.roundActivations ?? true;
+    const attnModes = attentionModes(T, opts.ubatch ?? T, headDim, opts.attention ?? 'fa-f16');
     const x = new Float32Array(T * nEmbd);
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
@@ -271,7 +282,7 @@ export class LlamaModel {
       this.rope(k, T, nHeadKv);
       for (let i = 0; i < k.length; i++) k[i] = r16(k[i]); // the F16 KV cache
       for (let i = 0; i < v.length; i++) v[i] = r16(v[i]);
-      attention(q, k, v, T, nHead, nHeadKv, headDim, opts.attention ?? 'fa-f16', att);
+      attention(q, k, v, T, nHead, nHeadKv, headDim, attnModes, att);
       await mm(att, nHead * headDim, [[L.o, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
       rmsNorm(x, L.ffnNorm, T, nEmbd, eps, cur);
@@ -375,19 +386,34 @@ export function matmul(x: Float32Array, w: Float32Array, T: number, n: number, m
   }
 }
 
+/** ggml-cpu's tiled flash-attention kernel takes runs of at least this many queries (GGML_FA_TILE_Q) */
+const FA_TILE_Q = 64;
+/** and head sizes that are a multiple of its F32 SIMD width (GGML_F32_EPR: 16 with AVX-512) */
+const FA_SIMD_WIDTH = 16;
+
+/** the attention mode of each query position, ubatch by ubatch */
+function attentionModes(T: number, ubatch: number, d: number, mode: 'auto' | 'fa-f16' | 'f32'): ('fa-f16' | 'f32')[] {
+  if (!(ubatch >= 1)) throw new RangeError(`ubatch ${ubatch} must be at least 1`);
+  return Array.from({ length: T }, (_, t) => {
+    if (mode !== 'auto') return mode;
+    const start = t - (t % ubatch);
+    return Math.min(ubatch, T - start) >= FA_TILE_Q && d % FA_SIMD_WIDTH === 0 ? 'f32' : 'fa-f16';
+  });
+}
+
 /**
  * Causal attention, softmax(q·k/√d)·v per head; query head h reads KV head h / (nHead/nHeadKv).
  * 'fa-f16' follows ggml's flash-attention loop for short query runs: online softmax over the keys in
  * order, Q rounded to F16, the V accumulator rounded to F16 after every scale and every added row.
  */
 function attention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nHead: number, nHeadKv: number, d: number,
-  mode: 'fa-f16' | 'f32', out: Float32Array): void {
+  modes: readonly ('fa-f16' | 'f32')[], out: Float32Array): void {
   const scale = fround(1 / Math.sqrt(d));
   const group = nHead / nHeadKv;
   const qh = new Float64Array(d);
   const acc = new Float64Array(d);
-  const f16 = mode === 'fa-f16';
   for (let t = 0; t < T; t++) {
+    const f16 = modes[t] === 'fa-f16';
     for (let h = 0; h < nHead; h++) {
       const qo = (t * nHead + h) * d;
       for (let i = 0; i < d; i++) qh[i] = f16 ? r16(q[qo + i]) : q[qo + i];
