@@ -10,9 +10,10 @@
  * in an F16 cache, and attention follows ggml's one-row flash-attention loop (Q rounded to F16, the V
  * accumulator held in F16). `attention: 'auto'` follows instead the kernel ggml-cpu picks per ubatch for one
  * sequence (llama_decode through the oracle): its tiled kernel (Q and accumulator in F32) for ubatches of
- * 64 or more queries. The default is what llama-imatrix's and llama-perplexity's own outputs agree with
- * best (../shared/golden/llama-tools-v050, 388 chunks of 128: imatrix within 2.6e-5 (stories260K) and
- * 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4 and 1.9e-4 with 'auto').
+ * 64 or more queries. The default is what llama-imatrix's own files agree with best
+ * (../shared/golden/llama-tools-v050, 388 chunks of 128, made on an AVX2 machine with several sequences
+ * per batch: within 2.6e-5 (stories260K) and 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4
+ * and 1.9e-4 with 'auto'; llama-perplexity's per-chunk values agree about equally with both).
  * Weights of every type the registry can dequantize are expanded to F32 once, when the model is loaded.
  */
 import { QuantizeError } from '../errors.js';
