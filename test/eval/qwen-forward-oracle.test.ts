@@ -7,6 +7,7 @@
  * callback on the same decode). Then `imatrix` and `kld` from the command line on the qwen2 model.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -185,7 +186,18 @@ function cli(args: string[]): Promise<{ code: number | null; out: string; err: s
   });
 }
 
-describe.skipIf(!oracle)('webgpu-quantize imatrix / kld on the qwen2 model', () => {
+const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+describe.skipIf(!oracle)('webgpu-quantize on the qwen2 and qwen3 models', () => {
+  it('quantize Q4_K_M: the same bytes as llama_model_quantize', async () => {
+    for (const arch of Object.keys(ARCH_SPECS)) {
+      const ours = path.join(tmp, `${arch}-Q4_K_M-ours.gguf`);
+      const r = await cli(['--backend', 'cpu', file(arch, 'F32'), ours, 'Q4_K_M']);
+      expect(r.code, r.err).toBe(0);
+      expect(sha(ours), arch).toBe(sha(file(arch, 'Q4_K_M')));
+    }
+  }, 120_000);
+
   it('imatrix writes 14 entries that our quantizer reads; kld --json reports the statistics', async () => {
     const text = path.join(tmp, 'calib.txt');
     fs.writeFileSync(text, fs.readFileSync(CALIB, 'utf8').slice(0, 4000));
