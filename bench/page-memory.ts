@@ -237,6 +237,7 @@ async function runPage(cdp: CdpPipe, url: string, input: string, modelBytes: num
     })()`);
     const buf = Buffer.from(b64, 'base64');
     if (buf.length === 0) break;
+    if (off % (128 * MiB) === 0 && off) console.log(`  read back ${off / MiB} MiB`);
     h.update(buf);
     outBytes += buf.length;
   }

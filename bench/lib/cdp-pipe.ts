@@ -13,19 +13,23 @@ export class CdpPipe {
   private nextId = 1;
   private pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; method: string }>();
   private listeners = new Map<string, Set<Listener>>();
-  private buffer = '';
+  private pieces: Buffer[] = [];
   private closed: Error | null = null;
 
   private constructor(readonly proc: ChildProcess, private readonly out: NodeJS.WritableStream, input: NodeJS.ReadableStream) {
-    input.setEncoding?.('utf8');
-    input.on('data', (d: string) => {
-      this.buffer += d;
+    // a message can be many MB (an output read back as base64) in 64 KiB pieces: keep the pieces and look
+    // for the separator only in the new one
+    input.on('data', (d: Buffer) => {
+      let start = 0;
       let i;
-      while ((i = this.buffer.indexOf('\0')) >= 0) {
-        const msg = JSON.parse(this.buffer.slice(0, i));
-        this.buffer = this.buffer.slice(i + 1);
+      while ((i = d.indexOf(0, start)) >= 0) {
+        this.pieces.push(d.subarray(start, i));
+        const msg = JSON.parse(Buffer.concat(this.pieces).toString('utf8'));
+        this.pieces = [];
+        start = i + 1;
         this.dispatch(msg);
       }
+      if (start < d.length) this.pieces.push(d.subarray(start));
     });
     proc.once('exit', (code, signal) => {
       this.closed = new Error(`chromium exited (${signal ?? code})`);
