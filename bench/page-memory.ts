@@ -19,7 +19,7 @@ import { startServer } from '../src/node/commands/serve.js';
 import { FileSink } from '../src/node/file-io.js';
 import { parseFtype } from '../src/policy/ftype.js';
 import { syntheticModel } from '../src/synthetic-model.js';
-import { benchTempDir, parseBenchFlags, trackChild } from './lib/bench-cli.js';
+import { benchTempDir, interrupted, parseBenchFlags, trackChild } from './lib/bench-cli.js';
 import { CdpPipe, processTree, type ProcMem } from './lib/cdp-pipe.js';
 import { llamaSpecForSize } from './lib/model-size.js';
 
@@ -107,7 +107,7 @@ async function main() {
   const { server, url } = await startServer(WEB, { port: 0, host: '127.0.0.1' });
   const cdp = CdpPipe.launch(CHROMIUM, ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
     `--user-data-dir=${path.join(dir, 'profile')}`, '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--no-default-browser-check', 'about:blank']);
+    '--no-first-run', '--no-default-browser-check', 'about:blank'], path.join(dir, 'tmp'));
   trackChild(cdp.proc, { group: true });
   try {
     await runPage(cdp, url, input, modelBytes, dir, ftype);
@@ -303,4 +303,10 @@ async function waitFor<T>(cdp: CdpPipe, session: string, expression: string, ms:
   }
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  // Ctrl-C stops Chromium under a pending request: the signal handler cleans up and exits (130), not this error
+  if (!interrupted()) throw e;
+  await new Promise(() => setTimeout(() => undefined, 60_000));
+}

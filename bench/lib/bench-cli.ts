@@ -75,6 +75,12 @@ function kill(c: ChildProcess): void {
 }
 const dirs = new Set<string>();
 let installed = false;
+let stopping = false;
+
+/** true once Ctrl-C / SIGTERM was received: the handler is stopping the children and will exit */
+export function interrupted(): boolean {
+  return stopping;
+}
 
 /** Synchronous (it also runs from the 'exit' event): retries while a dying child still creates files. */
 function cleanup(): void {
@@ -97,6 +103,7 @@ function install(): void {
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
+      stopping = true;
       process.stderr.write(`\n${sig}: stopping and removing temporary files\n`);
       void stopChildren().then(() => {
         cleanup();

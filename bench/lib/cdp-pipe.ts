@@ -38,15 +38,22 @@ export class CdpPipe {
     });
   }
 
-  /** Start `executable` with `args` plus the pipe; the caller tracks the process (bench-cli trackChild). */
-  static launch(executable: string, args: string[]): CdpPipe {
+  /**
+   * Start `executable` with `args` plus the pipe; the caller tracks the process (bench-cli trackChild).
+   * `tmpDir`: its TMPDIR (Chromium leaves files there when it is killed).
+   */
+  static launch(executable: string, args: string[], tmpDir: string): CdpPipe {
+    fs.mkdirSync(tmpDir, { recursive: true });
     const proc = spawn(executable, [...args, '--remote-debugging-pipe'], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: tmpDir },
       // its own process group, so that all its helper processes can be stopped together
       detached: true,
     });
     let stderr = '';
     proc.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+    // a killed browser resets its pipes: the 'exit' handler reports that, not an unhandled 'error' event
+    for (const s of [proc.stdio[3], proc.stdio[4], proc.stderr]) s?.on('error', () => undefined);
     const cdp = new CdpPipe(proc, proc.stdio[3] as NodeJS.WritableStream, proc.stdio[4] as NodeJS.ReadableStream);
     cdp.stderrTail = () => stderr;
     return cdp;
