@@ -59,12 +59,32 @@ export function parseBenchFlags(argv: string[], spec: Record<string, FlagSpec>, 
 }
 
 const children = new Set<ChildProcess>();
+/** children started with `detached: true` whose whole process group is stopped (a browser and its helpers) */
+const groups = new WeakSet<ChildProcess>();
+
+function kill(c: ChildProcess): void {
+  if (groups.has(c) && c.pid) {
+    try {
+      process.kill(-c.pid, 'SIGKILL');
+      return;
+    } catch {
+      // the group is gone already; fall through to the process itself
+    }
+  }
+  c.kill('SIGKILL');
+}
 const dirs = new Set<string>();
 let installed = false;
+let stopping = false;
+
+/** true once Ctrl-C / SIGTERM was received: the handler is stopping the children and will exit */
+export function interrupted(): boolean {
+  return stopping;
+}
 
 /** Synchronous (it also runs from the 'exit' event): retries while a dying child still creates files. */
 function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) kill(c);
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
   dirs.clear();
 }
@@ -73,7 +93,7 @@ function cleanup(): void {
 async function stopChildren(): Promise<void> {
   const alive = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
   const exited = alive.map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve())));
-  for (const c of alive) c.kill('SIGKILL');
+  for (const c of alive) kill(c);
   await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5000))]);
 }
 
@@ -83,6 +103,7 @@ function install(): void {
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
+      stopping = true;
       process.stderr.write(`\n${sig}: stopping and removing temporary files\n`);
       void stopChildren().then(() => {
         cleanup();
@@ -101,10 +122,14 @@ export function benchTempDir(prefix: string, keep = false, parent = os.tmpdir())
   return dir;
 }
 
-/** Stop `child` if this process is interrupted; forget it once it exits. */
-export function trackChild<C extends ChildProcess>(child: C): C {
+/**
+ * Stop `child` if this process is interrupted; forget it once it exits. `group`: the child was spawned
+ * with `detached: true` and its whole process group is stopped (a browser with its helper processes).
+ */
+export function trackChild<C extends ChildProcess>(child: C, opts: { group?: boolean } = {}): C {
   install();
   children.add(child);
+  if (opts.group) groups.add(child);
   child.once('exit', () => children.delete(child));
   return child;
 }

@@ -10,11 +10,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../golden/shared-paths.js';
 
-const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput', 'fsync-cost', 'imatrix-throughput', 'device-whole-model'];
+const BENCHES = ['model-rss', 'gpu-soak', 'quantize-throughput', 'fsync-cost', 'imatrix-throughput', 'device-whole-model', 'page-memory'];
 /** a bad value for a numeric flag of each bench */
 const BAD_VALUE: Record<string, [string, string]> = {
   'model-rss': ['--gb', 'lots'], 'gpu-soak': ['--gb', 'lots'], 'quantize-throughput': ['--rows', '-3'],
   'fsync-cost': ['--repeats', '2.5'], 'imatrix-throughput': ['-c', '0'], 'device-whole-model': ['--layers', '1.5'],
+  'page-memory': ['--size-gb', 'lots'],
 };
 const script = (b: string) => path.join(REPO_ROOT, 'dist/bench', `${b}.js`);
 let tmp: string;
@@ -103,6 +104,12 @@ describe('bench scripts', () => {
   it('gpu-soak: Ctrl-C during the first run removes the model and stops the run', async () => {
     await interrupt('gpu-soak', ['--gb', '0.02', '--runs', '1'], /^model: /m);
   }, 60_000);
+
+  // a browser and its helper processes (renderers, GPU process, zygotes) are children too: all must go,
+  // with the profile folder they write into (without Chromium this fails under CI, as the browser test does)
+  it.skipIf(!fs.existsSync('/usr/bin/chromium') && process.env.CI !== 'true')('page-memory: Ctrl-C during a run in the page stops Chromium and all its helpers and removes model and profile', async () => {
+    await interrupt('page-memory', ['--size-gb', '0.01'], /^running /m);
+  }, 120_000);
 
   it('fsync-cost: Ctrl-C while it writes removes its folder (no child process)', async () => {
     await interrupt('fsync-cost', ['--sizes', '64', '--repeats', '50'], /^fsync cost: /m, false);
