@@ -83,8 +83,8 @@ fn iq1m_candidates(lane: u32, txp0: u32, txm0: u32, txp1: u32, txm1: u32, twp0: 
         if (i2 == 17u) { i1 += 1u; i2 = i1; }
       }
     }
-    iq1_seg_qx[j] = qx;
-    iq1_seg_q2[j] = q2;
+    iq1_wg_cqx[c0 + j] = qx;
+    iq1_wg_cq2[c0 + j] = q2;
   }
 }
 
@@ -142,6 +142,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     }
     workgroupBarrier();
     iq1m_candidates(lane, txp0, txm0, txp1, txm1, twp0, twm0, twp1, twm1);
+    workgroupBarrier();
     let found = iq1_lanes_scan(IQ1M_NCAND, amax, lane);
     if (found.x == IQ1_NONE) { continue; }
     let pair = iq1m_pair(found.x / 4u);

@@ -64,8 +64,8 @@ fn iq1s_candidates(lane: u32) {
         if (i2 == 33u) { i1 += 1u; i2 = i1; }
       }
     }
-    iq1_seg_qx[j] = qx;
-    iq1_seg_q2[j] = q2;
+    iq1_wg_cqx[c0 + j] = qx;
+    iq1_wg_cq2[c0 + j] = q2;
   }
 }
 
@@ -113,6 +113,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     }
     workgroupBarrier();
     iq1s_candidates(lane);
+    workgroupBarrier();
     let found = iq1_lanes_scan(IQ1S_NCAND, amax, lane);
     if (found.x == IQ1_NONE) {
       if (lane == 0u) { for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); } }

@@ -38,9 +38,13 @@ var<workgroup> iq1_wg_pos: array<u32, IQ1_LANES>;
 var<workgroup> iq1_wg_pub: array<u32, 4>;
 // the lowest lane whose segment changed the search state in a round
 var<workgroup> iq1_wg_hit: atomic<u32>;
-// this lane's candidates (sumqx, sumq2) of the split search: IQ1_SEG consecutive ones from lane·IQ1_SEG
-var<private> iq1_seg_qx: array<u32, IQ1_SEG>;
-var<private> iq1_seg_q2: array<u32, IQ1_SEG>;
+// the candidates (sumqx, sumq2) of the split search; lane l computes and tests the IQ1_SEG consecutive ones
+// from l·IQ1_SEG (its segment)
+const IQ1_CAND: u32 = IQ1_LANES * IQ1_SEG;
+var<workgroup> iq1_wg_cqx: array<u32, IQ1_CAND>;
+var<workgroup> iq1_wg_cq2: array<u32, IQ1_CAND>;
+// a round's sequential run covers the hit segment and the IQ1_RUN_SEGS − 1 after it
+const IQ1_RUN_SEGS: u32 = 4u;
 
 fn iq1_table(use_p: bool, l: u32) -> u32 { return select(IQ1_XM[l], IQ1_XP[l], use_p); }
 
@@ -82,15 +86,16 @@ fn iq1_lanes_weights_sort(xb: u32, qw0: u32, n: u32, sigma2: u32, lane: u32) {
   workgroupBarrier();
 }
 
-// ggml's sequential split search over the candidates c = 0 .. n_cand (this lane holds c = lane·IQ1_SEG + j
-// in iq1_seg_qx/q2[j]):
+// ggml's sequential split search over the candidates c = 0 .. n_cand (iq1_wg_cqx/cq2[c]):
 //   if (sumq2 > 0 && sumqx² > best·sumq2) { scale = sumqx/sumq2; best = scale·sumqx; winner = c; }
 // with best starting at −FLT_MAX (`found` stands for that first product, which would overflow). Exactly, in
-// rounds: every lane runs that loop over the rest of its segment from the current state; the lowest lane with
-// a hit started from the true state, so its end state is the true state after its segment, and the lanes
-// after it start again from there. One round per segment that changes the state, plus one. The flags the
-// later lanes raised from a state that was not the true one are dropped, so g_inexact covers exactly the
-// operations the sequential loop performs. Returns (winner or IQ1_NONE, scale); the scale is scale0 if none.
+// rounds: every lane tests the rest of its segment against the current state up to its first hit; the
+// lowest lane with a hit, k, tested from the true state, so the sequential loop changes the state first
+// there: lane k alone runs the loop from that candidate through segment k + IQ1_RUN_SEGS − 1 (updates come in
+// runs), and its end state is the true state there; the lanes after that test again from it. The divisions
+// are the sequential loop's. The flags the lanes after k raised testing against a state that was not the
+// true one are dropped (lane k's run repeats those operations with the true state), so g_inexact covers
+// exactly the operations of the sequential loop. Returns (winner or IQ1_NONE, scale); scale0 if none.
 fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
   if (lane == 0u) { atomicStore(&iq1_wg_hit, IQ1_NONE); }
   workgroupBarrier();
@@ -103,15 +108,31 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
   loop {
     if (start >= n_cand) { break; }
     let saved = g_inexact;
-    var lf = found;
-    var lb = best;
-    var ls = scale;
-    var lw = IQ1_NONE;
+    var first = IQ1_NONE;
     for (var j = 0u; j < runtime_u32(IQ1_SEG); j++) {
       let c = s0 + j;
-      if ((c >= start) & (c < n_cand)) {
-        let qx = iq1_seg_qx[j];
-        let q2 = iq1_seg_q2[j];
+      if ((first == IQ1_NONE) & (c >= start) & (c < n_cand)) {
+        let qx = iq1_wg_cqx[c];
+        let q2 = iq1_wg_cq2[c];
+        if (fgt(q2, 0u) & (!found | fgt(fmul(qx, qx), fmul(best, q2)))) { first = c; }
+      }
+    }
+    if (first != IQ1_NONE) { atomicMin(&iq1_wg_hit, lane); }
+    workgroupBarrier();
+    if (lane == 0u) { iq1_wg_pub[0] = atomicLoad(&iq1_wg_hit); }
+    let k = workgroupUniformLoad(&iq1_wg_pub[0]);
+    if (lane > k) { g_inexact = saved; }
+    if (k == IQ1_NONE) { break; }
+    let end = min(n_cand, (k + IQ1_RUN_SEGS) * IQ1_SEG);
+    if (lane == k) {
+      // the sequential loop from the first hit (which updates) to `end`
+      var lf = found;
+      var lb = best;
+      var ls = scale;
+      var lw = IQ1_NONE;
+      for (var c = first; c < end; c++) {
+        let qx = iq1_wg_cqx[c];
+        let q2 = iq1_wg_cq2[c];
         if (fgt(q2, 0u) & (!lf | fgt(fmul(qx, qx), fmul(lb, q2)))) {
           ls = fdiv(qx, q2);
           lb = fmul(ls, qx);
@@ -119,14 +140,6 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
           lw = c;
         }
       }
-    }
-    if (lw != IQ1_NONE) { atomicMin(&iq1_wg_hit, lane); }
-    workgroupBarrier();
-    if (lane == 0u) { iq1_wg_pub[0] = atomicLoad(&iq1_wg_hit); }
-    let k = workgroupUniformLoad(&iq1_wg_pub[0]);
-    if (lane > k) { g_inexact = saved; }
-    if (k == IQ1_NONE) { break; }
-    if (lane == k) {
       iq1_wg_pub[1] = lw;
       iq1_wg_pub[2] = ls;
       iq1_wg_pub[3] = lb;
@@ -136,7 +149,7 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
     scale = workgroupUniformLoad(&iq1_wg_pub[2]);
     best = workgroupUniformLoad(&iq1_wg_pub[3]);
     found = true;
-    start = (k + 1u) * IQ1_SEG;
+    start = end;
     workgroupBarrier();
   }
   workgroupBarrier();
