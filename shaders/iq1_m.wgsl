@@ -126,11 +126,11 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     workgroupBarrier();
     let p2 = IQ1_XP[2];
     let m2 = IQ1_XM[2];
-    // the sub-block totals: every lane reads and computes them (uniform through workgroupUniformLoad)
-    let tx0 = workgroupUniformLoad(&iq1m_px0[16]);
-    let tx1 = workgroupUniformLoad(&iq1m_px1[16]);
-    let tw0 = workgroupUniformLoad(&iq1m_pw0[16]);
-    let tw1 = workgroupUniformLoad(&iq1m_pw1[16]);
+    // the sub-block totals: every lane reads and computes them
+    let tx0 = iq1m_px0[16];
+    let tx1 = iq1m_px1[16];
+    let tw0 = iq1m_pw0[16];
+    let tw1 = iq1m_pw1[16];
     let txp0 = fmul(tx0, p2); let txm0 = fmul(tx0, m2);
     let txp1 = fmul(tx1, p2); let txm1 = fmul(tx1, m2);
     let twp0 = fmul(fmul(tw0, p2), p2); let twm0 = fmul(fmul(tw0, m2), m2);

@@ -36,7 +36,8 @@ var<workgroup> iq1_wg_d2: array<u32, IQ1_LANES>;
 var<workgroup> iq1_wg_pos: array<u32, IQ1_LANES>;
 // values one lane hands to all (read back with workgroupUniformLoad)
 var<workgroup> iq1_wg_pub: array<u32, 4>;
-// the lowest lane whose segment changed the search state in a round
+// IQ1_LANES − the lowest lane with a hit in a scan round, 0 for none (zero when the workgroup starts and
+// after every scan)
 var<workgroup> iq1_wg_hit: atomic<u32>;
 // the candidates (sumqx, sumq2) of the split search; lane l computes and tests the IQ1_SEG consecutive ones
 // from l·IQ1_SEG (its segment)
@@ -97,8 +98,6 @@ fn iq1_lanes_weights_sort(xb: u32, qw0: u32, n: u32, sigma2: u32, lane: u32) {
 // true one are dropped (lane k's run repeats those operations with the true state), so g_inexact covers
 // exactly the operations of the sequential loop. Returns (winner or IQ1_NONE, scale); scale0 if none.
 fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
-  if (lane == 0u) { atomicStore(&iq1_wg_hit, IQ1_NONE); }
-  workgroupBarrier();
   var found = false;
   var best = 0u;
   var scale = scale0;
@@ -117,9 +116,12 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
         if (fgt(q2, 0u) & (!found | fgt(fmul(qx, qx), fmul(best, q2)))) { first = c; }
       }
     }
-    if (first != IQ1_NONE) { atomicMin(&iq1_wg_hit, lane); }
+    if (first != IQ1_NONE) { atomicMax(&iq1_wg_hit, IQ1_LANES - lane); }
     workgroupBarrier();
-    if (lane == 0u) { iq1_wg_pub[0] = atomicLoad(&iq1_wg_hit); }
+    if (lane == 0u) {
+      let h = atomicLoad(&iq1_wg_hit);
+      iq1_wg_pub[0] = select(IQ1_NONE, IQ1_LANES - h, h != 0u);
+    }
     let k = workgroupUniformLoad(&iq1_wg_pub[0]);
     if (lane > k) { g_inexact = saved; }
     if (k == IQ1_NONE) { break; }
@@ -128,7 +130,7 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
       // the sequential loop from the first hit (which updates) to `end`
       var lf = found;
       var lb = best;
-      var ls = scale;
+      var ls = 0u; // the first hit sets it
       var lw = IQ1_NONE;
       for (var c = first; c < end; c++) {
         let qx = iq1_wg_cqx[c];
@@ -144,13 +146,17 @@ fn iq1_lanes_scan(n_cand: u32, scale0: u32, lane: u32) -> vec2<u32> {
       iq1_wg_pub[2] = ls;
       iq1_wg_pub[3] = lb;
     }
-    if (lane == 0u) { atomicStore(&iq1_wg_hit, IQ1_NONE); }
-    winner = workgroupUniformLoad(&iq1_wg_pub[1]);
-    scale = workgroupUniformLoad(&iq1_wg_pub[2]);
-    best = workgroupUniformLoad(&iq1_wg_pub[3]);
+    if (lane == 0u) { atomicStore(&iq1_wg_hit, 0u); }
     found = true;
     start = end;
     workgroupBarrier();
+    // the state for the next round's tests (data only: read after the barrier, rewritten two barriers later)
+    best = iq1_wg_pub[3];
+  }
+  if (found) {
+    // the winner and its scale steer control flow: uniform
+    winner = workgroupUniformLoad(&iq1_wg_pub[1]);
+    scale = workgroupUniformLoad(&iq1_wg_pub[2]);
   }
   workgroupBarrier();
   return vec2<u32>(winner, scale);
@@ -197,18 +203,18 @@ fn iq1_lanes_groups(xb: u32, ng: u32, scale: u32, p_mask: u32, lane: u32) {
   iq1_wg_d2[lane] = best;
   iq1_wg_pos[lane] = pos;
   workgroupBarrier();
-  // the smallest distance, the first list position among equal ones, within each group's lanes
-  for (var step = per / 2u; step > 0u; step >>= 1u) {
-    if (j < step) {
-      let ad = iq1_wg_d2[lane];
-      let ap = iq1_wg_pos[lane];
-      let bd = iq1_wg_d2[lane + step];
-      let bp = iq1_wg_pos[lane + step];
-      let take = flt(bd, ad) | (!flt(ad, bd) & (bp < ap));
-      iq1_wg_d2[lane] = select(ad, bd, take);
-      iq1_wg_pos[lane] = select(ap, bp, take);
+  // lane 0 of the group: the smallest distance, the first list position among equal ones, over its lanes
+  if ((j == 0u) & !on) {
+    var bd = best;
+    var bp = pos;
+    for (var m = 1u; m < per; m++) {
+      let d = iq1_wg_d2[lane + m];
+      let q = iq1_wg_pos[lane + m];
+      let take = flt(d, bd) | (!flt(bd, d) & (q < bp));
+      bd = select(bd, d, take);
+      bp = select(bp, q, take);
     }
-    workgroupBarrier();
+    iq1_wg_pos[lane] = bp;
   }
   if (j == 0u) {
     if (on) {
