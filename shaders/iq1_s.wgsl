@@ -1,29 +1,78 @@
 // IQ1_S: super-blocks of 256 values, 50 bytes: d fp16 @0, qs[32] @2, qh[8] u16 @34. Group g of 8 values
 // (sub-block ib = g/4, k = g mod 4) is the 11-bit grid point qs[g] | ((qh[ib] >> 3k) & 7) << 8; qh bits
 // 12..14 hold the sub-block scale code, bit 15 the sign of delta. Reproduces quantize_row_iq1_s_impl
-// (imatrix required) as src/quant/iq1_s.ts does; spec §2.8.1, §3.5. One invocation per block (the split
-// search runs in one invocation); lib/iq1-search.wgsl holds the sort, weights and grid searches.
+// (imatrix required) as src/quant/iq1_s.ts does; spec §2.8.1, §3.5. Lanes mode: the workgroup's lanes
+// quantize one block together; per sub-block the 1122 split candidates ((i1, i2) over the sorted values, the
+// +delta table before the -delta one) are spread over the lanes, 18 each, and searched with the exact
+// first-wins rounds of lib/iq1-search.wgsl, whose groups search splits each off-grid group's neighbour list.
 const BLOCK_VALUES: u32 = 256u;
 const BLOCK_BYTES: u32 = 50u;
 const BLOCKS_PER_INVOCATION: u32 = 2u;
+const LANES_PER_BLOCK: u32 = 64u;
 
 const IQ1S_EPS: u32 = 0x2b8cbcccu;        // 1e-12f
 const IQ1S_FUDGE: u32 = 0x3f900000u;      // 1.125f
+// candidates: 561 pairs i1 <= i2 of 0..32, two tables each, c = 2·pair + (0: +delta, 1: -delta)
+const IQ1S_NCAND: u32 = 1122u;
+const IQ1_SEG: u32 = 18u;                 // 64 · 18 >= 1122
+const_assert IQ1_LANES * IQ1_SEG >= IQ1S_NCAND;
 
-var<private> iq1s_sumx: array<u32, 33>;
-var<private> iq1s_sumw: array<u32, 33>;
+var<workgroup> iq1s_sumx: array<u32, 33>;
+var<workgroup> iq1s_sumw: array<u32, 33>;
 // the split-sum terms that depend on i1 only (A*) or on i2 only (C*), per table
-var<private> iq1s_ap: array<u32, 33>;
-var<private> iq1s_awp: array<u32, 33>;
-var<private> iq1s_am: array<u32, 33>;
-var<private> iq1s_awm: array<u32, 33>;
-var<private> iq1s_cp: array<u32, 33>;
-var<private> iq1s_cwp: array<u32, 33>;
-var<private> iq1s_cm: array<u32, 33>;
-var<private> iq1s_cwm: array<u32, 33>;
+var<workgroup> iq1s_ap: array<u32, 33>;
+var<workgroup> iq1s_awp: array<u32, 33>;
+var<workgroup> iq1s_am: array<u32, 33>;
+var<workgroup> iq1s_awm: array<u32, 33>;
+var<workgroup> iq1s_cp: array<u32, 33>;
+var<workgroup> iq1s_cwp: array<u32, 33>;
+var<workgroup> iq1s_cm: array<u32, 33>;
+var<workgroup> iq1s_cwm: array<u32, 33>;
 
-fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
-  let sigma2 = iq1_sigma2(x0);
+// (i1, i2) of pair p (row i1 holds the 33 − i1 pairs i2 = i1 .. 32)
+fn iq1s_pair(p: u32) -> vec2<u32> {
+  var r = p;
+  var i1 = 0u;
+  for (var k = 0u; k < runtime_u32(33u); k++) {
+    let len = 33u - i1;
+    if (r >= len) { r -= len; i1 += 1u; }
+  }
+  return vec2<u32>(i1, i1 + r);
+}
+
+// this lane's candidates (sumqx, sumq2), computed as the sequential search computes them
+fn iq1s_candidates(lane: u32) {
+  let c0 = lane * IQ1_SEG;
+  let pair = iq1s_pair(min(c0, IQ1S_NCAND - 1u) / 2u);
+  var i1 = pair.x;
+  var i2 = pair.y;
+  var t = c0 % 2u;
+  for (var j = 0u; j < runtime_u32(IQ1_SEG); j++) {
+    var qx = 0u;
+    var q2 = 0u;
+    if (c0 + j < IQ1S_NCAND) {
+      let b = fsub(iq1s_sumx[i2], iq1s_sumx[i1]);
+      let bw = fsub(iq1s_sumw[i2], iq1s_sumw[i1]);
+      let p = t == 0u;
+      let q1 = iq1_table(p, 1u);
+      qx = fadd(fadd(select(iq1s_am[i1], iq1s_ap[i1], p), fmul(b, q1)), select(iq1s_cm[i2], iq1s_cp[i2], p));
+      q2 = fadd(fadd(select(iq1s_awm[i1], iq1s_awp[i1], p), fmul(fmul(bw, q1), q1)), select(iq1s_cwm[i2], iq1s_cwp[i2], p));
+      t += 1u;
+      if (t == 2u) {
+        t = 0u;
+        i2 += 1u;
+        if (i2 == 33u) { i1 += 1u; i2 = i1; }
+      }
+    }
+    iq1_wg_cqx[c0 + j] = qx;
+    iq1_wg_cq2[c0 + j] = q2;
+  }
+}
+
+fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
+  if (lane == 0u) { iq1_wg_pub[0] = iq1_sigma2(x0); }
+  let sigma2 = workgroupUniformLoad(&iq1_wg_pub[0]);
+  workgroupBarrier();
   var scales: array<u32, 8>;
   var shifts: array<i32, 8>;
   var qh: array<u32, 8>;
@@ -35,86 +84,67 @@ fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
     qh[ib] = 0u;
     let amax = iq1_abs_max(xb, 32u);
     if (flt(amax, IQ1S_EPS)) {
-      for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); }
+      if (lane == 0u) { for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); } }
       continue;
     }
     // ggml computes the weights before that test; unused for such a sub-block, so computing them here
     // gives the same bytes and keeps tiny sub-blocks off the host path
-    iq1_weights(xb, col + 32u * ib, 32u, sigma2);
-    iq1_sort(xb, 32u);
-    iq1s_sumx[0] = 0u;
-    iq1s_sumw[0] = 0u;
-    for (var j = 0u; j < runtime_u32(32u); j++) {
-      let i = iq1_order[j];
-      iq1s_sumx[j + 1u] = fadd(iq1s_sumx[j], fmul(iq1_w[i], src[xb + i]));
-      iq1s_sumw[j + 1u] = fadd(iq1s_sumw[j], iq1_w[i]);
+    iq1_lanes_weights_sort(xb, col + 32u * ib, 32u, sigma2, lane);
+    if (lane == 0u) {
+      iq1s_sumx[0] = 0u;
+      iq1s_sumw[0] = 0u;
+      for (var j = 0u; j < runtime_u32(32u); j++) {
+        let i = iq1_wg_order[j];
+        iq1s_sumx[j + 1u] = fadd(iq1s_sumx[j], fmul(iq1_wg_w[i], src[xb + i]));
+        iq1s_sumw[j + 1u] = fadd(iq1s_sumw[j], iq1_wg_w[i]);
+      }
     }
-    let sx_n = iq1s_sumx[32];
-    let sw_n = iq1s_sumw[32];
-    for (var i = 0u; i < runtime_u32(33u); i++) {
+    workgroupBarrier();
+    if (lane < 33u) {
+      let i = lane;
       let a = fsub(iq1s_sumx[i], iq1s_sumx[0]);
       let aw = fsub(iq1s_sumw[i], iq1s_sumw[0]);
-      let c = fsub(sx_n, iq1s_sumx[i]);
-      let cw = fsub(sw_n, iq1s_sumw[i]);
+      let c = fsub(iq1s_sumx[32], iq1s_sumx[i]);
+      let cw = fsub(iq1s_sumw[32], iq1s_sumw[i]);
       iq1s_ap[i] = fmul(a, IQ1_XP[0]); iq1s_awp[i] = fmul(fmul(aw, IQ1_XP[0]), IQ1_XP[0]);
       iq1s_am[i] = fmul(a, IQ1_XM[0]); iq1s_awm[i] = fmul(fmul(aw, IQ1_XM[0]), IQ1_XM[0]);
       iq1s_cp[i] = fmul(c, IQ1_XP[2]); iq1s_cwp[i] = fmul(fmul(cw, IQ1_XP[2]), IQ1_XP[2]);
       iq1s_cm[i] = fmul(c, IQ1_XM[2]); iq1s_cwm[i] = fmul(fmul(cw, IQ1_XM[2]), IQ1_XM[2]);
     }
-    // best starts at -FLT_MAX: any sumq2 > 0 beats it (sumqx² >= 0 > -FLT_MAX·sumq2), so `found` stands
-    // in for that product, which would overflow
-    var found = false;
-    var best = 0u;
-    var scale = amax;
-    var besti1 = 0u;
-    var besti2 = 0u;
-    var shift = 0;
-    for (var i1 = 0u; i1 < runtime_u32(33u); i1++) {
-      let s1 = iq1s_sumx[i1];
-      let w1 = iq1s_sumw[i1];
-      for (var i2 = i1; i2 < runtime_u32(33u); i2++) {
-        let b = fsub(iq1s_sumx[i2], s1);
-        let bw = fsub(iq1s_sumw[i2], w1);
-        // the +delta table first, then the -delta one
-        for (var t = 0u; t < runtime_u32(2u); t++) {
-          let p = t == 0u;
-          let q1 = iq1_table(p, 1u);
-          let sumqx = fadd(fadd(select(iq1s_am[i1], iq1s_ap[i1], p), fmul(b, q1)), select(iq1s_cm[i2], iq1s_cp[i2], p));
-          let sumq2 = fadd(fadd(select(iq1s_awm[i1], iq1s_awp[i1], p), fmul(fmul(bw, q1), q1)), select(iq1s_cwm[i2], iq1s_cwp[i2], p));
-          if (fgt(sumq2, 0u) & (!found | fgt(fmul(sumqx, sumqx), fmul(best, sumq2)))) {
-            scale = fdiv(sumqx, sumq2);
-            best = fmul(scale, sumqx);
-            found = true;
-            besti1 = i1;
-            besti2 = i2;
-            shift = select(-1, 1, p);
-          }
-        }
-      }
-    }
-    if (!found) {
-      for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); }
+    workgroupBarrier();
+    iq1s_candidates(lane);
+    workgroupBarrier();
+    let found = iq1_lanes_scan(IQ1S_NCAND, amax, lane);
+    if (found.x == IQ1_NONE) {
+      if (lane == 0u) { for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); } }
       continue;
     }
-    for (var i = 0u; i < runtime_u32(32u); i++) {
-      let r = iq1_rank[i];
-      iq1_L[i] = select(select(2u, 1u, r < besti2), 0u, r < besti1);
+    let pair = iq1s_pair(found.x / 2u);
+    var scale = found.y;
+    var shift = select(-1, 1, (found.x & 1u) == 0u);
+    let flip = flt(scale, 0u);
+    if (lane < 32u) {
+      let r = iq1_wg_rank[lane];
+      let l = select(select(2u, 1u, r < pair.y), 0u, r < pair.x);
+      iq1_wg_L[lane] = select(l, 2u - l, flip);
     }
-    if (flt(scale, 0u)) {
-      for (var i = 0u; i < runtime_u32(32u); i++) { iq1_L[i] = 2u - iq1_L[i]; }
+    if (flip) {
       scale = fneg(scale);
       shift = -shift;
     }
+    workgroupBarrier();
+    let p_mask = select(0u, 15u, shift == 1);
+    iq1_lanes_groups(xb, 4u, scale, p_mask, lane);
     var off_grid = 0u;
     var h = 0u;
     for (var k = 0u; k < runtime_u32(4u); k++) {
-      let g = iq1_group(xb, 8u * k, scale, shift == 1);
+      let g = workgroupUniformLoad(&iq1_wg_group[k]);
       off_grid |= g >> 16u;
       let gi = g & 0xffffu;
-      put_byte(o + 2u + 4u * ib + k, gi & 255u);
+      if (lane == 0u) { put_byte(o + 2u + 4u * ib + k, gi & 255u); }
       h |= (gi >> 8u) << (3u * k);
     }
-    if (off_grid != 0u) { scale = iq1_refit(xb, 32u, select(0u, 15u, shift == 1), scale); }
+    if (off_grid != 0u) { scale = iq1_lanes_refit(xb, 32u, p_mask, scale, lane); }
     if (!fge(scale, 0u)) { g_inexact = true; } // NaN scale: the host throws as llama.cpp aborts
     qh[ib] = h;
     scales[ib] = scale;
@@ -122,6 +152,7 @@ fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
     if (!fgt(max_scale, scale)) { max_scale = scale; }
   }
 
+  if (lane != 0u) { return; }
   if (!f_truthy(max_scale)) {
     put_u16(o, 0u);
     for (var ib = 0u; ib < runtime_u32(8u); ib++) { put_u16(o + 34u + 2u * ib, qh[ib]); }

@@ -4,12 +4,14 @@
 #                                          shapes, 4 layers, F16 (~3.9 GB) + imatrix; ours --backend gpu vs
 #                                          llama_model_quantize on all cores vs the read floor; 6 runs; < 8 min
 #                                          -> $OUT/device-whole-model.{json,txt}, $OUT/profile-*.txt
-#   bash bench/device/run.sh checks        throughput per type (GPU, CPU workers, llama.cpp), GPU-vs-CPU compare on
-#                                          the demo model, and a whole-file GPU/CPU identity check
+#   bash bench/device/run.sh checks        throughput of every implemented type (GPU, CPU workers, llama.cpp on as many
+#                                          threads; device/host-fallback block counts), without and with an imatrix
+#                                          (ROWS rows of each shape, default 256), GPU-vs-CPU compare on the demo
+#                                          model, and a whole-file GPU/CPU identity check
 set -u
 MODE=${1:-checks}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-ROWS=${ROWS:-1024}
+ROWS=${ROWS:-256}
 for f in .dev/run/debs/*.deb; do dpkg -x "$f" /; done; ldconfig
 xz -dc .dev/run/node.xz > /tmp/node && chmod +x /tmp/node
 [ -d node_modules ] || tar xJf .dev/run/nm.tar.xz
@@ -27,8 +29,9 @@ if [ "$MODE" = whole-model ]; then
   rm -rf "$W"
   exit 0
 fi
-timeout 200 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" 2>&1 | tee "$OUT/bench.txt"
-timeout 150 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" --imatrix --types q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K 2>&1 | tee "$OUT/bench-imatrix.txt"
+# every implemented type (the registry's list), rows printed as each type finishes: a timeout keeps them
+timeout 240 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" 2>&1 | tee "$OUT/bench.txt"
+timeout 200 $N dist/bench/quantize-throughput.js --rows "$ROWS" --threads "$T" --imatrix --types imatrix 2>&1 | tee "$OUT/bench-imatrix.txt"
 $N bin/webgpu-quantize.js --backend cpu > /dev/null 2>&1
 D=/tmp/webgpu-quantize-demo
 timeout 60 $N bin/webgpu-quantize.js compare $D/demo-f32.gguf Q4_K_M --backend gpu 2>&1 | tee "$OUT/compare.txt" | tail -3

@@ -6,7 +6,9 @@
  * binary32 in ggml's order; all scratch is module-level, nothing is allocated per block.
  */
 import { nearestInt } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS } from '../core/half.js';
 import type { IqGrid } from './iq-grids.js';
+import type { QuantTraits } from './traits.js';
 import { QuantizeError } from '../errors.js';
 
 /**
@@ -28,7 +30,7 @@ const ni = nearestInt;
 export const QK_K = 256;
 const MAX_SUB = 32;
 
-/** Σx² over the 256 values at x0, then ÷256 (`twice`: 2·Σx² ÷ 256). */
+/** Σx² over the 256 values at x0, then ÷256 (`twice`: 2·Σx² ÷ 256; the IQ1 types use this form too). */
 export function superBlockSigma2(x: Float32Array, x0: number, twice: boolean): number {
   let s = 0;
   for (let i = 0; i < QK_K; i++) {
@@ -38,26 +40,31 @@ export function superBlockSigma2(x: Float32Array, x0: number, twice: boolean): n
   return f((twice ? f(2 * s) : s) / QK_K);
 }
 
-/** With an imatrix: w = qw·sqrt(sigma2 + x²); `waux` = sqrt(w). */
+/** With an imatrix: w = qw·sqrt(sigma2 + x²); `waux` = sqrt(w) unless null (the IQ1 types have no waux). */
 export function imatrixWeights(
   x: Float32Array, x0: number, qw: Float32Array, q0: number, n: number, sigma2: number,
-  weight: Float32Array, waux: Float32Array,
+  weight: Float32Array, waux: Float32Array | null,
 ): void {
   for (let i = 0; i < n; i++) {
     const v = x[x0 + i];
     const w = f(qw[q0 + i] * f(Math.sqrt(f(sigma2 + f(v * v)))));
     weight[i] = w;
-    waux[i] = f(Math.sqrt(w));
+    if (waux) waux[i] = f(Math.sqrt(w));
   }
 }
 
-/** Without an imatrix: w = bias + x² (bias 0 for IQ3_*, 0.25·sigma2 for IQ2_S); `waux` = sqrt(w). */
-export function plainWeights(x: Float32Array, x0: number, n: number, bias: number, weight: Float32Array, waux: Float32Array): void {
+/**
+ * Without an imatrix: w = bias + x² (bias 0 for IQ3_* and IQ1_M, 0.25·sigma2 for IQ2_S); `waux` = sqrt(w)
+ * unless null.
+ */
+export function plainWeights(
+  x: Float32Array, x0: number, n: number, bias: number, weight: Float32Array, waux: Float32Array | null,
+): void {
   for (let i = 0; i < n; i++) {
     const v = x[x0 + i];
     const w = bias === 0 ? f(v * v) : f(bias + f(v * v));
     weight[i] = w;
-    waux[i] = f(Math.sqrt(w));
+    if (waux) waux[i] = f(Math.sqrt(w));
   }
 }
 
@@ -316,4 +323,53 @@ export function signedNaNs(dst: Float32Array, y0: number, n: number, dBits: numb
   const u = NAN_VIEW.u32;
   const base = dst.byteOffset / 4 + y0;
   for (let i = 0; i < n; i++) u[base + i] = (dBits ^ (dst[y0 + i] < 0 ? 0x80000000 : 0)) >>> 0;
+}
+
+/**
+ * Quantizes the super-block of 256 values at x[x0..] into dst[o..o + blockBytes); `qw` (read at q0) holds
+ * the block's imatrix weights, null on the plain path (never null for an imatrix-required type).
+ */
+type GridBlockQuantizer<W> = (x: Float32Array, x0: number, qw: W, q0: number, dst: Uint8Array, o: number) => void;
+/** Decodes the block at src[o..] with block scale `d` into dst[y0..y0 + 256). */
+type GridBlockDecoder = (src: Uint8Array, o: number, d: number, dst: Float32Array, y0: number) => void;
+
+/**
+ * The row functions every IQ2/IQ3 grid type shares, built from its block quantizer and decoder: rows are
+ * whole super-blocks back to back, each with its fp16 `d` at byte 0. An imatrix-required type gets no
+ * `quantizeRowRef`. The dequantizer runs `signedNaNs` over a block whose `d` is NaN (as ggml's sign flips do).
+ */
+export function gridTypeRows(
+  imatrix: 'required', blockBytes: number, quantizeBlock: GridBlockQuantizer<Float32Array>, decodeBlock: GridBlockDecoder,
+): Pick<QuantTraits, 'quantizeRowImpl' | 'dequantizeRow'>;
+export function gridTypeRows(
+  imatrix: 'optional', blockBytes: number, quantizeBlock: GridBlockQuantizer<Float32Array | null>, decodeBlock: GridBlockDecoder,
+): Pick<QuantTraits, 'quantizeRowRef' | 'quantizeRowImpl' | 'dequantizeRow'>;
+export function gridTypeRows(
+  imatrix: 'required' | 'optional', blockBytes: number,
+  block: GridBlockQuantizer<Float32Array> | GridBlockQuantizer<Float32Array | null>, decodeBlock: GridBlockDecoder,
+): Pick<QuantTraits, 'quantizeRowRef' | 'quantizeRowImpl' | 'dequantizeRow'> {
+  // a required type's quantizer is only ever called with an imatrix: the registry refuses a call without one,
+  // and no quantizeRowRef (the one caller passing null) is made for it
+  const quantizeBlock = block as GridBlockQuantizer<Float32Array | null>;
+  const dequantizeRow = (src: Uint8Array, dst: Float32Array, n: number): void => {
+    const nb = n / QK_K;
+    for (let b = 0; b < nb; b++) {
+      const o = b * blockBytes;
+      const hb = src[o] | (src[o + 1] << 8);
+      const d = F16_TO_F32[hb];
+      decodeBlock(src, o, d, dst, b * QK_K);
+      if (d !== d) {
+        decodeBlock(src, o, 1, dst, b * QK_K);
+        signedNaNs(dst, b * QK_K, QK_K, F16_TO_F32_BITS[hb]);
+      }
+    }
+  };
+  const quantizeRowImpl = (src: Float32Array, dst: Uint8Array, nPerRow: number, qw: Float32Array | null): void => {
+    for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, qw, i * QK_K, dst, i * blockBytes);
+  };
+  if (imatrix === 'required') return { quantizeRowImpl, dequantizeRow };
+  const quantizeRowRef = (src: Float32Array, dst: Uint8Array, n: number): void => {
+    for (let i = 0; i < n / QK_K; i++) quantizeBlock(src, i * QK_K, null, 0, dst, i * blockBytes);
+  };
+  return { quantizeRowRef, quantizeRowImpl, dequantizeRow };
 }

@@ -1,7 +1,8 @@
 /**
  * What IQ1_S and IQ1_M share (spec §2.6.4, §2.8, §3.5): the two value tables, the stable sort of a
- * sub-block by value, the sub-block weights, and the weighted neighbour search of an off-grid group
- * (`iq1_find_best_neighbour2`). Everything works on caller-owned typed arrays: no allocation per block.
+ * sub-block by value, and the weighted neighbour search of an off-grid group (`iq1_find_best_neighbour2`).
+ * Sigma² and the sub-block weights are iq-search.ts's (`superBlockSigma2(x, x0, true)`, `imatrixWeights` /
+ * `plainWeights` with bias 0), the same binary32 operations in the same order. Everything works on caller-owned typed arrays: no allocation per block.
  */
 import type { IqGrid } from './iq-grids.js';
 import { f } from '../core/fp32.js';
@@ -25,29 +26,6 @@ export function stableSortByValue(x: Float32Array, x0: number, n: number, order:
       k--;
     }
     order[k + 1] = j;
-  }
-}
-
-/** sigma2 = 2·(Σ x²) ÷ 256 over the super-block at x0 (sequential binary32 sum) */
-export function iq1Sigma2(x: Float32Array, x0: number): number {
-  let sumx2 = 0;
-  for (let i = 0; i < 256; i++) sumx2 = f(sumx2 + f(x[x0 + i] * x[x0 + i]));
-  return f(f(2 * sumx2) / 256);
-}
-
-/**
- * weight[0..n) for the n values at x0: `qw_i·sqrt(sigma2 + x_i²)` with an imatrix (qw read at q0),
- * else `x_i²`.
- */
-export function iq1Weights(x: Float32Array, x0: number, n: number, qw: Float32Array | null, q0: number,
-  sigma2: number, weight: Float32Array): void {
-  if (qw) {
-    for (let i = 0; i < n; i++) {
-      const v = x[x0 + i];
-      weight[i] = f(qw[q0 + i] * f(Math.sqrt(f(sigma2 + f(v * v)))));
-    }
-  } else {
-    for (let i = 0; i < n; i++) weight[i] = f(x[x0 + i] * x[x0 + i]);
   }
 }
 

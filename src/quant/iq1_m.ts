@@ -13,8 +13,9 @@ import { f, nearestInt } from '../core/fp32.js';
 import { iqGrid, iqGridGpuTables, type IqGrid } from './iq-grids.js';
 import wgsl from '../../shaders/iq1_m.wgsl';
 import {
-  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
+  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, stableSortByValue,
 } from './iq1-search.js';
+import { imatrixWeights, plainWeights, superBlockSigma2 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
 
 const QK = 256;
@@ -51,17 +52,23 @@ const sc = new Uint16Array(4);
 
 let grid: IqGrid | null = null;
 
+/** weight[0..BS) for the sub-block at x0: qw·sqrt(sigma2 + x²) with an imatrix, else x² */
+function subBlockWeights(x: Float32Array, x0: number, qw: Float32Array | null, q0: number, sigma2: number): void {
+  if (qw) imatrixWeights(x, x0, qw, q0, BS, sigma2, weight, null);
+  else plainWeights(x, x0, BS, 0, weight, null);
+}
+
 const tableOf = (k: number, group: number) => (group === 0 ? (k < 2 ? IQ1_XP : IQ1_XM) : (k % 2 === 0 ? IQ1_XP : IQ1_XM));
 
 function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | null, q0: number, dst: Uint8Array, o: number): void {
   const g = grid!;
   dst.fill(0, o, o + BLOCK_BYTES);
   let maxScale = 0;
-  const sigma2 = iq1Sigma2(x, xb0);
+  const sigma2 = superBlockSigma2(x, xb0, true);
 
   for (let ib = 0; ib < NSUB; ib++) {
     const x0 = xb0 + BS * ib;
-    iq1Weights(x, x0, BS, qw, q0 + BS * ib, sigma2, weight);
+    subBlockWeights(x, x0, qw, q0 + BS * ib, sigma2);
     const max = absMax(x, x0, BS);
     if (max < EPS) {
       scales[ib] = 0;
@@ -181,7 +188,7 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array | nul
     sc[ib >> 2] |= l << (3 * (ib & 3));
     const qh = (dst[o + QH + ib] |= MASKS[shifts[ib]]);
     const x0 = xb0 + BS * ib;
-    iq1Weights(x, x0, BS, qw, q0 + BS * ib, sigma2, weight);
+    subBlockWeights(x, x0, qw, q0 + BS * ib, sigma2);
     for (let k = 0; k < 2; k++) {
       const table = tableOf(shifts[ib], k);
       const p = (dst[o + 2 * ib + k] | ((qh << (8 - 4 * k)) & 0x700)) * 8;

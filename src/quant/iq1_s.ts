@@ -12,8 +12,9 @@ import { f, nearestInt } from '../core/fp32.js';
 import { iqGrid, iqGridGpuTables, type IqGrid } from './iq-grids.js';
 import wgsl from '../../shaders/iq1_s.wgsl';
 import {
-  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, iq1Sigma2, iq1Weights, stableSortByValue,
+  IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, stableSortByValue,
 } from './iq1-search.js';
+import { imatrixWeights, superBlockSigma2 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
 
 const QK = 256;
@@ -48,11 +49,11 @@ function quantizeSuperBlock(x: Float32Array, xb0: number, qw: Float32Array, q0: 
   const g = grid!;
   dst.fill(0, o, o + BLOCK_BYTES);
   let maxScale = 0;
-  const sigma2 = iq1Sigma2(x, xb0);
+  const sigma2 = superBlockSigma2(x, xb0, true);
 
   for (let ib = 0; ib < NSUB; ib++) {
     const x0 = xb0 + BS * ib;
-    iq1Weights(x, x0, BS, qw, q0 + BS * ib, sigma2, weight);
+    imatrixWeights(x, x0, qw, q0 + BS * ib, BS, sigma2, weight, null);
     const max = absMax(x, x0, BS);
     if (max < EPS) {
       scales[ib] = 0;

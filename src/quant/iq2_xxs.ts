@@ -6,10 +6,10 @@
  * spec §1.5, §2.7.3 (the make_qp_quants u8 wrap of §2.3.5 included).
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
-import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
+import { putFp16 } from '../core/half.js';
 import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
 import { makeQpQuants } from './solvers-asymmetric.js';
-import { extractSigns, gridSearch, imatrixWeights, QK_K, Recompute, scaleCode, signedNaNs, superBlockSigma2, type GridSearch } from './iq-search.js';
+import { extractSigns, gridSearch, gridTypeRows, imatrixWeights, Recompute, scaleCode, superBlockSigma2, type GridSearch } from './iq-search.js';
 import { GROUP_MAX_EPS, F_0_1 } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
 
@@ -69,23 +69,7 @@ function quantizeBlock(x: Float32Array, x0: number, qw: Float32Array, q0: number
 export const IQ2_XXS: QuantTraits = {
   layout: typeLayout(GgmlType.IQ2_XXS),
   imatrix: 'required',
-  quantizeRowImpl(src, dst, nPerRow, imatrix) {
-    const qw = imatrix!; // 'required': the registry refuses a call without one
-    for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, qw, i * QK_K, dst, i * BLOCK_BYTES);
-  },
-  dequantizeRow(src, dst, n) {
-    const nb = n / QK_K;
-    for (let b = 0; b < nb; b++) {
-      const o = b * BLOCK_BYTES;
-      const hb = src[o] | (src[o + 1] << 8);
-      const d = F16_TO_F32[hb];
-      decodeBlock(src, o, d, dst, b * QK_K);
-      if (d !== d) {
-        decodeBlock(src, o, 1, dst, b * QK_K);
-        signedNaNs(dst, b * QK_K, QK_K, F16_TO_F32_BITS[hb]);
-      }
-    }
-  },
+  ...gridTypeRows('required', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: null,
 };
 

@@ -7,10 +7,10 @@
  * `dequantize_row_iq3_s`; spec §1.5, §2.7.5.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
-import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
+import { putFp16 } from '../core/half.js';
 import { iqGrid } from './iq-grids.js';
 import {
-  extractSigns, F_0_2, gridSearch, imatrixWeights, plainWeights, QK_K, Recompute, scaleCode, signedNaNs,
+  extractSigns, F_0_2, gridSearch, gridTypeRows, imatrixWeights, plainWeights, Recompute, scaleCode,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
@@ -92,24 +92,6 @@ function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y
 export const IQ3_S: QuantTraits = {
   layout: typeLayout(GgmlType.IQ3_S),
   imatrix: 'optional',
-  quantizeRowRef(src, dst, n) {
-    for (let i = 0; i < n / QK_K; i++) quantizeBlock(src, i * QK_K, null, 0, dst, i * BLOCK_BYTES);
-  },
-  quantizeRowImpl(src, dst, nPerRow, imatrix) {
-    for (let i = 0; i < nPerRow / QK_K; i++) quantizeBlock(src, i * QK_K, imatrix, i * QK_K, dst, i * BLOCK_BYTES);
-  },
-  dequantizeRow(src, dst, n) {
-    const nb = n / QK_K;
-    for (let b = 0; b < nb; b++) {
-      const o = b * BLOCK_BYTES;
-      const hb = src[o] | (src[o + 1] << 8);
-      const d = F16_TO_F32[hb];
-      decodeBlock(src, o, d, dst, b * QK_K);
-      if (d !== d) {
-        decodeBlock(src, o, 1, dst, b * QK_K);
-        signedNaNs(dst, b * QK_K, QK_K, F16_TO_F32_BITS[hb]);
-      }
-    }
-  },
+  ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: null,
 };

@@ -28,7 +28,7 @@ export type WgslLib =
   | 'iq4Search'
   /** TQ1_0/TQ2_0: d = max|x| and the trits */
   | 'ternary'
-  /** IQ1_S/IQ1_M: sort, weights, the iq1s grid's on-grid map and neighbour search (needs the grid's type tables) */
+  /** IQ1_S/IQ1_M (lanes kernels): sort, weights, split search, the iq1s grid's on-grid map and neighbour search (needs the grid's type tables) */
   | 'iq1Search';
 
 export interface QuantTraits {
