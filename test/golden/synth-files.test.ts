@@ -58,6 +58,7 @@ const EXPECTED_FALLBACK: Record<string, number> = {
   'pure/MXFP4': 0, 'pure-imatrix/MXFP4': 0, 'pure/Q1_0': 0, 'pure-imatrix/Q1_0': 0, 'pure/Q2_0': 0, 'pure-imatrix/Q2_0': 0,
   'pure/TQ1_0': 0, 'pure-imatrix/TQ1_0': 0, 'pure/TQ2_0': 0, 'pure-imatrix/TQ2_0': 0,
   'pure-imatrix/IQ1_S': 128, 'pure-imatrix/IQ1_M': 128,
+  'pure-imatrix/IQ3_XXS': 128, 'pure/IQ3_S': 155, 'pure-imatrix/IQ3_S': 128,
 };
 
 /** the types an output's tensors were converted to (F32 tensors of an F32 model are copies) */
