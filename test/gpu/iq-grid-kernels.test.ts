@@ -49,13 +49,16 @@ afterAll(() => env.handle?.device.destroy());
 describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', () => {
   let q: GpuQuantizer;
   let tiny: GpuQuantizer;
+  let folded: GpuQuantizer;
   beforeAll(async () => {
+    // at most 2 workgroups per dimension: 9 blocks = 5 workgroups, dispatched as 3 x 2 (one idle workgroup)
+    folded = await GpuQuantizer.create({ handle: shared(), maxWorkgroupsPerDimension: 2 });
     q = await GpuQuantizer.create({ handle: shared() });
     // 3 x 256 values per chunk: rows split over chunks, odd block counts for the paired blocks
     tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
   });
   afterAll(async () => {
-    for (const x of [q, tiny]) await x?.destroy();
+    for (const x of [q, tiny, folded]) await x?.destroy();
   });
 
   test('lanes kernels: 64 lanes per block, 2 blocks per workgroup', () => {
@@ -98,6 +101,17 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
       }
       expect(cases).toBe(DISTRIBUTIONS.length * 5);
       console.log(`${name}: ${blocks} blocks identical, ${device} on the device (${ordinaryBlocks} from ordinary distributions, all of them), ${blocks - device} by the host; ${(performance.now() - t0).toFixed(0)} ms`);
+    });
+
+    test(`${name}: a dispatch folded into y (workgroups past the x limit)`, async () => {
+      const nrows = 3;
+      const nPerRow = 3 * 256;
+      const src = generate('student-t', nrows, nPerRow, 5);
+      for (const im of [null, generateImatrix(nPerRow, 4)]) {
+        const got = await folded.quantize(type, src, nrows, nPerRow, im, 'folded');
+        expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} folded dispatch ${im ? 'imatrix' : 'no imatrix'}`);
+      }
+      expect(folded.stats.fallbackBlocks).toBe(0);
     });
 
     test(`${name}: rows split over chunks`, async () => {
