@@ -8,12 +8,13 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { putFp16 } from '../core/half.js';
-import { iqGrid } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables } from './iq-grids.js';
 import {
   extractSigns, F_0_2, gridSearch, gridTypeRows, imatrixWeights, plainWeights, Recompute, scaleCode,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq3_s.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -93,5 +94,5 @@ export const IQ3_S: QuantTraits = {
   layout: typeLayout(GgmlType.IQ3_S),
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3s') },
 };

@@ -7,12 +7,13 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { putFp16 } from '../core/half.js';
-import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables, KSIGNS_IQ2XS } from './iq-grids.js';
 import {
   extractSigns, F_0_2, gridSearch, gridTypeRows, imatrixWeights, plainWeights, Recompute, scaleCode,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq3_xxs.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 98;
@@ -92,5 +93,5 @@ export const IQ3_XXS: QuantTraits = {
   layout: typeLayout(GgmlType.IQ3_XXS),
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3xxs') },
 };
