@@ -74,15 +74,17 @@ export class GpuDequantizer {
     const out = d.createBuffer({ size: Math.max(16, n * 4), usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
     if (path === 'f32' || path === 'cpu') {
       let f32: Float32Array;
-      if (path === 'f32') f32 = new Float32Array(stored.buffer, stored.byteOffset, n);
+      if (path === 'f32') {
+        const b = stored.byteOffset % 4 ? stored.slice() : stored;
+        f32 = new Float32Array(b.buffer, b.byteOffset, n);
+      }
       else {
         const q = quantType(type);
         if (!q) throw new GpuError('unavailable', `${what}: type ${typeLayout(type).name} cannot be dequantized by this tool`);
         f32 = new Float32Array(n);
         dequantizeRows(q, stored, f32, n);
       }
-      if (stored.byteOffset % 4 === 0 || path === 'cpu') d.queue.writeBuffer(out, 0, f32.buffer, f32.byteOffset, n * 4);
-      else d.queue.writeBuffer(out, 0, Float32Array.from(f32));
+      d.queue.writeBuffer(out, 0, f32.buffer, f32.byteOffset, n * 4);
       return { buffer: out, path };
     }
     this.checkSize(stored.byteLength, what);
