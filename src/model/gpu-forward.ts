@@ -112,6 +112,27 @@ export class GpuForward implements MatmulBackend {
     return this.matmulOnly.matmul(x, w, T, n, m, out);
   }
 
+  /** act-round.wgsl on `x` (rows of whole blocks): the values ggml's dot-product type holds (for tests). */
+  async roundActivations(x: Float32Array, mode: Exclude<ActRound, 'f32'>): Promise<Float32Array> {
+    const d = this.d;
+    const r = ROUND_MODE[mode];
+    const src = this.buffer(x.byteLength);
+    d.queue.writeBuffer(src, 0, x.buffer, x.byteOffset, x.byteLength);
+    const out = this.buffer(x.byteLength);
+    const rb = d.createBuffer({ size: out.size, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
+    const enc = d.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    this.dispatch1d(pass, this.pipes.round, [[0, this.uniform([x.length / r.unit, r.mode])], [1, src], [3, out]], x.length / r.unit);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, rb, 0, out.size);
+    d.queue.submit([enc.finish()]);
+    await rb.mapAsync(MAP_MODE_READ);
+    const v = new Float32Array(rb.getMappedRange().slice(0, x.byteLength));
+    rb.unmap();
+    for (const b of [src, out, rb]) b.destroy();
+    return v;
+  }
+
   /** Whether `model`'s weights stay on the device (decided on its first chunk). */
   isResident(model: LlamaModel): boolean | undefined {
     return this.states.get(model)?.resident;
