@@ -11,6 +11,7 @@ struct Params { tokens: u32, heads: u32, kv_heads: u32, head_dim: u32, zero: u32
 @group(0) @binding(4) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+// the largest head size; the host compiles a copy with the model's own (the arrays below are per invocation)
 const MAX_HEAD_DIM: u32 = 256u;
 
 fn r16(x: f32) -> f32 { return bitcast<f32>(fp16_to_f32_bits(fp16_bits(bitcast<u32>(x)))); }

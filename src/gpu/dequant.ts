@@ -71,7 +71,7 @@ export class GpuDequantizer {
     const d = this.device;
     const path = dequantPath(type);
     this.checkSize(n * 4, what);
-    const out = d.createBuffer({ size: Math.max(16, n * 4), usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
+    const out = d.createBuffer({ size: Math.max(16, Math.ceil(n / 4) * 16), usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
     if (path === 'f32' || path === 'cpu') {
       let f32: Float32Array;
       if (path === 'f32') {

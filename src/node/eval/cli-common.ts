@@ -121,7 +121,7 @@ export async function matmulBackend(flags: Flags, command: string, log: (line: s
   const budget = intFlag(flags, 'gpuBudget', 4096, command);
   if (budget < 0) throw new UsageError(`${command}: --gpu-budget must be a number of MiB >= 0, got ${budget}`);
   const { GpuForward } = await import('../../model/gpu-forward.js');
-  return new GpuForward(h.device, h.adapterName, { budgetBytes: budget * 2 ** 20 });
+  return new GpuForward(h.device, h.adapterName, { budgetBytes: budget * 2 ** 20, software: h.isSoftware });
 }
 
 /** Write the whole file under a temporary name beside `out`, then rename it into place. */
