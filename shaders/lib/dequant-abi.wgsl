@@ -38,6 +38,10 @@ fn k_scale_min(s: u32, j: u32) -> vec2u {
                (in_byte(s + j + 4u) >> 4u) | ((in_byte(s + j) >> 6u) << 4u));
 }
 
+// kvalues_iq4nl, the IQ4_NL/IQ4_XS levels (data of the GGUF format)
+const KVALUES_IQ4NL = array<i32, 16>(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+fn iq4nl_level(i: u32) -> u32 { return qf(KVALUES_IQ4NL[i]); }
+
 const DEQUANT_WORKGROUP: u32 = 64u;
 
 // dispatches wider than maxComputeWorkgroupsPerDimension are folded into y

@@ -18,11 +18,11 @@ afterAll(() => env.handle?.device.destroy());
 const names = (ts: GgmlType[]) => ts.map((t) => typeLayout(t).name).sort();
 
 describe('where the forward pass dequantizes each type', () => {
-  it('these 12 types on the device, F32 uploaded as is, every other implemented type on the CPU', () => {
-    expect(names(gpuDequantTypes())).toEqual(['bf16', 'f16', 'q2_K', 'q3_K', 'q4_0', 'q4_1', 'q4_K', 'q5_0', 'q5_1', 'q5_K', 'q6_K', 'q8_0']);
+  it('these 18 types on the device, F32 uploaded as is, every other implemented type on the CPU', () => {
+    expect(names(gpuDequantTypes())).toEqual(['bf16', 'f16', 'iq4_nl', 'iq4_xs', 'mxfp4', 'q1_0', 'q2_0', 'q2_K', 'q3_K', 'q4_0', 'q4_1', 'q4_K', 'q5_0', 'q5_1', 'q5_K', 'q6_K', 'q8_0', 'tq2_0']);
     expect(dequantPath(GgmlType.F32)).toBe('f32');
     const onCpu = implementedTypes().map((t) => t.layout.type).filter((t) => dequantPath(t) === 'cpu');
-    expect(onCpu.length).toBe(implementedTypes().length - 12);
+    expect(onCpu.length).toBe(implementedTypes().length - 18);
     for (const t of onCpu) expect(quantType(t)!.gpuDequant, typeLayout(t).name).toBeUndefined();
   });
 });
@@ -90,16 +90,16 @@ describe.skipIf(!env.handle)('WGSL dequantizers = dequantize_row, bit for bit', 
     });
   }
 
-  it('F32 is uploaded as is; a type without a WGSL dequantizer goes through the CPU (IQ4_NL)', async () => {
-    const f = Float32Array.from({ length: 64 }, (_, i) => i - 31.5);
-    const got = await onDevice(GgmlType.F32, new Uint8Array(f.buffer), 64);
+  it('F32 is uploaded as is; a type without a WGSL dequantizer goes through the CPU (TQ1_0)', async () => {
+    const f = Float32Array.from({ length: 256 }, (_, i) => (i % 64) - 31.5);
+    const got = await onDevice(GgmlType.F32, new Uint8Array(f.buffer), 256);
     expect(got.path).toBe('f32');
     expect([...new Float32Array(got.bits.buffer)]).toEqual([...f]);
-    const q = new Uint8Array(2 * 18);
-    quantizeChunk(quantType(GgmlType.IQ4_NL)!, f, q, 1, 64, null);
-    const want = new Float32Array(64);
-    dequantizeRows(GgmlType.IQ4_NL, q, want, 64);
-    const viaCpu = await onDevice(GgmlType.IQ4_NL, q, 64);
+    const q = new Uint8Array(54);
+    quantizeChunk(quantType(GgmlType.TQ1_0)!, f, q, 1, 256, null);
+    const want = new Float32Array(256);
+    dequantizeRows(GgmlType.TQ1_0, q, want, 256);
+    const viaCpu = await onDevice(GgmlType.TQ1_0, q, 256);
     expect(viaCpu.path).toBe('cpu');
     expect([...new Float32Array(viaCpu.bits.buffer)]).toEqual([...want]);
   });

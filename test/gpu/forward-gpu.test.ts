@@ -103,12 +103,12 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
   describe('a generated model with twelve weight types', () => {
     let dir: string;
     let file: string;
-    // each matrix's type: eleven with a WGSL dequantizer, IQ4_NL through the CPU (F32 is the norms and stories260K)
+    // each matrix's type: eleven with a WGSL dequantizer, TQ1_0 through the CPU (F32 is the norms and stories260K)
     const TYPES: Record<string, string> = {
       'token_embd': 'q8_0', 'output': 'q6_K',
       'blk.0.attn_q': 'q4_0', 'blk.0.attn_k': 'q4_1', 'blk.0.attn_v': 'q5_0', 'blk.0.attn_output': 'q5_1',
       'blk.0.ffn_gate': 'q4_K', 'blk.0.ffn_up': 'q5_K', 'blk.0.ffn_down': 'q2_K',
-      'blk.1.attn_q': 'q3_K', 'blk.1.attn_k': 'bf16', 'blk.1.attn_v': 'iq4_nl', 'blk.1.attn_output': 'f16',
+      'blk.1.attn_q': 'q3_K', 'blk.1.attn_k': 'bf16', 'blk.1.attn_v': 'tq1_0', 'blk.1.attn_output': 'f16',
       'blk.1.ffn_gate': 'q8_0', 'blk.1.ffn_up': 'q4_K', 'blk.1.ffn_down': 'q6_K',
     };
     beforeAll(async () => {
@@ -135,7 +135,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       const gs = new Map<string, Float32Array>();
       const gpu = await model.forward(ids, { matmul: resident, onMatmulSums: sumsInto(gs) });
       expect(resident.isResident(model)).toBe(true);
-      expect(Object.fromEntries(resident.paths)).toEqual(Object.fromEntries(all.map((w) => [w.name, w.type === GgmlType.IQ4_NL ? 'cpu' : 'gpu'])));
+      expect(Object.fromEntries(resident.paths)).toEqual(Object.fromEntries(all.map((w) => [w.name, w.type === GgmlType.TQ1_0 ? 'cpu' : 'gpu'])));
       const cs = new Map<string, Float32Array>();
       const cpu = await model.forward(ids, { onMatmulSums: sumsInto(cs) });
       const dl = maxDiff(gpu, cpu);
