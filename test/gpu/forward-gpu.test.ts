@@ -161,9 +161,9 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       console.log(`mixed-type model, GPU vs CPU: without ggml's rounding points max |Δlogit| ${dp.toExponential(2)} (tiled matmul ${dt.toExponential(2)}), Σx² ${dps.toExponential(2)} of the tensor max; ` +
         `with them: position 0 ${d0.toExponential(2)}, all positions max ${dl.toExponential(2)} mean ${meanAbs.toExponential(2)} (logits up to ` +
         `${cpu.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toFixed(2)}), Σx² ${ds.toExponential(2)}; what the rounding points change: ${dr.toExponential(2)}`);
-      expect(dp).toBeLessThan(3e-5);
+      expect(dp).toBeLessThan(1e-4);
       expect(dt).toBeLessThan(2e-4);
-      expect(dps).toBeLessThan(5e-6);
+      expect(dps).toBeLessThan(3e-5);
       expect(d0).toBeLessThan(1e-5);
       // past position 0, a last-bit difference in an attention sum can move a Q8/F16 rounding by one step,
       // which the next layers amplify (as between this CPU path and llama.cpp): bounded, not bit-level
