@@ -277,7 +277,28 @@ export class GpuForward implements MatmulBackend {
     return buffer;
   }
 
+  /** One chunk's logits (tokens.length × nVocab); device errors come back as GpuError (validation, out-of-memory). */
   async forward(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const d = this.d;
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    let logits: Float32Array | undefined;
+    let failure: unknown;
+    try {
+      logits = await this.chunk(model, tokens, opts);
+    } catch (e) {
+      failure = e;
+    }
+    const v = await d.popErrorScope();
+    const o = await d.popErrorScope();
+    const where = `forward pass of ${tokens.length} tokens (${this.adapterName})`;
+    if (o) throw new GpuError('out-of-memory', `${o.message} (${where}; --gpu-budget below the model's F32 size streams its layers)`);
+    if (v) throw new GpuError('validation', `${v.message} (${where})`);
+    if (failure !== undefined) throw failure;
+    return logits!;
+  }
+
+  private async chunk(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array> {
     if (opts.onMatmulInput) throw new Error('the GPU forward pass reports Σx² per column (onMatmulSums), not whole matmul inputs (onMatmulInput)');
     const hp = model.hp;
     const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab, eps, ropeDims } = hp;
