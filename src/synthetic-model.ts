@@ -1,5 +1,5 @@
 /**
- * A llama-architecture GGUF made from seeded random values: the built-in demo model, the generated
+ * A llama-family GGUF (architecture llama, qwen2 or qwen3) made from seeded random values: the built-in demo model, the generated
  * models that tests quantize with both llama.cpp and this project, and the multi-GB models of the memory
  * benchmark. Streams tensor data row slab by row slab, so a 4 GB model never sits in memory.
  * Browser-safe.
@@ -11,6 +11,10 @@ import { fp32ToBf16, fp32ToFp16 } from './core/half.js';
 import { GgmlType } from './core/ggml-type.js';
 
 export interface SyntheticSpec {
+  /** default llama; qwen2 adds blk.N.attn_{q,k,v}.bias, qwen3 adds blk.N.attn_{q,k}_norm.weight */
+  arch?: 'llama' | 'qwen2' | 'qwen3';
+  /** attention head size (default nEmbd / nHead); when given, written as attention.key_length/value_length */
+  headDim?: number;
   nLayer: number;
   nEmbd: number;
   nFf: number;
@@ -23,6 +27,10 @@ export interface SyntheticSpec {
   dtype?: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16;
   /** write a separate output.weight (otherwise embeddings are tied) */
   untiedOutput?: boolean;
+  /** write an output.bias [nVocab] (qwen2 loads one when present) */
+  outputBias?: boolean;
+  /** the `tokenizer.*` KVs to write instead of the generated `tok<i>` vocabulary (nVocab tokens) */
+  tokenizerKvs?: readonly GgufKv[];
   seed?: number;
   name?: string;
   /** value generator; default: gaussian rows with per-row scale and rare outliers */
@@ -64,19 +72,36 @@ function defaultValues(_tensor: string, _row: number, out: Float32Array, rand: (
 
 export function syntheticTensors(spec: SyntheticSpec): SyntheticTensor[] {
   const w = spec.dtype ?? GgmlType.F32;
-  const headDim = spec.nEmbd / spec.nHead;
+  const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
+  const qDim = headDim * spec.nHead;
   const kvDim = headDim * spec.nHeadKv;
   const t: SyntheticTensor[] = [{ name: 'token_embd.weight', ne: [spec.nEmbd, spec.nVocab], type: w }];
   if (spec.untiedOutput !== false) t.push({ name: 'output.weight', ne: [spec.nEmbd, spec.nVocab], type: w });
+  if (spec.outputBias) t.push({ name: 'output.bias', ne: [spec.nVocab], type: GgmlType.F32 });
   t.push({ name: 'output_norm.weight', ne: [spec.nEmbd], type: GgmlType.F32 });
   for (let l = 0; l < spec.nLayer; l++) {
     const b = `blk.${l}.`;
     t.push(
       { name: `${b}attn_norm.weight`, ne: [spec.nEmbd], type: GgmlType.F32 },
-      { name: `${b}attn_q.weight`, ne: [spec.nEmbd, spec.nEmbd], type: w },
+      { name: `${b}attn_q.weight`, ne: [spec.nEmbd, qDim], type: w },
       { name: `${b}attn_k.weight`, ne: [spec.nEmbd, kvDim], type: w },
       { name: `${b}attn_v.weight`, ne: [spec.nEmbd, kvDim], type: w },
-      { name: `${b}attn_output.weight`, ne: [spec.nEmbd, spec.nEmbd], type: w },
+    );
+    if (spec.arch === 'qwen2') {
+      t.push(
+        { name: `${b}attn_q.bias`, ne: [qDim], type: GgmlType.F32 },
+        { name: `${b}attn_k.bias`, ne: [kvDim], type: GgmlType.F32 },
+        { name: `${b}attn_v.bias`, ne: [kvDim], type: GgmlType.F32 },
+      );
+    }
+    if (spec.arch === 'qwen3') {
+      t.push(
+        { name: `${b}attn_q_norm.weight`, ne: [headDim], type: GgmlType.F32 },
+        { name: `${b}attn_k_norm.weight`, ne: [headDim], type: GgmlType.F32 },
+      );
+    }
+    t.push(
+      { name: `${b}attn_output.weight`, ne: [qDim, spec.nEmbd], type: w },
       { name: `${b}ffn_norm.weight`, ne: [spec.nEmbd], type: GgmlType.F32 },
     );
     if (spec.nExpert && spec.nExpert > 1) {
@@ -99,23 +124,29 @@ export function syntheticTensors(spec: SyntheticSpec): SyntheticTensor[] {
 
 export function syntheticKvs(spec: SyntheticSpec): GgufKv[] {
   const tokens = Array.from({ length: spec.nVocab }, (_, i) => (i < 3 ? ['<unk>', '<s>', '</s>'][i] : `tok${i}`));
+  const a = spec.arch ?? 'llama';
   const kvs: GgufKv[] = [
-    kvString('general.architecture', 'llama'),
+    kvString('general.architecture', a),
     kvString('general.name', spec.name ?? 'synthetic'),
-    kvU32('llama.context_length', 256),
-    kvU32('llama.embedding_length', spec.nEmbd),
-    kvU32('llama.feed_forward_length', spec.nFf),
-    kvU32('llama.block_count', spec.nLayer),
-    kvU32('llama.attention.head_count', spec.nHead),
-    kvU32('llama.attention.head_count_kv', spec.nHeadKv),
-    kvF32('llama.attention.layer_norm_rms_epsilon', 1e-5),
-    kvU32('llama.rope.dimension_count', spec.nEmbd / spec.nHead),
+    kvU32(`${a}.context_length`, 256),
+    kvU32(`${a}.embedding_length`, spec.nEmbd),
+    kvU32(`${a}.feed_forward_length`, spec.nFf),
+    kvU32(`${a}.block_count`, spec.nLayer),
+    kvU32(`${a}.attention.head_count`, spec.nHead),
+    kvU32(`${a}.attention.head_count_kv`, spec.nHeadKv),
+    kvF32(`${a}.attention.layer_norm_rms_epsilon`, 1e-5),
+    kvU32(`${a}.rope.dimension_count`, spec.headDim ?? spec.nEmbd / spec.nHead),
   ];
+  if (spec.headDim !== undefined) kvs.push(kvU32(`${a}.attention.key_length`, spec.headDim), kvU32(`${a}.attention.value_length`, spec.headDim));
   if (spec.nExpert && spec.nExpert > 1) {
-    kvs.push(kvU32('llama.expert_count', spec.nExpert), kvU32('llama.expert_used_count', 2));
+    kvs.push(kvU32(`${a}.expert_count`, spec.nExpert), kvU32(`${a}.expert_used_count`, 2));
+  }
+  kvs.push(kvU32('general.file_type', spec.dtype === GgmlType.F16 ? 1 : spec.dtype === GgmlType.BF16 ? 32 : 0));
+  if (spec.tokenizerKvs) {
+    kvs.push(...spec.tokenizerKvs);
+    return kvs;
   }
   kvs.push(
-    kvU32('general.file_type', spec.dtype === GgmlType.F16 ? 1 : spec.dtype === GgmlType.BF16 ? 32 : 0),
     kvString('tokenizer.ggml.model', 'llama'),
     kvArray('tokenizer.ggml.tokens', GgufValueType.STRING, tokens),
     kvArray('tokenizer.ggml.scores', GgufValueType.FLOAT32, new Float32Array(spec.nVocab)),
@@ -152,7 +183,8 @@ export function syntheticModel(spec: SyntheticSpec): SyntheticModel {
         const buf = new Uint8Array(m * n * elt);
         const dv = new DataView(buf.buffer);
         for (let r = 0; r < m; r++) {
-          if (t.ne.length === 1) for (let i = 0; i < n; i++) row[i] = 1 + 0.1 * (rand() - 0.5); // norms near 1
+          if (t.name.endsWith('.bias')) for (let i = 0; i < n; i++) row[i] = 0.5 * (rand() - 0.5); // biases around 0
+          else if (t.ne.length === 1) for (let i = 0; i < n; i++) row[i] = 1 + 0.1 * (rand() - 0.5); // norms near 1
           else gen(t.name, r0 + r, row, rand);
           for (let i = 0; i < n; i++) {
             const o = (r * n + i) * elt;

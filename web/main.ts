@@ -1,6 +1,7 @@
 /**
- * The page: pick a model (and optionally an imatrix), choose llama-quantize's options, and quantize in a
- * worker. Output streams into a file chosen with showSaveFilePicker where the browser has it (any model
+ * The page: pick a model (and optionally an imatrix, or a calibration text to make one from), choose
+ * llama-quantize's options, and quantize in a worker; then "check quality" compares the output with the
+ * original on an evaluation text (KL divergence). Output streams into a file chosen with showSaveFilePicker where the browser has it (any model
  * size); elsewhere it is held in memory and offered as a download. `window.__wq` drives the same path
  * without dialogs (end-to-end tests, scripting).
  */
@@ -15,7 +16,8 @@ import { implementedTypes } from '../src/quant/registry.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
 import type { TensorResult } from '../src/pipeline/quantize-model.js';
 import { figuresText, ftypeCatalog, typeInfo, type FtypeEstimate } from '../src/type-catalog.js';
-import type { OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
+import type { KldStats } from '../src/eval/kld.js';
+import type { EvalText, JobMessage, OutputTarget, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -26,6 +28,14 @@ const ui = {
   ftype: $<HTMLSelectElement>('ftype'),
   ftypeDesc: $<HTMLElement>('ftype-desc'),
   imatrixInput: $<HTMLInputElement>('imatrix-input'),
+  calibInput: $<HTMLInputElement>('calib-input'),
+  evalCtx: $<HTMLInputElement>('eval-ctx'),
+  evalChunks: $<HTMLInputElement>('eval-chunks'),
+  calibResult: $<HTMLElement>('calib-result'),
+  evalInput: $<HTMLInputElement>('eval-input'),
+  check: $<HTMLButtonElement>('check'),
+  checkNote: $<HTMLElement>('check-note'),
+  quality: $<HTMLTableElement>('quality'),
   outputType: $<HTMLSelectElement>('output-type'),
   embdType: $<HTMLSelectElement>('embd-type'),
   backend: $<HTMLSelectElement>('backend'),
@@ -83,7 +93,7 @@ function fillSelects(): void {
     updateEstimate();
   };
   ui.ftype.addEventListener('change', describe);
-  for (const el of [ui.imatrixInput, ui.pure, ui.leaveOutput]) el.addEventListener('change', () => updateEstimate());
+  for (const el of [ui.imatrixInput, ui.calibInput, ui.pure, ui.leaveOutput]) el.addEventListener('change', () => updateEstimate());
   ui.ftype.value = 'Q4_K_M';
   describe();
   const types = [typeLayout(GgmlType.F32), ...implementedTypes().map((t) => t.layout)].sort((a, b) => a.type - b.type);
@@ -150,7 +160,8 @@ function updateEstimate(): void {
   const e = summary?.estimates.find((x) => x.ftype === (FTYPES.find((f) => f.name === ui.ftype.value && f.alias) ? CATALOG.get(ui.ftype.value)?.ftype : ui.ftype.value))
     ?? summary?.estimates.find((x) => x.id === FTYPES.find((f) => f.name === ui.ftype.value)?.id && !FTYPES.find((f) => f.name === x.ftype)?.onlyCopy);
   const generic = CATALOG.get(ui.ftype.value) ?? e;
-  const hasImatrix = !!ui.imatrixInput.files?.length;
+  // a calibration text makes the imatrix before quantizing: it satisfies the requirement as --calibrate does
+  const hasImatrix = !!ui.imatrixInput.files?.length || !!ui.calibInput.files?.length;
   ui.estimate.hidden = !e;
   ui.bpwBars.hidden = true;
   if (e) {
@@ -167,8 +178,8 @@ function updateEstimate(): void {
   const need = (e && !e.error ? e.imatrix : generic?.imatrix) ?? 'ignored';
   ui.lowBit.hidden = hasImatrix || (need !== 'recommended' && need !== 'required');
   ui.lowBit.textContent = need === 'required'
-    ? `${ui.ftype.value} needs an importance matrix: llama.cpp refuses it without one. Choose an imatrix file (made with llama-imatrix).`
-    : `${ui.ftype.value} without an importance matrix: ${e && !e.error ? 'this model\'s' : 'its'} low-bit tensors will lose noticeable quality. An imatrix (made with llama-imatrix) is strongly recommended.`;
+    ? `${ui.ftype.value} needs an importance matrix: llama.cpp refuses it without one. Choose an imatrix file (made with llama-imatrix) or a calibration text to make one here.`
+    : `${ui.ftype.value} without an importance matrix: ${e && !e.error ? 'this model\'s' : 'its'} low-bit tensors will lose noticeable quality. An imatrix (made with llama-imatrix, or here from a calibration text) is strongly recommended.`;
 }
 
 /** Bits per weight of every tensor under the chosen type, in write order. */
@@ -240,6 +251,8 @@ function wireInputs(): void {
     void quantizeFromForm();
   });
   ui.cancel.addEventListener('click', () => cancelRun());
+  ui.evalInput.addEventListener('change', () => updateCheck());
+  ui.check.addEventListener('click', () => void checkFromForm());
 }
 
 function formOptions(): PageOptions {
@@ -251,6 +264,15 @@ function formOptions(): PageOptions {
     tokenEmbeddingType: ui.embdType.value || undefined,
     backend: ui.backend.value as BackendChoice,
   };
+}
+
+/** The -c and --chunks fields, checked as the CLI checks its flags. */
+function chunkFields(): { ctx: number; chunks: number } {
+  const ctx = ui.evalCtx.value.trim();
+  const chunks = ui.evalChunks.value.trim();
+  if (!/^\d+$/.test(ctx) || Number(ctx) < 2) throw new Error(`error: the context (-c) must be an integer of at least 2, got '${ctx}'`);
+  if (!/^-?\d+$/.test(chunks) || Number(chunks) < -1) throw new Error(`error: chunks (--chunks) must be an integer, -1 for all, got '${chunks}'`);
+  return { ctx: Number(ctx), chunks: Number(chunks) };
 }
 
 /** `model-f32.gguf` -> `model-Q4_K_M.gguf`; a split model loses its shard suffix. */
@@ -275,6 +297,16 @@ let worker: Worker | null = null;
 let busy = false;
 let rejectRun: ((e: Error) => void) | null = null;
 let downloadUrl: string | null = null;
+let imatrixUrl: string | null = null;
+
+/** What the last run wrote, for "check quality": the model it read and a way to read its output again. */
+interface LastOutput {
+  model: File[];
+  name: string;
+  /** the in-memory Blob, or the saved file read again (no second copy is held) */
+  read(): Promise<Blob>;
+}
+let lastOutput: LastOutput | null = null;
 
 function getWorker(): Worker {
   worker ??= new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'webgpu-quantize' });
@@ -286,8 +318,16 @@ function setBusy(b: boolean): void {
   for (const el of ui.form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) el.disabled = b;
   ui.modelInput.disabled = b;
   ui.go.disabled = b || modelFiles.length === 0;
+  ui.evalInput.disabled = b;
+  updateCheck();
   ui.cancel.hidden = !b;
   ui.drop.style.pointerEvents = b ? 'none' : '';
+}
+
+function updateCheck(): void {
+  ui.check.disabled = busy || !lastOutput || !ui.evalInput.files?.length;
+  ui.checkNote.textContent = lastOutput ? `Compares ${lastOutput.name} with ${lastOutput.model.length === 1 ? lastOutput.model[0].name : 'the model it was made from'}.`
+    : 'Quantize a model first.';
 }
 
 function appendLog(line: string, warn: boolean): void {
@@ -331,6 +371,12 @@ function resetStatus(): void {
   ui.error.hidden = true;
   ui.result.hidden = true;
   ui.result.textContent = '';
+  ui.calibResult.hidden = true;
+  ui.calibResult.textContent = '';
+  ui.quality.hidden = true;
+  lastOutput = null;
+  if (imatrixUrl) URL.revokeObjectURL(imatrixUrl);
+  imatrixUrl = null;
   ui.progress.value = 0;
   ui.progressText.textContent = '';
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
@@ -342,14 +388,16 @@ function showError(message: string): void {
   ui.error.hidden = false;
 }
 
-/** One run in the worker, rendered on the page; rejects with the one-line error the page shows. */
-function run(job: RunMessage): Promise<RunOutcome> {
-  if (busy) return Promise.reject(new Error('a quantization is already running'));
-  resetStatus();
+/**
+ * One job in the worker, its messages rendered on the page; resolves with what `done` makes of the message
+ * that ends it, rejects with the one-line error the page shows.
+ */
+function talk<T>(job: JobMessage, log: string[], done: (m: WorkerMessage) => T | undefined): Promise<T> {
+  if (busy) return Promise.reject(new Error('a job is already running'));
   setBusy(true);
-  const t0 = performance.now();
-  const log: string[] = [];
-  return new Promise<RunOutcome>((resolve, reject) => {
+  // the quantization's rate and ETA count from the end of the calibration's forward passes
+  let t0 = performance.now();
+  return new Promise<T>((resolve, reject) => {
     const w = getWorker();
     const finish = () => {
       w.onmessage = null;
@@ -374,20 +422,55 @@ function run(job: RunMessage): Promise<RunOutcome> {
         appendLog(m.line, m.level === 'warn');
       } else if (m.type === 'progress') {
         showProgress(m.done, m.total, t0);
+      } else if (m.type === 'chunk') {
+        showChunk(m.step, m.done, m.total, m.value);
+        t0 = performance.now();
       } else if (m.type === 'tensor') {
         addTensorRow(m.result);
+      } else if (m.type === 'imatrix') {
+        showImatrix(m);
       } else if (m.type === 'error') {
         const e = new Error(m.quantizeError ? `error: ${m.message}` : `internal error: ${m.name}: ${m.message}`);
         e.name = m.name;
         fail(e);
       } else {
+        const r = done(m);
+        if (r === undefined) return;
         finish();
         ui.progress.value = 1;
-        resolve({ backend: m.backend, ms: m.ms, blob: m.blob, bytesWritten: m.bytesWritten, log });
+        resolve(r);
       }
     };
     w.postMessage(job);
   });
+}
+
+/** One quantization run in the worker, rendered on the page. */
+function run(job: RunMessage): Promise<RunOutcome> {
+  if (busy) return Promise.reject(new Error('a quantization is already running'));
+  resetStatus();
+  const log: string[] = [];
+  return talk(job, log, (m) => (m.type === 'done' ? { backend: m.backend, ms: m.ms, blob: m.blob, bytesWritten: m.bytesWritten, log } : undefined));
+}
+
+/** a forward pass's chunk: llama-imatrix's running perplexity, or the check's running mean KLD */
+function showChunk(step: 'imatrix' | 'check', done: number, total: number, value: number): void {
+  ui.progress.value = total > 0 ? done / total : 1;
+  ui.progressText.textContent = step === 'imatrix'
+    ? `imatrix: ${done} of ${total} chunks  ·  PPL ${value.toFixed(4)}`
+    : `quality: ${done} of ${total} chunks  ·  mean KLD ${value.toFixed(6)}`;
+}
+
+function showImatrix(m: Extract<WorkerMessage, { type: 'imatrix' }>): void {
+  if (imatrixUrl) URL.revokeObjectURL(imatrixUrl);
+  imatrixUrl = URL.createObjectURL(m.blob);
+  ui.calibResult.textContent = '';
+  ui.calibResult.append(
+    Object.assign(document.createElement('span'), { id: 'calib-summary', textContent: `imatrix made from ${m.dataset}, ${m.chunks} chunks of ${m.chunkSize} tokens` }),
+    ` (${m.entries} matrices, PPL ${m.ppl[0].toFixed(4)} ± ${m.ppl[1].toFixed(5)}, forward pass on ${m.matmul}); quantizing with it. `,
+    Object.assign(document.createElement('a'), { href: imatrixUrl, download: m.name, id: 'imatrix-download', textContent: `Download ${m.name}` }),
+  );
+  ui.calibResult.hidden = false;
 }
 
 function cancelRun(): void {
@@ -415,6 +498,13 @@ function showResult(name: string, out: RunOutcome, savedToFile: boolean, ftype: 
 async function quantizeFromForm(): Promise<void> {
   if (modelFiles.length === 0) return showError('error: no model file given');
   const options = formOptions();
+  const calibText = ui.calibInput.files?.[0] ?? null;
+  let calibration: EvalText | null = null;
+  try {
+    if (calibText) calibration = { text: calibText, ...chunkFields() };
+  } catch (e) {
+    return showError((e as Error).message);
+  }
   const outputName = outputNameFor(modelFiles, options.ftype);
   let output: OutputTarget = { kind: 'memory' };
   const picker = savePicker();
@@ -430,11 +520,68 @@ async function quantizeFromForm(): Promise<void> {
   const name = output.kind === 'file' ? output.handle.name : outputName;
   const imatrix = ui.imatrixInput.files?.[0] ?? null;
   try {
-    const out = await run({ type: 'run', model: modelFiles, imatrix, options, outputName: name, output });
+    const model = modelFiles;
+    const out = await run({ type: 'run', model, imatrix, options, outputName: name, output, calibration });
     showResult(name, out, output.kind === 'file', options.ftype);
+    rememberOutput(model, name, output, out);
   } catch {
     // shown on the page by run()
   }
+}
+
+function rememberOutput(model: File[], name: string, output: OutputTarget, out: RunOutcome): void {
+  const blob = out.blob;
+  lastOutput = output.kind === 'file' ? { model, name, read: () => output.handle.getFile() }
+    : blob ? { model, name, read: async () => blob } : null;
+  updateCheck();
+}
+
+const pm = (v: [number, number], d: number, unit = '') => `${v[0].toFixed(d)} ± ${v[1].toFixed(d)}${unit}`;
+
+/** "Check quality": KLD of the last output against its model on the evaluation text. */
+async function checkFromForm(): Promise<void> {
+  const last = lastOutput;
+  const text = ui.evalInput.files?.[0];
+  if (!last) return showError('error: quantize a model first: the check compares its output with the original');
+  if (!text) return showError('error: choose an evaluation text');
+  let ev: EvalText;
+  try {
+    ev = { text, ...chunkFields() };
+  } catch (e) {
+    return showError((e as Error).message);
+  }
+  ui.error.hidden = true;
+  ui.quality.hidden = true;
+  ui.progress.value = 0;
+  ui.progressText.textContent = '';
+  let quantized: Blob;
+  try {
+    quantized = await last.read();
+  } catch (e) {
+    return showError(`error: ${last.name}: cannot read the output again: ${(e as Error).message}`);
+  }
+  appendLog('', false);
+  try {
+    const r = await talk({ type: 'check', model: last.model, quantized, quantizedName: last.name, eval: ev, backend: ui.backend.value as BackendChoice },
+      [], (m) => (m.type === 'checked' ? m : undefined));
+    showQuality(r.stats, `${last.name} vs ${last.model[0].name} on ${text.name}: ${r.stats.chunks} chunks of ${ev.ctx} tokens ` +
+      `(${r.stats.tokens} tokens scored), forward passes on ${r.matmul}, ${(r.ms / 1000).toFixed(1)} s.`);
+  } catch {
+    // shown on the page by talk()
+  }
+}
+
+function showQuality(s: KldStats, note: string): void {
+  const set = (id: string, text: string) => {
+    $(id).textContent = text;
+  };
+  set('q-ppl-base', pm(s.ppl_base, 6));
+  set('q-ppl-q', pm(s.ppl_q, 6));
+  set('q-kld', pm(s.mean_kld, 6));
+  set('q-rms-dp', pm(s.rms_dp_pct, 3, ' %'));
+  set('q-same-top', pm(s.same_top_p_pct, 3, ' %'));
+  ui.checkNote.textContent = note;
+  ui.quality.hidden = false;
 }
 
 // ---- scripting / test hook ----------------------------------------------------------------------
@@ -467,6 +614,7 @@ async function quantizeScripted(model: File | Blob | (File | Blob)[], opts: Scri
   const imatrix = imatrixBlob ? asFile(imatrixBlob, 'imatrix.gguf') : null;
   const out = await run({ type: 'run', model: files, imatrix, options, outputName, output });
   showResult(outputName, out, output.kind === 'file', options.ftype);
+  rememberOutput(files, outputName, output, out);
   const blob = output.kind === 'file' ? await output.handle.getFile() : out.blob!;
   return { bytes: new Uint8Array(await blob.arrayBuffer()), log: out.log, backend: out.backend, outputName };
 }
@@ -480,5 +628,6 @@ declare global {
 fillSelects();
 wireInputs();
 setModelFiles([]);
+updateCheck();
 void showAdapter();
 window.__wq = { quantize: quantizeScripted, outputNameFor, ready: true };

@@ -17,7 +17,8 @@ import { timeLines } from '../src/pipeline/report.js';
 import { parseFtype } from '../src/policy/ftype.js';
 import { typeByName } from '../src/core/ggml-type.js';
 import { BlobSink } from './blob-sink.js';
-import type { PageOptions, RunMessage, WorkerMessage } from './protocol.js';
+import { calibrate, checkQuality } from './eval-steps.js';
+import type { CheckMessage, PageOptions, RunMessage, WorkerMessage } from './protocol.js';
 
 /**
  * The file to open the model from: the only one, or the first shard (`-00001-of-N.gguf`) when several
@@ -138,10 +139,17 @@ export async function runJob(job: RunMessage, post: (m: WorkerMessage) => void):
   try {
     const options = runOptions(job.options, job.imatrix?.name);
     let imatrix: Imatrix | null = null;
-    if (job.imatrix) {
+    if (job.imatrix && !job.calibration) {
       imatrix = loadImatrix(new Uint8Array(await job.imatrix.arrayBuffer()), job.imatrix.name, options.includeWeights, options.excludeWeights);
     }
     model = await openModel(job.model, log);
+    if (job.calibration) {
+      // as the CLI's --calibrate: the imatrix is made first, then used under the name it is offered as
+      if (job.imatrix) log.warn(`webgpu-quantize: ${job.imatrix.name} is not used: the imatrix is made from ${job.calibration.text.name}`);
+      const made = await calibrate(model, job.calibration, job.outputName, options.backend, log, post);
+      options.imatrixPath = made.name;
+      imatrix = loadImatrix(made.bytes, made.name, options.includeWeights, options.excludeWeights);
+    }
     log.info(`llama_quantize: quantizing '${model.name}' to '${job.outputName}' as ${options.ftypeName} using 1 threads`);
     backend = await createBackend(options.backend, log);
     log.info(`webgpu-quantize: backend: ${backend.description}`);
@@ -164,5 +172,29 @@ export async function runJob(job: RunMessage, post: (m: WorkerMessage) => void):
   } finally {
     await backend?.close().catch(() => undefined);
     await model?.close().catch(() => undefined);
+  }
+}
+
+/** "Check quality": the original model and the bytes the run wrote, compared on the evaluation text. */
+export async function checkJob(job: CheckMessage, post: (m: WorkerMessage) => void): Promise<void> {
+  const t0 = Date.now();
+  const log: RunLog = {
+    info: (line) => post({ type: 'log', level: 'info', line }),
+    warn: (line) => post({ type: 'log', level: 'warn', line }),
+  };
+  let base: GgufModel | null = null;
+  let quant: GgufModel | null = null;
+  try {
+    base = await openModel(job.model, log);
+    quant = await openGgufModel(new BlobSource(job.quantized, job.quantizedName), async (name) => {
+      throw new UsageError(`${job.quantizedName} names a shard '${name}': the check reads one output file`);
+    });
+    const r = await checkQuality(base, quant, job.eval, job.backend, log, post);
+    post({ type: 'checked', stats: r.stats, matmul: r.matmul, ms: Date.now() - t0 });
+  } catch (e) {
+    postError(post, e);
+  } finally {
+    await base?.close().catch(() => undefined);
+    await quant?.close().catch(() => undefined);
   }
 }

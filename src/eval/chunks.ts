@@ -6,6 +6,11 @@
  */
 import { QuantizeError } from '../errors.js';
 
+/** The text of a `-f FILE` as llama.cpp's common reader gives it: one trailing newline dropped. */
+export function promptText(text: string): string {
+  return text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
 export interface ChunkPlan {
   readonly nCtx: number;
   readonly nChunk: number;

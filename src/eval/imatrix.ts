@@ -9,7 +9,7 @@
 import { planOutput } from '../formats/gguf-writer.js';
 import { GgufValueType, kvArray, kvString, kvU32 } from '../formats/gguf-kv.js';
 import { GgmlType } from '../core/ggml-type.js';
-import type { LlamaModel, MatmulBackend } from '../model/llama.js';
+import type { ForwardOptions, LlamaModel, MatmulBackend } from '../model/llama.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from './chunks.js';
 
 export interface ImatrixEntry {
@@ -36,6 +36,8 @@ export interface ImatrixOptions {
   processOutput?: boolean;
   /** where the matmuls run (default: the CPU); a backend with its own `forward` (GpuForward) sums on the device */
   matmul?: MatmulBackend;
+  /** the forward pass's attention kernel (see ForwardOptions; each chunk is one ubatch) */
+  attention?: ForwardOptions['attention'];
   /** BOS id put at each chunk's start, or null */
   bos: number | null;
   /** after each chunk: its 1-based number, the total, the running perplexity */
@@ -72,7 +74,9 @@ export async function computeImatrix(model: LlamaModel, tokens: ArrayLike<number
   const nVocab = model.hp.nVocab;
   for (let c = 0; c < plan.nChunk; c++) {
     const chunk = chunkTokens(tokens, plan, c, o.bos);
-    const logits = await model.forward(chunk, onDevice ? { onMatmulSums: collectSums, matmul: o.matmul } : { onMatmulInput: collect, matmul: o.matmul });
+    const logits = await model.forward(chunk, onDevice
+      ? { onMatmulSums: collectSums, matmul: o.matmul, attention: o.attention }
+      : { onMatmulInput: collect, matmul: o.matmul, attention: o.attention });
     for (let i = plan.first; i < plan.nCtx - 1; i++) ppl.add(tokenNll(logits, i * nVocab, nVocab, tokens[c * plan.nCtx + i + 1]));
     o.onChunk?.(c + 1, plan.nChunk, ppl.ppl);
   }

@@ -1,8 +1,9 @@
 /**
- * The whole forward pass of a llama model on WebGPU, one chunk (one sequence from position 0) at a time,
- * batched over its tokens: token embedding, per layer RMSNorm -> Q/K/V matmuls -> RoPE -> F16 KV ->
- * causal grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN -> residual, then
- * the final RMSNorm and the logits. The activations stay on the device; a chunk reads back its logits and,
+ * The whole forward pass of a llama-family model (llama, qwen2, qwen3: the ARCHS of llama.ts) on WebGPU,
+ * one chunk (one sequence from position 0) at a time, batched over its tokens: token embedding, per layer
+ * RMSNorm -> Q/K/V matmuls (+ biases) -> [per-head Q/K RMSNorm] -> RoPE (NORM or NEOX) -> F16 KV -> causal
+ * grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN -> residual, then the
+ * final RMSNorm and the logits (+ output.bias). The activations stay on the device; a chunk reads back its logits and,
  * for the imatrix (ForwardOptions.onMatmulSums), the Σx² per column of every matmul's input, accumulated on
  * the device (one readback per chunk).
  *
@@ -31,7 +32,7 @@ import { GpuError } from '../errors.js';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM, MAP_MODE_READ } from '../gpu/webgpu-consts.js';
 import type { ActRound } from './act-round.js';
 import { GpuMatmul } from './gpu-matmul.js';
-import { ropeTable, type ForwardOptions, type Layer, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
+import { attentionModes, ropeTable, type ForwardOptions, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
 
 const WG = 64;
 const TILE = 16;
@@ -312,7 +313,10 @@ export class GpuForward implements MatmulBackend {
     const d = this.d;
     const P = this.pipes;
     const round = opts.roundActivations ?? true;
-    const fa16 = (opts.attention ?? 'fa-f16') === 'fa-f16' ? 1 : 0;
+    // 'auto' follows ggml-cpu's kernel choice per ubatch; one kernel for the whole chunk here
+    const modes = attentionModes(T, opts.ubatch ?? T, headDim, opts.attention ?? 'fa-f16');
+    if (modes.some((m) => m !== modes[0])) throw new Error(`the GPU forward pass runs one attention kernel per chunk; ubatch ${opts.ubatch} mixes two in ${T} tokens`);
+    const fa16 = modes[0] === 'fa-f16' ? 1 : 0;
     d.queue.writeBuffer(A.ids, 0, Uint32Array.from(tokens as ArrayLike<number>));
     const collect = !!opts.onMatmulSums;
     const sumsBuf = collect ? this.buffer(st.sumsLength * 4) : null;
@@ -377,13 +381,13 @@ export class GpuForward implements MatmulBackend {
     if (!st.resident) await flush();
     const qn = nHead * headDim;
     const kvn = nHeadKv * headDim;
-    for (const L of model.layers as readonly LayerExtras[]) {
+    for (const L of model.layers) {
       rms(A.x, L.attnNorm, T, nEmbd, A.cur);
       sumsq(A.cur, nEmbd);
       mm(A.cur, nEmbd, [[L.q, A.q], [L.k, A.k], [L.v, A.v]]);
-      // qwen2: q/k/v bias; qwen3: per-head RMSNorm of q and k (present only when the CPU side loads them)
-      if (L.qBias) for (const [b, buf, n] of [[L.qBias, A.q, qn], [L.kBias!, A.k, kvn], [L.vBias!, A.v, kvn]] as const) {
-        this.dispatch1d(pass, P.bias, [[0, this.uniform([T * n, n])], [1, this.vector(b)], [3, buf]], T * n);
+      // q/k/v biases when the file has them (qwen2); per-head RMSNorm of q and k (qwen3)
+      for (const [b, buf, n] of [[L.qBias, A.q, qn], [L.kBias, A.k, kvn], [L.vBias, A.v, kvn]] as const) {
+        if (b) this.dispatch1d(pass, P.bias, [[0, this.uniform([T * n, n])], [1, this.vector(b)], [3, buf]], T * n);
       }
       if (L.qNorm) {
         rms(A.q, L.qNorm, T * nHead, headDim, A.att);
@@ -395,7 +399,7 @@ export class GpuForward implements MatmulBackend {
         enc.copyBufferToBuffer(A.proj, 0, A.k, 0, T * kvn * 4);
         pass = enc.beginComputePass();
       }
-      const neox = hp.ropeNeox ?? false;
+      const neox = hp.archConfig.rope === 'neox';
       rope(A.q, nHead, neox);
       rope(A.k, nHeadKv, neox);
       roundInto(A.k, T * kvn, 'f16', A.k16); // the F16 KV cache
@@ -417,6 +421,9 @@ export class GpuForward implements MatmulBackend {
     rms(A.x, model.outNorm, T, nEmbd, A.cur);
     sumsq(A.cur, nEmbd);
     mm(A.cur, nEmbd, [[model.output, A.logits]]);
+    if (model.outputBias) {
+      this.dispatch1d(pass, P.bias, [[0, this.uniform([T * nVocab, nVocab])], [1, this.vector(model.outputBias)], [3, A.logits]], T * nVocab);
+    }
     pass.end();
     const logitBytes = T * nVocab * 4;
     const sumsBytes = sumsBuf ? st.sumsLength * 4 : 0;
@@ -451,7 +458,4 @@ export class GpuForward implements MatmulBackend {
     this.matmulOnly?.destroy();
   }
 }
-
-/** the optional per-layer steps of qwen2 (q/k/v bias) and qwen3 (q/k norm), when the model carries them */
-type LayerExtras = Layer & { qBias?: Float32Array; kBias?: Float32Array; vBias?: Float32Array; qNorm?: Float32Array; kNorm?: Float32Array };
 

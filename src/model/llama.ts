@@ -1,13 +1,19 @@
 /**
- * The forward pass of a `llama`-architecture GGUF model on the CPU, one chunk (one sequence starting at
- * position 0) at a time: token embedding, per layer RMSNorm -> Q/K/V -> RoPE (rope type NORM, adjacent
- * pairs) -> causal grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN ->
- * residual, then the final RMSNorm and the output logits.
+ * The forward pass of a `llama`-family GGUF model on the CPU, one chunk (one sequence starting at
+ * position 0) at a time: token embedding, per layer RMSNorm -> Q/K/V (+ their biases when the file has
+ * them) -> [per-head RMSNorm of Q and K] -> RoPE -> causal grouped-query attention -> output projection
+ * -> residual, RMSNorm -> SwiGLU FFN -> residual, then the final RMSNorm and the output logits
+ * [+ output.bias]. What differs between the architectures is in ARCHS (one entry each).
  *
  * It computes what llama.cpp's CPU backend computes, including where ggml rounds (see act-round.ts): the
  * activations going into each matmul are rounded to the weight type's dot-product type, K and V are kept
- * in an F16 cache, and attention follows ggml's flash-attention kernel for short query runs (Q rounded to
- * F16, the V accumulator held in F16) — `attention: 'f32'` keeps Q and the accumulator in F32 instead.
+ * in an F16 cache, and attention follows ggml's one-row flash-attention loop (Q rounded to F16, the V
+ * accumulator held in F16). `attention: 'auto'` follows instead the kernel ggml-cpu picks per ubatch for one
+ * sequence (llama_decode through the oracle): its tiled kernel (Q and accumulator in F32) for ubatches of
+ * 64 or more queries. The default is what llama-imatrix's own files agree with best
+ * (../shared/golden/llama-tools-v050, 388 chunks of 128, made on an AVX2 machine with several sequences
+ * per batch: within 2.6e-5 (stories260K) and 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4
+ * and 1.9e-4 with 'auto'; llama-perplexity's per-chunk values agree about equally with both).
  * Weights keep their stored bytes (what the GPU forward pass, gpu-forward.ts, uploads); the CPU path expands
  * them to F32 the first time it needs them, for every type the registry can dequantize.
  *
@@ -22,8 +28,30 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { dequantizeRows, quantType } from '../quant/registry.js';
 import { actRoundFor, roundActivations, type ActRound } from './act-round.js';
 
+/**
+ * What an architecture's graph does differently from llama's (llama.cpp v0.5.0, src/models/<arch>.cpp).
+ * Common to all of them: `blk.N.attn_{q,k,v}.bias` are added after their matmuls when the file has them
+ * (llama.cpp's create_tensor_qkv loads them as optional for every architecture here; Qwen2 files have
+ * them), and an absent `output.weight` means the output is tied to `token_embd.weight`.
+ */
+export interface ArchConfig {
+  /** RoPE pairs: 'norm' rotates (2i, 2i+1); 'neox' rotates (i, i + ropeDims/2) */
+  readonly rope: 'norm' | 'neox';
+  /** RMSNorm of each Q and K head (`blk.N.attn_{q,k}_norm.weight`, headDim wide) after the bias, before RoPE */
+  readonly qkNorm: boolean;
+  /** `output.bias` (optional) is added to the logits */
+  readonly outputBias: boolean;
+}
+
+export const ARCHS: Readonly<Record<string, ArchConfig>> = {
+  llama: { rope: 'norm', qkNorm: false, outputBias: false },
+  qwen2: { rope: 'neox', qkNorm: false, outputBias: true },
+  qwen3: { rope: 'neox', qkNorm: true, outputBias: false },
+};
+
 export interface LlamaHParams {
   readonly arch: string;
+  readonly archConfig: ArchConfig;
   readonly nEmbd: number;
   readonly nFf: number;
   readonly nLayer: number;
@@ -36,8 +64,6 @@ export interface LlamaHParams {
   readonly eps: number;
   readonly nVocab: number;
   readonly nCtxTrain: number;
-  /** RoPE pairs the halves of each head (NEOX mode: qwen2/qwen3) instead of adjacent values (NORM); llama: absent */
-  readonly ropeNeox?: boolean;
 }
 
 /** One weight matrix: its stored bytes, and its F32 values made on first use (shared by a tied copy). */
@@ -70,11 +96,6 @@ export class Weight {
     }
     return this.cache.values;
   }
-
-  /** the same tensor under another name (a tied output), sharing the bytes and the F32 values */
-  renamed(name: string): Weight {
-    return new Weight(name, this.type, this.rows, this.cols, this.stored, this.cache);
-  }
 }
 
 export interface Layer {
@@ -82,6 +103,13 @@ export interface Layer {
   q: Weight;
   k: Weight;
   v: Weight;
+  /** absent when the file has no such tensor */
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
+  /** with archConfig.qkNorm */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
   o: Weight;
   ffnNorm: Float32Array;
   gate: Weight;
@@ -105,8 +133,14 @@ export interface ForwardOptions {
   matmul?: MatmulBackend;
   /** ggml's rounding of activations to each weight's dot-product type (default true) */
   roundActivations?: boolean;
-  /** 'fa-f16' (default): ggml's flash-attention kernel for short runs; 'f32': F32 Q and accumulator */
-  attention?: 'fa-f16' | 'f32';
+  /**
+   * 'fa-f16' (default): ggml's one-row flash-attention loop (F16 Q and V accumulator); 'f32': F32 Q and
+   * accumulator; 'auto': per ubatch, as ggml-cpu (x86-64, AVX-512 variant) chooses for one sequence: 'f32'
+   * (its tiled kernel) when the ubatch has at least 64 queries and the head size is a multiple of 16
+   */
+  attention?: 'auto' | 'fa-f16' | 'f32';
+  /** tokens per llama_decode ubatch, for attention 'auto' (default: the whole sequence in one) */
+  ubatch?: number;
   /** each matmul's F32 input (rows = tokens), before any rounding, with the weight's name */
   onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number) => void;
   /**
@@ -127,7 +161,10 @@ const r16 = (x: number): number => {
 
 function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, GgufTensorInfo>): LlamaHParams {
   const arch = kvStringValue(kvs, 'general.architecture') ?? '';
-  if (arch !== 'llama') throw new QuantizeError(`${file}: architecture '${arch}' is not supported by the forward pass (only 'llama')`);
+  const archConfig = Object.hasOwn(ARCHS, arch) ? ARCHS[arch] : undefined;
+  if (!archConfig) {
+    throw new QuantizeError(`${file}: architecture '${arch}' is not supported by the forward pass (${Object.keys(ARCHS).join(', ')})`);
+  }
   const need = (key: string): number => {
     const v = kvNumber(kvs, `${arch}.${key}`);
     if (v === undefined) throw new QuantizeError(`${file}: key '${arch}.${key}' is missing`);
@@ -137,6 +174,11 @@ function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, Gguf
   const nEmbd = need('embedding_length');
   const nHead = need('attention.head_count');
   const headDim = opt('attention.key_length', nEmbd / nHead);
+  const valueDim = opt('attention.value_length', headDim);
+  const ropeDims = opt('rope.dimension_count', headDim);
+  // llama.cpp's llama/qwen2/qwen3 graphs assert both
+  if (valueDim !== headDim) throw new QuantizeError(`${file}: attention.value_length ${valueDim} differs from attention.key_length ${headDim}`);
+  if (ropeDims !== headDim) throw new QuantizeError(`${file}: rope.dimension_count ${ropeDims} differs from the head size ${headDim}`);
   const scaling = kvStringValue(kvs, `${arch}.rope.scaling.type`);
   if (scaling && scaling !== 'none' && scaling !== 'linear') {
     throw new QuantizeError(`${file}: rope scaling '${scaling}' is not supported by the forward pass (none, linear)`);
@@ -146,11 +188,10 @@ function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, Gguf
   if (!embd) throw new QuantizeError(`${file}: tensor 'token_embd.weight' is missing`);
   const tok = findKv(kvs, 'tokenizer.ggml.tokens');
   return {
-    arch, nEmbd, nHead, headDim,
+    arch, archConfig, nEmbd, nHead, headDim, ropeDims,
     nFf: need('feed_forward_length'),
     nLayer: need('block_count'),
     nHeadKv: opt('attention.head_count_kv', nHead),
-    ropeDims: opt('rope.dimension_count', headDim),
     ropeBase: opt('rope.freq_base', 10000),
     ropeFreqScale: factor ? 1 / factor : 1,
     eps: need('attention.layer_norm_rms_epsilon'),
@@ -166,6 +207,7 @@ export class LlamaModel {
     readonly layers: readonly Layer[],
     readonly outNorm: Float32Array,
     readonly output: Weight,
+    readonly outputBias: Float32Array | undefined,
   ) {}
 
   /** Read and dequantize every weight of a llama GGUF. */
@@ -185,15 +227,22 @@ export class LlamaModel {
       return new Weight(name, t.type, rows, cols, bytes);
     };
     const vec = async (name: string, n: number) => (await load(name, 1, n)).data;
-    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = hp;
+    const optVec = async (name: string, n: number) => (byName.has(name) ? vec(name, n) : undefined);
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab, archConfig } = hp;
     const layers: Layer[] = [];
     for (let i = 0; i < hp.nLayer; i++) {
       const p = `blk.${i}.`;
+      if (byName.has(p + 'attn_qkv.weight')) throw new QuantizeError(`${model.name}: tensor '${p}attn_qkv.weight' (fused Q/K/V) is not supported by the forward pass`);
       layers.push({
         attnNorm: await vec(p + 'attn_norm.weight', nEmbd),
         q: await load(p + 'attn_q.weight', nHead * headDim, nEmbd),
         k: await load(p + 'attn_k.weight', nHeadKv * headDim, nEmbd),
         v: await load(p + 'attn_v.weight', nHeadKv * headDim, nEmbd),
+        qBias: await optVec(p + 'attn_q.bias', nHead * headDim),
+        kBias: await optVec(p + 'attn_k.bias', nHeadKv * headDim),
+        vBias: await optVec(p + 'attn_v.bias', nHeadKv * headDim),
+        qNorm: archConfig.qkNorm ? await vec(p + 'attn_q_norm.weight', headDim) : undefined,
+        kNorm: archConfig.qkNorm ? await vec(p + 'attn_k_norm.weight', headDim) : undefined,
         o: await load(p + 'attn_output.weight', nEmbd, nHead * headDim),
         ffnNorm: await vec(p + 'ffn_norm.weight', nEmbd),
         gate: await load(p + 'ffn_gate.weight', nFf, nEmbd),
@@ -202,8 +251,11 @@ export class LlamaModel {
       });
     }
     const tokEmbd = await load('token_embd.weight', nVocab, nEmbd);
-    const output = byName.has('output.weight') ? await load('output.weight', nVocab, nEmbd) : tokEmbd.renamed('output.weight');
-    return new LlamaModel(hp, tokEmbd, layers, await vec('output_norm.weight', nEmbd), output);
+    // tied: llama.cpp multiplies with token_embd.weight itself, under that name (so llama-imatrix
+    // --process-output, which collects only a weight named output.weight, collects nothing for it)
+    const output = byName.has('output.weight') ? await load('output.weight', nVocab, nEmbd) : tokEmbd;
+    const outputBias = archConfig.outputBias ? await optVec('output.bias', nVocab) : undefined;
+    return new LlamaModel(hp, tokEmbd, layers, await vec('output_norm.weight', nEmbd), output, outputBias);
   }
 
   /** Logits (tokens.length × nVocab) for one sequence whose first token is at position 0. */
@@ -213,6 +265,7 @@ export class LlamaModel {
     const { nEmbd, nFf, nHead, nHeadKv, headDim, eps, nVocab } = this.hp;
     const T = tokens.length;
     const round = opts.roundActivations ?? true;
+    const attnModes = attentionModes(T, opts.ubatch ?? T, headDim, opts.attention ?? 'fa-f16');
     const x = new Float32Array(T * nEmbd);
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
@@ -253,11 +306,16 @@ export class LlamaModel {
     for (const L of this.layers) {
       rmsNorm(x, L.attnNorm, T, nEmbd, eps, cur);
       await mm(cur, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
+      if (L.qBias) addRows(q, L.qBias);
+      if (L.kBias) addRows(k, L.kBias);
+      if (L.vBias) addRows(v, L.vBias);
+      if (L.qNorm) rmsNorm(q, L.qNorm, T * nHead, headDim, eps, q);
+      if (L.kNorm) rmsNorm(k, L.kNorm, T * nHeadKv, headDim, eps, k);
       this.rope(q, T, nHead);
       this.rope(k, T, nHeadKv);
       for (let i = 0; i < k.length; i++) k[i] = r16(k[i]); // the F16 KV cache
       for (let i = 0; i < v.length; i++) v[i] = r16(v[i]);
-      attention(q, k, v, T, nHead, nHeadKv, headDim, opts.attention ?? 'fa-f16', att);
+      attention(q, k, v, T, nHead, nHeadKv, headDim, attnModes, att);
       await mm(att, nHead * headDim, [[L.o, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
       rmsNorm(x, L.ffnNorm, T, nEmbd, eps, cur);
@@ -272,22 +330,30 @@ export class LlamaModel {
     rmsNorm(x, this.outNorm, T, nEmbd, eps, cur);
     const logits = new Float32Array(T * nVocab);
     await mm(cur, nEmbd, [[this.output, logits]]);
+    if (this.outputBias) addRows(logits, this.outputBias);
     return logits;
   }
 
-  /** ggml_rope_ext, mode NORM: pairs (2i, 2i+1) of the first ropeDims of each head, theta = pos·base^(-2i/n). */
+  /**
+   * ggml_rope_ext over the first ropeDims of each head, the i-th pair turned by theta = pos·base^(-2i/n):
+   * mode NORM pairs (2i, 2i+1), mode NEOX pairs (i, i + ropeDims/2).
+   */
   private rope(a: Float32Array, T: number, nh: number): void {
     const { headDim, ropeDims } = this.hp;
+    const neox = this.hp.archConfig.rope === 'neox';
+    const half = ropeDims / 2;
     const table = ropeTable(this.hp, T);
     for (let t = 0; t < T; t++) {
       const cs = table.subarray(t * ropeDims, (t + 1) * ropeDims);
       for (let h = 0; h < nh; h++) {
         const o = (t * nh + h) * headDim;
         for (let i = 0; i < ropeDims; i += 2) {
-          const x0 = a[o + i];
-          const x1 = a[o + i + 1];
-          a[o + i] = fround(x0 * cs[i] - x1 * cs[i + 1]);
-          a[o + i + 1] = fround(x0 * cs[i + 1] + x1 * cs[i]);
+          const i0 = neox ? o + i / 2 : o + i;
+          const i1 = neox ? i0 + half : i0 + 1;
+          const x0 = a[i0];
+          const x1 = a[i1];
+          a[i0] = fround(x0 * cs[i] - x1 * cs[i + 1]);
+          a[i1] = fround(x0 * cs[i + 1] + x1 * cs[i]);
         }
       }
     }
@@ -324,7 +390,13 @@ function columnSquares(x: Float32Array, rows: number, cols: number): Float32Arra
   return s;
 }
 
-/** ggml_rms_norm (sum of squares in double, scale = 1/sqrtf(mean + eps)) then the elementwise weight */
+/** ggml_add of a vector to every row: a (rows × b.length) += b, in F32 */
+function addRows(a: Float32Array, b: Float32Array): void {
+  const n = b.length;
+  for (let i = 0; i < a.length; i++) a[i] = fround(a[i] + b[i % n]);
+}
+
+/** ggml_rms_norm (sum of squares in double, scale = 1/sqrtf(mean + eps)) then the elementwise weight; out may be x */
 function rmsNorm(x: Float32Array, w: Float32Array, T: number, n: number, eps: number, out: Float32Array): void {
   for (let t = 0; t < T; t++) {
     const o = t * n;
@@ -370,19 +442,34 @@ export function matmul(x: Float32Array, w: Float32Array, T: number, n: number, m
   }
 }
 
+/** ggml-cpu's tiled flash-attention kernel takes runs of at least this many queries (GGML_FA_TILE_Q) */
+const FA_TILE_Q = 64;
+/** and head sizes that are a multiple of its F32 SIMD width (GGML_F32_EPR: 16 with AVX-512) */
+const FA_SIMD_WIDTH = 16;
+
+/** the attention mode of each query position, ubatch by ubatch */
+export function attentionModes(T: number, ubatch: number, d: number, mode: 'auto' | 'fa-f16' | 'f32'): ('fa-f16' | 'f32')[] {
+  if (!(ubatch >= 1)) throw new RangeError(`ubatch ${ubatch} must be at least 1`);
+  return Array.from({ length: T }, (_, t) => {
+    if (mode !== 'auto') return mode;
+    const start = t - (t % ubatch);
+    return Math.min(ubatch, T - start) >= FA_TILE_Q && d % FA_SIMD_WIDTH === 0 ? 'f32' : 'fa-f16';
+  });
+}
+
 /**
  * Causal attention, softmax(q·k/√d)·v per head; query head h reads KV head h / (nHead/nHeadKv).
  * 'fa-f16' follows ggml's flash-attention loop for short query runs: online softmax over the keys in
  * order, Q rounded to F16, the V accumulator rounded to F16 after every scale and every added row.
  */
 function attention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nHead: number, nHeadKv: number, d: number,
-  mode: 'fa-f16' | 'f32', out: Float32Array): void {
+  modes: readonly ('fa-f16' | 'f32')[], out: Float32Array): void {
   const scale = fround(1 / Math.sqrt(d));
   const group = nHead / nHeadKv;
   const qh = new Float64Array(d);
   const acc = new Float64Array(d);
-  const f16 = mode === 'fa-f16';
   for (let t = 0; t < T; t++) {
+    const f16 = modes[t] === 'fa-f16';
     for (let h = 0; h < nHead; h++) {
       const qo = (t * nHead + h) * d;
       for (let i = 0; i < d; i++) qh[i] = f16 ? r16(q[qo + i]) : q[qo + i];

@@ -1,16 +1,52 @@
 /**
- * The tokenizer stored in a GGUF file (`tokenizer.ggml.*`), giving the token ids llama.cpp's
- * llama_tokenize gives: special-token partitioning of the text, BOS/EOS as the metadata says, and the
- * SentencePiece (`llama`) model: merges of UTF-8 characters by highest score, then byte fallback.
- * Browser-safe. `gpt2` (BPE) vocabularies are refused with a clear message (not implemented yet).
+ * The tokenizer stored in a GGUF file (`tokenizer.ggml.*`), giving the token ids llama.cpp v0.5.0's
+ * llama_tokenize gives: special-token partitioning of the text, BOS/EOS as the metadata says, then either
+ * the SentencePiece model (`llama`: merges of UTF-8 characters by highest score, then byte fallback) or
+ * byte-level BPE (`gpt2`, bpe.ts, with the pre-tokenizer `tokenizer.ggml.pre` names). Browser-safe.
  */
 import { QuantizeError } from '../errors.js';
 import { findKv, kvNumber, kvStringValue, type GgufKv } from '../formats/gguf-kv.js';
+import { BpeModel, byteLevelDecode, PRE_TOKENIZERS } from './bpe.js';
+import { PairHeap, type SymbolPair } from './pair-heap.js';
 
 /** llama_token_type as stored in tokenizer.ggml.token_type */
 export enum TokenType {
   UNDEFINED = 0, NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6,
 }
+
+/** llama_token_attr bits (what llama.cpp derives from the token types, then adjusts by token text) */
+const enum Attr {
+  UNKNOWN = 1 << 0, UNUSED = 1 << 1, NORMAL = 1 << 2, CONTROL = 1 << 3, USER_DEFINED = 1 << 4, BYTE = 1 << 5,
+  RSTRIP = 1 << 8,
+}
+
+const TYPE_ATTR: Record<number, number> = {
+  [TokenType.UNKNOWN]: Attr.UNKNOWN, [TokenType.UNUSED]: Attr.UNUSED, [TokenType.NORMAL]: Attr.NORMAL,
+  [TokenType.CONTROL]: Attr.CONTROL, [TokenType.USER_DEFINED]: Attr.USER_DEFINED, [TokenType.BYTE]: Attr.BYTE,
+};
+
+/**
+ * Token texts llama.cpp v0.5.0 treats as end-of-generation whatever their type, and so makes control
+ * tokens (which then split the text only with parse_special).
+ */
+const EOG_TEXTS = new Set([
+  '<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<|flush|>', '<|calls|>', '<end_of_turn>',
+  '<|endoftext|>', '</s>', '<|eom_id|>', '<EOT>', '_<EOT>', '[EOT]', '[EOS]', '<|end_of_text|>',
+  '<end_of_utterance>', '<eos>', '<turn|>', '<|tool_response>', '<\uff5cend\u2581of\u2581sentence\uff5c>', '[e~[',
+]);
+
+/** fill-in-the-middle token texts by the id key that, when absent, makes llama.cpp look for them */
+const FIM_TEXTS: ReadonlyArray<readonly [string[], string[]]> = [
+  [['fim_pre_token_id', 'prefix_token_id'], ['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<\uff5cfim\u2581begin\uff5c>', '<PRE>', '\u2581<PRE>', '<|code_prefix|>', '<|prefix|>']],
+  [['fim_suf_token_id', 'suffix_token_id'], ['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<\uff5cfim\u2581hole\uff5c>', '<SUF>', '\u2581<SUF>', '<|code_suffix|>', '<|suffix|>']],
+  [['fim_mid_token_id', 'middle_token_id'], ['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<\uff5cfim\u2581end\uff5c>', '<MID>', '\u2581<MID>', '<|code_middle|>', '<|middle|>']],
+  [['fim_pad_token_id'], ['<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<PAD>', '[PAD]']],
+  [['fim_rep_token_id'], ['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>']],
+  [['fim_sep_token_id'], ['<|file_sep|>']],
+];
+
+/** texts llama.cpp always renders, made user-defined whatever their type (gpt-oss) */
+const ALWAYS_USER_DEFINED = ['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>'];
 
 /** one piece of the input: raw text or an already-recognised special token */
 type Fragment = { text: string } | { token: number };
@@ -18,45 +54,112 @@ type Fragment = { text: string } | { token: number };
 /** U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's visible space */
 const SPM_SPACE = '\u2581';
 
+const utf8Length = (s: string) => new TextEncoder().encode(s).length;
+
+/** lone UTF-16 surrogates become U+FFFD, as the UTF-8 encoding of the text handed to llama.cpp has them */
+const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+
+/** C isspace over the ASCII range (the strip rules of special tokens) */
+const C_SPACE = /[ \t\n\v\f\r]/;
+
 export class Tokenizer {
   readonly model: string;
   readonly nTokens: number;
+  /** -1 when the model has none */
   readonly bos: number;
   readonly eos: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
   readonly addSpacePrefix: boolean;
+  /** llama_token_attr of each token */
+  readonly attrs: Uint16Array;
   private readonly ids = new Map<string, number>();
-  /** control, user-defined and unknown tokens, longest text first (llama.cpp's cache_special_tokens) */
+  /** control, user-defined and unknown tokens, longest UTF-8 text first (llama.cpp's cache_special_tokens) */
   private readonly specials: number[];
+  private readonly bpe: BpeModel | null = null;
 
   constructor(readonly tokens: readonly string[], readonly scores: Float32Array, readonly types: Int32Array, kvs: readonly GgufKv[], file: string) {
     this.model = kvStringValue(kvs, 'tokenizer.ggml.model') ?? '';
-    if (this.model !== 'llama') {
-      throw new QuantizeError(`${file}: tokenizer.ggml.model '${this.model}' is not supported yet (only 'llama', SentencePiece)`);
+    if (this.model !== 'llama' && this.model !== 'gpt2') {
+      throw new QuantizeError(`${file}: tokenizer.ggml.model '${this.model}' is not supported (only 'llama', SentencePiece, and 'gpt2', byte-level BPE)`);
     }
     this.nTokens = tokens.length;
+    const n = this.nTokens;
+    // llama.cpp names empty tokens [EMPTY_<id>]
+    this.tokens = tokens = tokens.map((t, i) => (t.length ? t : `[EMPTY_${i}]`));
     tokens.forEach((t, i) => {
       if (!this.ids.has(t)) this.ids.set(t, i);
     });
-    const id = (key: string, dflt: number) => {
-      const v = kvNumber(kvs, key);
-      return v === undefined || v >= this.nTokens ? dflt : v;
-    };
     const flag = (key: string, dflt: boolean) => {
       const e = findKv(kvs, key);
       return e && !e.isArray ? Boolean(e.value) : dflt;
     };
-    // SPM defaults (llama_vocab::impl::load): BOS 1, EOS 2, add BOS, no EOS, a space prefix
-    this.bos = id('tokenizer.ggml.bos_token_id', 1);
-    this.eos = id('tokenizer.ggml.eos_token_id', 2);
-    this.addBos = flag('tokenizer.ggml.add_bos_token', true);
+    const hasId = (key: string) => {
+      const v = kvNumber(kvs, `tokenizer.ggml.${key}`);
+      return v !== undefined && v < n;
+    };
+    const id = (key: string, dflt: number) => {
+      const v = kvNumber(kvs, `tokenizer.ggml.${key}`);
+      return v !== undefined && v < n ? v : dflt < n ? dflt : -1;
+    };
+    let addBos: boolean;
+    if (this.model === 'gpt2') {
+      const preName = kvStringValue(kvs, 'tokenizer.ggml.pre');
+      const pre = preName === undefined ? undefined : PRE_TOKENIZERS.get(preName);
+      if (!pre) {
+        const what = preName === undefined ? 'no tokenizer.ggml.pre' : `tokenizer.ggml.pre '${preName}' is not supported`;
+        throw new QuantizeError(`${file}: ${what} (supported: ${[...PRE_TOKENIZERS.keys()].join(', ')})`);
+      }
+      const merges = findKv(kvs, 'tokenizer.ggml.merges');
+      if (!merges?.isArray || !Array.isArray(merges.value) || typeof merges.value[0] !== 'string') {
+        throw new QuantizeError(`${file}: gpt2 tokenizer without tokenizer.ggml.merges (a string array)`);
+      }
+      this.bpe = new BpeModel(this.ids, merges.value as string[], pre);
+      // BPE defaults (llama_vocab::impl::load): BOS = EOS = 11, BOS only for the pre-tokenizers that add it
+      this.bos = id('bos_token_id', 11);
+      this.eos = id('eos_token_id', 11);
+      addBos = pre.addBos;
+    } else {
+      // SPM defaults: BOS 1, EOS 2, add BOS
+      this.bos = id('bos_token_id', 1);
+      this.eos = id('eos_token_id', 2);
+      addBos = true;
+    }
+    this.addBos = flag('tokenizer.ggml.add_bos_token', addBos);
     this.addEos = flag('tokenizer.ggml.add_eos_token', false);
-    this.addSpacePrefix = flag('tokenizer.ggml.add_space_prefix', true);
-    const special = (t: number) => t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN;
+    this.addSpacePrefix = flag('tokenizer.ggml.add_space_prefix', this.model === 'llama');
+
+    // attributes: from the types, then llama.cpp's adjustments by token text
+    this.attrs = Uint16Array.from({ length: n }, (_, i) => TYPE_ATTR[types[i]] ?? 0);
+    const attrs = this.attrs;
+    const set = (text: string, fn: (a: number) => number) => {
+      const i = this.ids.get(text);
+      if (i !== undefined) attrs[i] = fn(attrs[i]);
+    };
+    for (const [keys, texts] of FIM_TEXTS) {
+      if (keys.some(hasId)) continue;
+      // llama.cpp marks the first of these it meets (hash order); vocabularies hold at most one of a group
+      for (const t of texts) set(t, (a) => a | Attr.CONTROL);
+    }
+    for (const t of EOG_TEXTS) set(t, (a) => a | Attr.CONTROL);
+    for (const t of ALWAYS_USER_DEFINED) set(t, () => Attr.USER_DEFINED);
+    const has = (t: string) => this.ids.has(t);
+    const hasCall = has('<|call|>') || has('<|calls|>');
+    if (has('<|end|>') && hasCall && (has('<|return|>') || has('<|flush|>'))) set('<|end|>', () => Attr.USER_DEFINED);
+    if (has('<|tool_response>')) set('</s>', () => Attr.NORMAL);
+
     this.specials = [];
-    for (let i = 0; i < this.nTokens; i++) if (special(types[i])) this.specials.push(i);
-    this.specials.sort((a, b) => tokens[b].length - tokens[a].length || a - b);
+    for (let i = 0; i < n; i++) if (attrs[i] & (Attr.CONTROL | Attr.USER_DEFINED | Attr.UNKNOWN)) this.specials.push(i);
+    const bytes = new Map(this.specials.map((i) => [i, utf8Length(tokens[i])]));
+    this.specials.sort((a, b) => bytes.get(b)! - bytes.get(a)! || a - b);
+
+    // Phi-3 (by general.name): special tokens eat the white space after them, except <unk>, <s>, <|endoftext|>
+    const name = (kvStringValue(kvs, 'general.name') ?? '').toLowerCase();
+    if (name.includes('phi-3') || name.includes('phi3')) {
+      for (const i of this.specials) attrs[i] |= Attr.RSTRIP;
+      set('</s>', (a) => a | Attr.RSTRIP);
+      for (const t of ['<unk>', '<s>', '<|endoftext|>']) set(t, (a) => a & ~Attr.RSTRIP);
+    }
   }
 
   /** The tokenizer of a model's metadata. */
@@ -85,42 +188,64 @@ export class Tokenizer {
    */
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): number[] {
     const out: number[] = [];
-    const fragments = text.length ? this.partition(text, parseSpecial) : [];
-    let prevSpecial = true; // a space prefix before the first text
-    if (addSpecial && this.addBos) out.push(this.bos);
-    for (const f of fragments) {
-      if ('token' in f) {
-        out.push(f.token);
-        prevSpecial = true;
-        continue;
+    const fragments = text.length ? this.partition(wellFormed(text), parseSpecial) : [];
+    if (addSpecial && this.addBos) out.push(this.special(this.bos, 'BOS'));
+    if (this.bpe) {
+      for (const f of fragments) {
+        if ('token' in f) out.push(f.token);
+        else this.bpe.encode(f.text, out);
       }
-      const t = (this.addSpacePrefix && prevSpecial ? ' ' : '') + f.text;
-      this.spm(t.replaceAll(' ', SPM_SPACE), out);
-      prevSpecial = false;
+    } else {
+      let prevSpecial = true; // a space prefix before the first text
+      for (const f of fragments) {
+        if ('token' in f) {
+          out.push(f.token);
+          prevSpecial = true;
+          continue;
+        }
+        const t = (this.addSpacePrefix && prevSpecial ? ' ' : '') + f.text;
+        this.spm(t.replaceAll(' ', SPM_SPACE), out);
+        prevSpecial = false;
+      }
     }
-    if (addSpecial && this.addEos) out.push(this.eos);
+    if (addSpecial && this.addEos) out.push(this.special(this.eos, 'EOS'));
     return out;
   }
 
-  /** Split the text around special tokens, longest tokens first (tokenizer_st_partition). */
+  private special(id: number, what: string): number {
+    if (id < 0) throw new QuantizeError(`tokenizer: the model asks for a ${what} token but has none`);
+    return id;
+  }
+
+  /**
+   * Split the text around special tokens, longest tokens first (tokenizer_st_partition), dropping the
+   * white space after a token with the RSTRIP attribute. (llama.cpp's LSTRIP is set only for vocabularies
+   * this tokenizer refuses: jina-v2, modern-bert.)
+   */
   private partition(text: string, parseSpecial: boolean): Fragment[] {
     let frags: Fragment[] = [{ text }];
     for (const id of this.specials) {
-      const t = this.types[id];
-      if (!parseSpecial && (t === TokenType.CONTROL || t === TokenType.UNKNOWN)) continue;
+      const a = this.attrs[id];
+      if (!parseSpecial && a & (Attr.CONTROL | Attr.UNKNOWN)) continue;
       const s = this.tokens[id];
-      if (!s.length) continue;
       const next: Fragment[] = [];
       for (const f of frags) {
         if (!('text' in f) || !f.text.includes(s)) {
           next.push(f);
           continue;
         }
-        const parts = f.text.split(s);
-        parts.forEach((p, i) => {
-          if (i > 0) next.push({ token: id });
-          if (p.length) next.push({ text: p });
-        });
+        let rest = f.text;
+        for (;;) {
+          const at = rest.indexOf(s);
+          if (at < 0) {
+            if (rest.length) next.push({ text: rest });
+            break;
+          }
+          if (at > 0) next.push({ text: rest.slice(0, at) });
+          next.push({ token: id });
+          rest = rest.slice(at + s.length);
+          if (a & Attr.RSTRIP) while (rest.length && C_SPACE.test(rest[0])) rest = rest.slice(1);
+        }
       }
       frags = next;
     }
@@ -128,15 +253,16 @@ export class Tokenizer {
   }
 
   /**
-   * The text of a token as llama_token_to_piece(special = true) gives it for SPM: control, unknown and
-   * user-defined tokens as written, normal ones with ▁ as space, byte tokens as their byte; others empty.
+   * The text of a token as llama_token_to_piece(special = true) gives it: control, unknown and
+   * user-defined tokens as written; normal ones with ▁ as space (SPM) or through the GPT-2 byte map (BPE);
+   * byte tokens as their byte; others empty.
    */
   piece(id: number): Uint8Array {
     const t = this.tokens[id] ?? '';
-    const type = this.types[id];
-    if (type === TokenType.CONTROL || type === TokenType.UNKNOWN || type === TokenType.USER_DEFINED) return new TextEncoder().encode(t);
-    if (type === TokenType.NORMAL) return new TextEncoder().encode(t.replaceAll(SPM_SPACE, ' '));
-    if (type === TokenType.BYTE) {
+    const a = this.attrs[id] ?? 0;
+    if (a & (Attr.CONTROL | Attr.UNKNOWN | Attr.USER_DEFINED)) return new TextEncoder().encode(t);
+    if (a & Attr.NORMAL) return this.bpe ? byteLevelDecode(t) : new TextEncoder().encode(t.replaceAll(SPM_SPACE, ' '));
+    if (a & Attr.BYTE) {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
       if (m) return Uint8Array.of(parseInt(m[1], 16));
     }
@@ -170,7 +296,7 @@ export class Tokenizer {
     if (!count) return;
     const prev = Int32Array.from({ length: count }, (_, i) => i - 1);
     const next = Int32Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
-    const heap = new BigramHeap();
+    const heap = new PairHeap<ScoredPair>(byScore);
     const revMerge = new Map<string, [number, number]>();
     const tryAdd = (l: number, r: number) => {
       if (l < 0 || r < 0) return;
@@ -209,49 +335,9 @@ export class Tokenizer {
   }
 }
 
-interface Bigram {
-  left: number;
-  right: number;
+interface ScoredPair extends SymbolPair {
   score: number;
-  size: number;
 }
 
-/** max-heap on score, then the smaller left index (llm_bigram_spm's comparator) */
-class BigramHeap {
-  private readonly a: Bigram[] = [];
-  private static before(x: Bigram, y: Bigram): boolean {
-    return x.score > y.score || (x.score === y.score && x.left < y.left);
-  }
-  push(b: Bigram): void {
-    const a = this.a;
-    a.push(b);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!BigramHeap.before(a[i], a[p])) break;
-      [a[i], a[p]] = [a[p], a[i]];
-      i = p;
-    }
-  }
-  pop(): Bigram | undefined {
-    const a = this.a;
-    if (!a.length) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && BigramHeap.before(a[l], a[m])) m = l;
-        if (r < a.length && BigramHeap.before(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
+/** highest score first, then the leftmost pair (llm_bigram_spm's order) */
+const byScore = (x: ScoredPair, y: ScoredPair) => x.score > y.score || (x.score === y.score && x.left < y.left);

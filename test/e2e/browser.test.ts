@@ -6,13 +6,12 @@
  *
  * Without /usr/bin/chromium the suite is skipped locally and fails in CI (CI=true).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { MemorySink } from '../../src/formats/byte-source.js';
 import { kvI32, kvU16, setKv, type GgufKv } from '../../src/formats/gguf-kv.js';
@@ -20,13 +19,10 @@ import { splitPath } from '../../src/formats/gguf-model.js';
 import { parseGgufBytes } from '../../src/formats/gguf-reader.js';
 import { paddingAfter, planOutput, ZERO_PAD } from '../../src/formats/gguf-writer.js';
 import { REPO_ROOT, SYNTH_DIR } from '../golden/shared-paths.js';
+import { buildIfStale, CHROMIUM, HAVE_CHROMIUM, IN_CI, openPageAt, serve, WEB_DIST } from './browser-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM && !IN_CI) console.log(`browser e2e skipped: ${CHROMIUM} is not installed`);
 
-const WEB_DIST = path.join(REPO_ROOT, 'dist/web');
 const MODEL = path.join(SYNTH_DIR, 'synth-f32.gguf');
 const IMATRIX = path.join(SYNTH_DIR, 'imatrix.gguf');
 const manifest = JSON.parse(fs.readFileSync(path.join(SYNTH_DIR, 'MANIFEST.json'), 'utf8')) as { outputs: Record<string, { file_sha256: string }> };
@@ -34,39 +30,6 @@ const goldenSha = (key: string) => manifest.outputs[key].file_sha256;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** a run of this 5 MB model takes about a second; past this it is hung (a stuck GPU pipeline, a lost worker) */
 const RUN_LIMIT_MS = 45_000;
-
-/** newest mtime under `dir` of files matching `re` */
-function newest(dir: string, re: RegExp): number {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && re.test(e.name)) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? (e as { path?: string }).path ?? dir, e.name)).mtimeMs);
-  }
-  return t;
-}
-
-function buildIfStale(): void {
-  const outs = ['index.html', 'main.js', 'worker.js'].map((f) => path.join(WEB_DIST, f));
-  const built = outs.every((f) => fs.existsSync(f)) ? Math.min(...outs.map((f) => fs.statSync(f).mtimeMs)) : 0;
-  const sources = Math.max(newest(path.join(REPO_ROOT, 'web'), /\.(ts|html)$/), newest(path.join(REPO_ROOT, 'src'), /\.ts$/),
-    newest(path.join(REPO_ROOT, 'shaders'), /\.wgsl$/), fs.statSync(path.join(REPO_ROOT, 'scripts/build.mjs')).mtimeMs);
-  if (built < sources) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
-}
-
-const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
-
-function serve(root: string): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
-    const file = path.resolve(root, rel);
-    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 /** synth-f32.gguf cut into 3 shards the way gguf-split lays them out (split.* keys after shard 0's KVs) */
 async function synthShards(): Promise<{ name: string; mimeType: string; buffer: Buffer }[]> {
@@ -132,30 +95,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
     if (backends.length) console.log(`browser e2e backends: ${[...new Set(backends)].join('; ')}`);
   });
 
-  /**
-   * A fresh browser and page; `picker`: 'none' hides showSaveFilePicker, 'opfs' answers it with an
-   * origin-private file. One browser per test: its GPU process is shared by every page, so a GPU that
-   * hangs in one test would otherwise stall rendering (and Playwright's clicks) in the next.
-   */
-  async function openPage(picker: 'none' | 'opfs'): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ acceptDownloads: true });
-    context.on('close', () => void browser.close());
-    await context.addInitScript(picker === 'none'
-      ? 'Object.defineProperty(window, "showSaveFilePicker", { value: undefined, configurable: true });'
-      : `window.showSaveFilePicker = async (o) => { window.__picked = o.suggestedName;
-           return (await navigator.storage.getDirectory()).getFileHandle(o.suggestedName, { create: true }); };`);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${origin}/index.html`);
-    await page.waitForFunction(() => (window as unknown as { __wq?: { ready: boolean } }).__wq?.ready === true);
-    return { context, page, errors };
-  }
+  const openPage = (picker: 'none' | 'opfs') => openPageAt(origin, picker);
 
   /** waits until a run has ended: the result or the error line is shown */
   async function settled(page: Page): Promise<'result' | 'error'> {

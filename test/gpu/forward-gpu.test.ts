@@ -100,6 +100,45 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
     g.destroy();
   });
 
+  it('qwen2 (Q/K/V biases, NEOX RoPE, tied output, output.bias) and qwen3 (per-head Q/K RMSNorm, head size 64): the CPU pass\'s logits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-forward-qwen-'));
+    try {
+      const specs = {
+        qwen2: { arch: 'qwen2', nLayer: 2, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nVocab: 320, untiedOutput: false, outputBias: true, seed: 11 },
+        qwen3: { arch: 'qwen3', nLayer: 2, nEmbd: 256, nFf: 512, nHead: 8, nHeadKv: 2, headDim: 64, nVocab: 320, untiedOutput: true, seed: 12 },
+      } as const;
+      const rnd = mulberry32(9);
+      const ids = Array.from({ length: 40 }, () => 3 + Math.floor(rnd() * 317));
+      for (const [arch, spec] of Object.entries(specs)) {
+        const f = path.join(dir, `${arch}.gguf`);
+        await syntheticModel({ ...spec, dtype: GgmlType.F16 }).write(await FileSink.create(f));
+        const { model } = await loadModel(f);
+        expect(model.hp.archConfig.rope).toBe('neox');
+        expect(arch === 'qwen2' ? !!(model.layers[0].qBias && model.outputBias) : !!model.layers[0].qNorm).toBe(true);
+        const g = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware });
+        const pg = await model.forward(ids, { matmul: g, roundActivations: false, attention: 'f32' });
+        const pc = await model.forward(ids, { roundActivations: false, attention: 'f32' });
+        const plain = maxDiff(pg, pc);
+        const gpu = await model.forward(ids, { matmul: g });
+        const cpu = await model.forward(ids);
+        const V = model.hp.nVocab;
+        const d0 = maxDiff(gpu.subarray(0, V), cpu.subarray(0, V));
+        let meanAbs = 0;
+        for (let i = 0; i < gpu.length; i++) meanAbs += Math.abs(gpu[i] - cpu[i]) / gpu.length;
+        console.log(`${arch}: GPU vs CPU max |Δlogit| ${plain.toExponential(2)} without rounding points; with them position 0 ${d0.toExponential(2)}, mean ${meanAbs.toExponential(2)}`);
+        // qwen3's normalized Q and K give sharp attention scores, where the WGSL exp's few-ulp error grows along the
+        // sequence (2e-5 at position 1, 5e-4 at 40; qwen2 stays at 2e-5)
+        expect(plain).toBeLessThan(1e-3);
+        // F16 weights: activations rounded to F16, whose steps a last-bit difference of RMSNorm can cross even at position 0
+        expect(d0).toBeLessThan(2e-4);
+        expect(meanAbs).toBeLessThan(0.02);
+        g.destroy();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('a generated model with twelve weight types', () => {
     let dir: string;
     let file: string;

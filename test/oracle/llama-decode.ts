@@ -3,6 +3,12 @@
  * llama_decode (CPU backend, best variant for this machine, flash attention as the tools use it) and read
  * the logits. The layouts of llama_model_params, llama_context_params and llama_batch follow v0.5.0's
  * include/llama.h. Used to check our forward pass token by token.
+ *
+ * With `imatrix`, the context gets an eval callback that collects what llama-imatrix (v0.5.0,
+ * tools/imatrix/imatrix.cpp) collects from the same graph: for each MUL_MAT whose activations are F32 with
+ * at least 16 rows and whose weight is named `blk.*` (or `output.weight` with processOutput), Σ x² per
+ * column and the row count, under the weight tensor's name as the graph holds it (struct ggml_tensor
+ * as in v0.5.0's ggml.h).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -14,7 +20,14 @@ export interface DecodeOracle {
   /** logits (tokens.length × n_vocab) of one sequence from position 0, computed in ubatches of `nUbatch` */
   decode(tokens: ArrayLike<number>, nUbatch: number): Float32Array;
   readonly nVocab: number;
+  /** with the imatrix option: what was collected over every decode so far, by weight name in the order first seen */
+  readonly imatrix: Map<string, { sums: Float32Array; count: number }>;
   free(): void;
+}
+
+export interface DecodeOracleOptions {
+  /** collect the importance matrix as llama-imatrix does during every decode */
+  imatrix?: { processOutput?: boolean };
 }
 
 let lib: any = null;
@@ -65,6 +78,13 @@ function load(): any {
     freeModel: l.func('void llama_model_free(void *model)'),
     logSet: l.func('void llama_log_set(void *cb, void *ud)'),
     tokenize: l.func('int32_t llama_tokenize(void *vocab, const char *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)'),
+    opName: ggml.func('const char *ggml_op_name(int op)'),
+    evalCb: koffi.proto('bool oracle_eval_cb(void *t, bool ask, void *ud)'),
+    tensor: koffi.struct('ggml_tensor_d', {
+      type: 'int', buffer: 'void *', ne: koffi.array('int64_t', 4), nb: koffi.array('size_t', 4), op: 'int',
+      op_params: koffi.array('int32_t', 16), flags: 'int32_t', src: koffi.array('void *', 10), view_src: 'void *',
+      view_offs: 'size_t', data: 'void *', name: koffi.array('char', 64, 'String'), extra: 'void *', padding: koffi.array('char', 8),
+    }),
   };
   lib.backendInit();
   return lib;
@@ -88,8 +108,24 @@ export function openTokenizeOracle(modelPath: string): ((text: string, addSpecia
   };
 }
 
+/**
+ * llama.cpp's own Unicode tables (C++ symbols exported by libllama): unicode_cpt_flags_from_cpt (the
+ * uint16 of flag bits: 2 number, 4 letter, 0x100 white space) and unicode_tolower; null when the oracle
+ * cannot load
+ */
+export function openUnicodeOracle(): { flags(cp: number): number; tolower(cp: number): number } | null {
+  const L = load();
+  if (!L) return null;
+  const dir = libDir()!;
+  const l = koffi.load(path.join(dir, 'libllama.v0.5.0.so'));
+  return {
+    flags: l.func('uint16_t _Z26unicode_cpt_flags_from_cptj(uint32_t)'),
+    tolower: l.func('uint32_t _Z15unicode_tolowerj(uint32_t)'),
+  };
+}
+
 /** null when the oracle cannot load (oracleUnavailable says why) */
-export function openDecodeOracle(modelPath: string, nCtx: number): DecodeOracle | null {
+export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOracleOptions = {}): DecodeOracle | null {
   const L = load();
   if (!L) return null;
   const mp = L.modelDefaults();
@@ -102,11 +138,49 @@ export function openDecodeOracle(modelPath: string, nCtx: number): DecodeOracle 
   cp.n_seq_max = 1;
   cp.n_threads = 1;
   cp.n_threads_batch = 1;
+  const imatrix = new Map<string, { sums: Float32Array; count: number }>();
+  let cb: unknown = null;
+  if (opts.imatrix) {
+    const processOutput = !!opts.imatrix.processOutput;
+    const GGML_TYPE_F32 = 0;
+    cb = koffi.register((tp: unknown, ask: boolean) => {
+      const t = koffi.decode(tp, L.tensor);
+      const op = L.opName(t.op) as string;
+      const src0 = koffi.decode(t.src[0], L.tensor);
+      const src1 = t.src[1] ? koffi.decode(t.src[1], L.tensor) : null;
+      if (ask) {
+        if (op === 'MUL_MAT_ID') return true;
+        if (op !== 'MUL_MAT' || !src1) return false;
+        if (Number(src1.ne[1]) < 16 || src1.type !== GGML_TYPE_F32) return false;
+        const name = src0.name as string;
+        return name.startsWith('blk.') || (processOutput && name === 'output.weight');
+      }
+      if (op !== 'MUL_MAT') throw new Error(`imatrix oracle: ${op} (of ${src0.name}) is not handled`);
+      // (koffi gives int64_t/size_t arrays as BigInt64Array/BigUint64Array)
+      const [ne0, ne1, ne2, ne3] = Array.from(src1.ne as ArrayLike<bigint>, Number);
+      const [nb0, nb1, nb2, nb3] = Array.from(src1.nb as ArrayLike<bigint>, Number);
+      if (nb0 !== 4) throw new Error(`imatrix oracle: ${src0.name}: activations with stride ${nb0}`);
+      let e = imatrix.get(src0.name);
+      if (!e) imatrix.set(src0.name, (e = { sums: new Float32Array(ne0), count: 0 }));
+      for (let i3 = 0; i3 < ne3; i3++) {
+        for (let i2 = 0; i2 < ne2; i2++) {
+          for (let r = 0; r < ne1; r++) {
+            const x = koffi.decode(src1.data, r * nb1 + i2 * nb2 + i3 * nb3, 'float', ne0) as number[];
+            for (let j = 0; j < ne0; j++) e.sums[j] += Math.fround(x[j] * x[j]);
+          }
+        }
+      }
+      e.count += ne1 * ne2 * ne3;
+      return true;
+    }, koffi.pointer(L.evalCb));
+    cp.cb_eval = cb;
+  }
   const ctx = L.initCtx(model, cp);
   if (!ctx) throw new Error('llama_init_from_model failed');
   const nVocab = L.nTokens(L.getVocab(model));
   return {
     nVocab,
+    imatrix,
     decode(tokens, nUbatch) {
       const T = tokens.length;
       L.memoryClear(L.getMemory(ctx), true);
@@ -134,6 +208,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number): DecodeOracle 
     free() {
       L.freeCtx(ctx);
       L.freeModel(model);
+      if (cb) koffi.unregister(cb);
     },
   };
 }

@@ -11,6 +11,7 @@ import { openGgufModelFile } from '../file-io.js';
 import { CPU_MATMUL, LlamaModel, type MatmulBackend } from '../../model/llama.js';
 import type { GpuDeviceHandle } from '../../gpu/device.js';
 import { Tokenizer } from '../../model/tokenizer.js';
+import { promptText } from '../../eval/chunks.js';
 
 export interface FlagSpec {
   /** flags taking a value, each with its aliases, e.g. ['-m', '--model'] */
@@ -70,7 +71,7 @@ export function readPromptFile(file: string, stripNewline = true): string {
   } catch (e) {
     throw new QuantizeError(`${file}: cannot read: ${errnoWords(e)}`);
   }
-  return stripNewline && text.endsWith('\n') ? text.slice(0, -1) : text;
+  return stripNewline ? promptText(text) : text;
 }
 
 export async function loadTokenizer(file: string): Promise<Tokenizer> {
