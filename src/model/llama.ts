@@ -87,7 +87,9 @@ export class Weight {
   get data(): Float32Array {
     if (!this.cache.values) {
       const { type, stored } = this;
-      if (type === GgmlType.F32 || type === GgmlType.F16 || type === GgmlType.BF16) this.cache.values = toFloat32(type, stored);
+      // F32: a view of the stored bytes (no second copy) when they are aligned
+      if (type === GgmlType.F32 && stored.byteOffset % 4 === 0) this.cache.values = new Float32Array(stored.buffer, stored.byteOffset, this.rows * this.cols);
+      else if (type === GgmlType.F32 || type === GgmlType.F16 || type === GgmlType.BF16) this.cache.values = toFloat32(type, stored);
       else {
         const v = new Float32Array(this.rows * this.cols);
         dequantizeRows(quantType(type)!, stored, v, v.length);
