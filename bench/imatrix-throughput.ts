@@ -3,9 +3,12 @@
  * run, on a GGUF model and text (default: stories260K and the golden calib.txt beside the repository).
  *
  *   node dist/bench/imatrix-throughput.js [-m model.gguf] [-f calib.txt] [-c 128] [--chunks 16] [--no-gpu]
+ *     [--modes cpu,gpu-matmul,gpu] [--gpu-budget MIB]
  *
- * The GPU figure uses whatever adapter Dawn finds (SwiftShader without a GPU) and includes every upload
- * and readback; the matmuls run there, the rest of the forward pass on the CPU.
+ * The GPU figures use whatever adapter Dawn finds (SwiftShader without a GPU) and include every upload and
+ * readback: `gpu` runs the whole forward pass there (GpuForward: activations and Σx² stay on the device,
+ * one readback per chunk), `gpu-matmul` only the matmuls (GpuMatmul; the rest on the CPU, each matmul's
+ * input and output crossing the bus), as --backend gpu did before the whole pass moved.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +20,14 @@ import { parseBenchFlags } from './lib/bench-cli.js';
 // ../shared beside the repository (this file runs as dist/bench/imatrix-throughput.js)
 const shared = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared');
 const USAGE = `usage: node dist/bench/imatrix-throughput.js [-m model.gguf] [-f calib.txt] [-c 128] [--chunks 16] [--no-gpu]
+         [--modes cpu,gpu-matmul,gpu] [--gpu-budget MIB]
 
   Tokens per second of the imatrix pass (forward pass + collection), CPU and WebGPU side by side, on a
   GGUF model and a text (default: stories260K and the golden calib.txt in ${shared}). Writes no file.
-  -m, --model   -f, --file   -c, --ctx (context per chunk)   --chunks   --no-gpu (CPU only)`;
+  -m, --model   -f, --file   -c, --ctx (context per chunk)   --chunks   --no-gpu (CPU only)
+  --modes       which of cpu (TypeScript, 1 thread), gpu-matmul (only the matmuls on the device),
+                gpu (the whole forward pass on the device) to run, in order (default: all three)
+  --gpu-budget  MiB of device memory for resident weights in mode gpu (default 4096; smaller streams layers)`;
 
 const f = parseBenchFlags(process.argv.slice(2), {
   model: { kind: 'string', default: path.join(shared, 'models/stories260K-gguf/stories260K.gguf'), aliases: ['-m'] },
@@ -28,7 +35,17 @@ const f = parseBenchFlags(process.argv.slice(2), {
   ctx: { kind: 'int', default: '128', aliases: ['-c'] },
   chunks: { kind: 'int', default: '16' },
   'no-gpu': { kind: 'bool' },
+  modes: { kind: 'string', default: 'cpu,gpu-matmul,gpu' },
+  'gpu-budget': { kind: 'int', default: '4096' },
 }, USAGE);
+const MODES = ['cpu', 'gpu-matmul', 'gpu'];
+const modes = String(f.modes).split(',').filter((m) => !f['no-gpu'] || m === 'cpu');
+for (const m of modes) {
+  if (!MODES.includes(m)) {
+    process.stderr.write(`error: --modes: '${m}' is not one of ${MODES.join(', ')} (see --help)\n`);
+    process.exit(2);
+  }
+}
 const modelPath = String(f.model);
 const textPath = String(f.file);
 const nCtx = Number(f.ctx);
@@ -43,16 +60,38 @@ async function run(name: string, matmul: MatmulBackend) {
   // warm-up chunk (shader compile, JIT), not timed
   await computeImatrix(model, tokens, { nCtx, chunks: 1, bos: tokenizer.bos, matmul });
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await computeImatrix(model, tokens, { nCtx, chunks, bos: tokenizer.bos, matmul });
   const s = (performance.now() - t0) / 1000;
-  console.log(`${name.padEnd(44)} ${(r.tokens / s).toFixed(0).padStart(8)} tokens/s  (${s.toFixed(2)} s, PPL ${r.ppl[0].toFixed(4)})`);
+  // CPU time of this process (SwiftShader's threads included): the figure a loaded shared machine does not distort
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1e6;
+  console.log(`${name.padEnd(44)} ${(r.tokens / s).toFixed(0).padStart(8)} tokens/s  (${s.toFixed(2)} s; ${cpu.toFixed(2)} CPU-s, ` +
+    `${(r.tokens / cpu).toFixed(0)} tokens per CPU-s; PPL ${r.ppl[0].toFixed(4)})`);
 }
 
-await run('cpu (1 thread, TypeScript)', CPU_MATMUL);
-if (!f['no-gpu']) {
-  const { nodeGpuDevice } = await import('../src/node/gpu-device.js');
-  const { GpuMatmul } = await import('../src/model/gpu-matmul.js');
-  const h = await nodeGpuDevice({ log: () => {} });
-  await run(`gpu (${h.adapterName})`.slice(0, 44), new GpuMatmul(h.device, h.adapterName));
-  h.device.destroy();
+let device: Awaited<ReturnType<typeof import('../src/node/gpu-device.js').nodeGpuDevice>> | undefined;
+for (const mode of modes) {
+  if (mode === 'cpu') {
+    await run('cpu (1 thread, TypeScript)', CPU_MATMUL);
+    continue;
+  }
+  if (!device) {
+    const { nodeGpuDevice } = await import('../src/node/gpu-device.js');
+    device = await nodeGpuDevice({ log: () => {} });
+  }
+  const h = device;
+  if (mode === 'gpu-matmul') {
+    const { GpuMatmul } = await import('../src/model/gpu-matmul.js');
+    const g = new GpuMatmul(h.device, h.adapterName);
+    await run(`gpu-matmul (${h.adapterName})`.slice(0, 44), g);
+    g.destroy();
+  } else {
+    const { GpuForward } = await import('../src/model/gpu-forward.js');
+    const g = new GpuForward(h.device, h.adapterName, { budgetBytes: Number(f['gpu-budget']) * 2 ** 20, software: h.isSoftware });
+    await run(`gpu (${h.adapterName})`.slice(0, 44), g);
+    console.log(`  gpu: weights ${g.isResident(model) ? 'resident' : 'streamed layer by layer'}`);
+    g.destroy();
+  }
 }
+device?.device.destroy();

@@ -24,5 +24,6 @@ export { syntheticModel, DEMO_SPEC, type SyntheticSpec } from './synthetic-model
 export { Tokenizer } from './model/tokenizer.js';
 export { LlamaModel, CPU_MATMUL, type MatmulBackend, type ForwardOptions, type LlamaHParams } from './model/llama.js';
 export { GpuMatmul } from './model/gpu-matmul.js';
+export { GpuForward, type GpuForwardOptions } from './model/gpu-forward.js';
 export { computeImatrix, imatrixGguf, type ImatrixResult, type ImatrixOptions } from './eval/imatrix.js';
 export { computeKld, type KldStats, type KldOptions } from './eval/kld.js';

@@ -3,11 +3,12 @@
  * (src/node/eval/quantize-steps.ts, kld-cli.ts): the importance matrix of the dropped model on a
  * calibration text (llama-imatrix's pass, src/eval/imatrix.ts), and the KL divergence of the quantized
  * bytes from the original on an evaluation text (llama-perplexity --kl-divergence, src/eval/kld.ts).
- * The forward passes' matmuls run on WebGPU (src/model/gpu-matmul.ts) or on the CPU, chosen as the
+ * The forward passes run whole on WebGPU (src/model/gpu-forward.ts) or on the CPU, chosen as the
  * CLI's `--backend` chooses for these steps.
  *
- * Memory: the forward pass holds every weight of a model as F32 (LlamaModel.load), so these steps need
- * about 4 bytes per parameter (twice that for the check, which loads both models).
+ * Memory: a model's stored bytes stay in memory (LlamaModel.load); the CPU pass adds its weights as F32
+ * (about 4 bytes per parameter, twice that for the check, which loads both models), the GPU pass keeps
+ * them as F32 on the device instead (within its default 4 GiB budget, else streamed layer by layer).
  */
 import { promptText } from '../src/eval/chunks.js';
 import { computeImatrix, imatrixGguf } from '../src/eval/imatrix.js';
@@ -15,7 +16,7 @@ import { computeKld, type KldStats } from '../src/eval/kld.js';
 import { GpuError } from '../src/errors.js';
 import type { GgufModel } from '../src/formats/gguf-model.js';
 import { browserGpu, requestGpuDevice } from '../src/gpu/device.js';
-import { GpuMatmul } from '../src/model/gpu-matmul.js';
+import { GpuForward } from '../src/model/gpu-forward.js';
 import { CPU_MATMUL, LlamaModel, type MatmulBackend } from '../src/model/llama.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import type { BackendChoice } from '../src/pipeline/options.js';
@@ -59,7 +60,7 @@ export async function createMatmul(choice: BackendChoice, step: string, log: (li
     return cpu;
   }
   const { device, adapterName } = handle;
-  const m = new GpuMatmul(device, adapterName);
+  const m = new GpuForward(device, adapterName, { software: handle.isSoftware });
   return {
     matmul: m,
     description: `gpu (${adapterName})`,

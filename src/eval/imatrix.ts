@@ -34,7 +34,7 @@ export interface ImatrixOptions {
   chunks?: number;
   /** also collect output.weight (llama-imatrix --process-output) */
   processOutput?: boolean;
-  /** where the matmuls run (default: the CPU) */
+  /** where the matmuls run (default: the CPU); a backend with its own `forward` (GpuForward) sums on the device */
   matmul?: MatmulBackend;
   /** the forward pass's attention kernel (see ForwardOptions; each chunk is one ubatch) */
   attention?: ForwardOptions['attention'];
@@ -61,11 +61,22 @@ export async function computeImatrix(model: LlamaModel, tokens: ArrayLike<number
     }
     e.count += rows;
   };
+  // a backend that runs the whole pass hands over each chunk's Σx² per column, summed where it runs
+  const collectSums = (name: string, sums: Float32Array, rows: number) => {
+    if (!(name.startsWith('blk.') || (o.processOutput && name === 'output.weight'))) return;
+    let e = entries.get(name);
+    if (!e) entries.set(name, (e = { sums: new Float32Array(sums.length), count: 0 }));
+    for (let j = 0; j < sums.length; j++) e.sums[j] += sums[j];
+    e.count += rows;
+  };
+  const onDevice = !!o.matmul?.forward;
   const ppl = new PplAccumulator();
   const nVocab = model.hp.nVocab;
   for (let c = 0; c < plan.nChunk; c++) {
     const chunk = chunkTokens(tokens, plan, c, o.bos);
-    const logits = await model.forward(chunk, { onMatmulInput: collect, matmul: o.matmul, attention: o.attention });
+    const logits = await model.forward(chunk, onDevice
+      ? { onMatmulSums: collectSums, matmul: o.matmul, attention: o.attention }
+      : { onMatmulInput: collect, matmul: o.matmul, attention: o.attention });
     for (let i = plan.first; i < plan.nCtx - 1; i++) ppl.add(tokenNll(logits, i * nVocab, nVocab, tokens[c * plan.nCtx + i + 1]));
     o.onChunk?.(c + 1, plan.nChunk, ppl.ppl);
   }

@@ -14,7 +14,11 @@
  * (../shared/golden/llama-tools-v050, 388 chunks of 128, made on an AVX2 machine with several sequences
  * per batch: within 2.6e-5 (stories260K) and 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4
  * and 1.9e-4 with 'auto'; llama-perplexity's per-chunk values agree about equally with both).
- * Weights of every type the registry can dequantize are expanded to F32 once, when the model is loaded.
+ * Weights keep their stored bytes (what the GPU forward pass, gpu-forward.ts, uploads); the CPU path expands
+ * them to F32 the first time it needs them, for every type the registry can dequantize.
+ *
+ * A backend with its own `forward` (GpuForward) runs the whole pass instead; `MatmulBackend.matmul` alone
+ * puts only the matmuls elsewhere (gpu-matmul.ts).
  */
 import { QuantizeError } from '../errors.js';
 import { findKv, kvNumber, kvStringValue, type GgufKv } from '../formats/gguf-kv.js';
@@ -62,19 +66,41 @@ export interface LlamaHParams {
   readonly nCtxTrain: number;
 }
 
-export interface Weight {
-  readonly name: string;
-  readonly type: GgmlType;
-  /** output rows (ne[1]) */
-  readonly rows: number;
-  /** values per row (ne[0]) */
-  readonly cols: number;
-  /** dequantized, row-major rows × cols */
-  readonly data: Float32Array;
+/** One weight matrix: its stored bytes, and its F32 values made on first use (shared by a tied copy). */
+export class Weight {
   readonly round: ActRound;
+  constructor(
+    readonly name: string,
+    readonly type: GgmlType,
+    /** output rows (ne[1]) */
+    readonly rows: number,
+    /** values per row (ne[0]) */
+    readonly cols: number,
+    /** the tensor's bytes as the file stores them */
+    readonly stored: Uint8Array,
+    private readonly cache: { values?: Float32Array } = {},
+  ) {
+    this.round = actRoundFor(type);
+  }
+
+  /** dequantized, row-major rows × cols */
+  get data(): Float32Array {
+    if (!this.cache.values) {
+      const { type, stored } = this;
+      // F32: a view of the stored bytes (no second copy) when they are aligned
+      if (type === GgmlType.F32 && stored.byteOffset % 4 === 0) this.cache.values = new Float32Array(stored.buffer, stored.byteOffset, this.rows * this.cols);
+      else if (type === GgmlType.F32 || type === GgmlType.F16 || type === GgmlType.BF16) this.cache.values = toFloat32(type, stored);
+      else {
+        const v = new Float32Array(this.rows * this.cols);
+        dequantizeRows(quantType(type)!, stored, v, v.length);
+        this.cache.values = v;
+      }
+    }
+    return this.cache.values;
+  }
 }
 
-interface Layer {
+export interface Layer {
   attnNorm: Float32Array;
   q: Weight;
   k: Weight;
@@ -93,11 +119,13 @@ interface Layer {
   down: Weight;
 }
 
-/** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts) */
+/** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts); or the whole pass (gpu-forward.ts) */
 export interface MatmulBackend {
   readonly name: string;
   /** out (T × m) = x (T × n) · wᵀ */
   matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): void | Promise<void>;
+  /** the whole forward pass of one chunk, when the backend runs it (LlamaModel.forward then delegates) */
+  forward?(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array>;
 }
 
 export const CPU_MATMUL: MatmulBackend = { name: 'cpu', matmul: (x, w, T, n, m, out) => matmul(x, w, T, n, m, out) };
@@ -117,6 +145,12 @@ export interface ForwardOptions {
   ubatch?: number;
   /** each matmul's F32 input (rows = tokens), before any rounding, with the weight's name */
   onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number) => void;
+  /**
+   * per chunk, for each matmul: Σ x² over the chunk's rows per input column of its F32 input (before any
+   * rounding), with the weight's name and the row count; what the imatrix needs, computed where the pass
+   * runs (on the device for GpuForward, which reads them back once per chunk)
+   */
+  onMatmulSums?: (weight: string, sums: Float32Array, rows: number) => void;
 }
 
 const fround = Math.fround;
@@ -171,11 +205,11 @@ function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, Gguf
 export class LlamaModel {
   private constructor(
     readonly hp: LlamaHParams,
-    private readonly tokEmbd: Weight,
-    private readonly layers: Layer[],
-    private readonly outNorm: Float32Array,
-    private readonly output: Weight,
-    private readonly outputBias: Float32Array | undefined,
+    readonly tokEmbd: Weight,
+    readonly layers: readonly Layer[],
+    readonly outNorm: Float32Array,
+    readonly output: Weight,
+    readonly outputBias: Float32Array | undefined,
   ) {}
 
   /** Read and dequantize every weight of a llama GGUF. */
@@ -189,15 +223,10 @@ export class LlamaModel {
         throw new QuantizeError(`${model.name}: tensor '${name}' is ${t.ne.join('x')}, expected ${cols}x${rows}`);
       }
       const bytes = await readTensorRows(model.sources[t.shard], t, 0, rows);
-      let data: Float32Array;
-      if (t.type === GgmlType.F32 || t.type === GgmlType.F16 || t.type === GgmlType.BF16) data = toFloat32(t.type, bytes);
-      else {
-        const q = quantType(t.type);
-        if (!q) throw new QuantizeError(`${model.name}: tensor '${name}' has type ${typeLayout(t.type).name}, which this tool cannot dequantize yet`);
-        data = new Float32Array(rows * cols);
-        dequantizeRows(q, bytes, data, rows * cols);
+      if (!(t.type === GgmlType.F32 || t.type === GgmlType.F16 || t.type === GgmlType.BF16) && !quantType(t.type)) {
+        throw new QuantizeError(`${model.name}: tensor '${name}' has type ${typeLayout(t.type).name}, which this tool cannot dequantize yet`);
       }
-      return { name, type: t.type, rows, cols, data, round: actRoundFor(t.type) };
+      return new Weight(name, t.type, rows, cols, bytes);
     };
     const vec = async (name: string, n: number) => (await load(name, 1, n)).data;
     const optVec = async (name: string, n: number) => (byName.has(name) ? vec(name, n) : undefined);
@@ -234,6 +263,7 @@ export class LlamaModel {
   /** Logits (tokens.length × nVocab) for one sequence whose first token is at position 0. */
   async forward(tokens: ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
     const backend = opts.matmul ?? CPU_MATMUL;
+    if (backend.forward) return backend.forward(this, tokens, opts);
     const { nEmbd, nFf, nHead, nHeadKv, headDim, eps, nVocab } = this.hp;
     const T = tokens.length;
     const round = opts.roundActivations ?? true;
@@ -257,6 +287,10 @@ export class LlamaModel {
     const mm = async (src: Float32Array, cols: number, ws: [Weight, Float32Array][]) => {
       rounded.clear();
       for (const [w] of ws) opts.onMatmulInput?.(w.name, src, T, cols);
+      if (opts.onMatmulSums) {
+        const sums = columnSquares(src, T, cols);
+        for (const [w] of ws) opts.onMatmulSums(w.name, sums, T);
+      }
       for (const [w, dst] of ws) {
         let xin = src;
         if (round && w.round !== 'f32') {
@@ -307,19 +341,12 @@ export class LlamaModel {
    * mode NORM pairs (2i, 2i+1), mode NEOX pairs (i, i + ropeDims/2).
    */
   private rope(a: Float32Array, T: number, nh: number): void {
-    const { headDim, ropeDims, ropeBase, ropeFreqScale } = this.hp;
+    const { headDim, ropeDims } = this.hp;
     const neox = this.hp.archConfig.rope === 'neox';
     const half = ropeDims / 2;
-    const thetaScale = fround(Math.pow(ropeBase, -2 / ropeDims));
-    const cs = new Float32Array(ropeDims);
+    const table = ropeTable(this.hp, T);
     for (let t = 0; t < T; t++) {
-      let theta = t;
-      for (let i = 0; i < ropeDims; i += 2) {
-        const th = fround(ropeFreqScale * theta);
-        cs[i] = fround(Math.cos(th));
-        cs[i + 1] = fround(Math.sin(th));
-        theta = fround(theta * thetaScale);
-      }
+      const cs = table.subarray(t * ropeDims, (t + 1) * ropeDims);
       for (let h = 0; h < nh; h++) {
         const o = (t * nh + h) * headDim;
         for (let i = 0; i < ropeDims; i += 2) {
@@ -333,6 +360,36 @@ export class LlamaModel {
       }
     }
   }
+}
+
+/**
+ * RoPE's cos and sin for positions 0 .. T-1 as ggml computes them (theta advanced by a float product per
+ * pair): row t holds (cos, sin) of pair i at [2i, 2i+1], ropeDims values per row. The GPU pass uploads it.
+ */
+export function ropeTable(hp: LlamaHParams, T: number): Float32Array {
+  const { ropeDims, ropeBase, ropeFreqScale } = hp;
+  const thetaScale = fround(Math.pow(ropeBase, -2 / ropeDims));
+  const cs = new Float32Array(T * ropeDims);
+  for (let t = 0; t < T; t++) {
+    let theta = t;
+    for (let i = 0; i < ropeDims; i += 2) {
+      const th = fround(ropeFreqScale * theta);
+      cs[t * ropeDims + i] = fround(Math.cos(th));
+      cs[t * ropeDims + i + 1] = fround(Math.sin(th));
+      theta = fround(theta * thetaScale);
+    }
+  }
+  return cs;
+}
+
+/** Σ x² per column over the rows, accumulated in F32 row by row */
+function columnSquares(x: Float32Array, rows: number, cols: number): Float32Array {
+  const s = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) s[j] += x[o + j] * x[o + j];
+  }
+  return s;
 }
 
 /** ggml_add of a vector to every row: a (rows × b.length) += b, in F32 */
@@ -393,7 +450,7 @@ const FA_TILE_Q = 64;
 const FA_SIMD_WIDTH = 16;
 
 /** the attention mode of each query position, ubatch by ubatch */
-function attentionModes(T: number, ubatch: number, d: number, mode: 'auto' | 'fa-f16' | 'f32'): ('fa-f16' | 'f32')[] {
+export function attentionModes(T: number, ubatch: number, d: number, mode: 'auto' | 'fa-f16' | 'f32'): ('fa-f16' | 'f32')[] {
   if (!(ubatch >= 1)) throw new RangeError(`ubatch ${ubatch} must be at least 1`);
   return Array.from({ length: T }, (_, t) => {
     if (mode !== 'auto') return mode;

@@ -25,6 +25,8 @@ const usage = () => `usage: webgpu-quantize [options] model-f32.gguf [model-quan
        webgpu-quantize tokenize -m model.gguf -f text.txt [--ids]
        webgpu-quantize imatrix -m model.gguf -f calib.txt [-o imatrix.gguf] [-c 512] [--chunks N]
        webgpu-quantize kld base.gguf quantized.gguf -f eval.txt [-c 512] [--chunks N] [--json]
+         (imatrix and kld: --backend auto|gpu|cpu runs the forward pass there; --gpu-budget MIB, default 4096,
+          is the device memory for resident weights, a model that does not fit streams its layers)
        webgpu-quantize --demo
        webgpu-quantize --version
 

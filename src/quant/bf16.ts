@@ -6,6 +6,7 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import type { QuantTraits } from './traits.js';
 import bf16Wgsl from '../../shaders/bf16.wgsl';
+import bf16Dequant from '../../shaders/dequant/bf16.wgsl';
 
 export const BF16: QuantTraits = {
   layout: typeLayout(GgmlType.BF16),
@@ -24,4 +25,5 @@ export const BF16: QuantTraits = {
     for (let i = 0; i < n; i++) out[i] = ((src[2 * i] << 16) | (src[2 * i + 1] << 24)) >>> 0;
   },
   gpu: { wgsl: bf16Wgsl, libs: [] },
+  gpuDequant: bf16Dequant,
 };

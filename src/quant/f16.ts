@@ -6,6 +6,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32_BITS, fp32ToFp16 } from '../core/half.js';
 import type { QuantTraits } from './traits.js';
 import f16Wgsl from '../../shaders/f16.wgsl';
+import f16Dequant from '../../shaders/dequant/f16.wgsl';
 
 export const F16: QuantTraits = {
   layout: typeLayout(GgmlType.F16),
@@ -37,4 +38,5 @@ export const F16: QuantTraits = {
     for (let i = 0; i < n; i++) out[i] = F16_TO_F32_BITS[src[2 * i] | (src[2 * i + 1] << 8)];
   },
   gpu: { wgsl: f16Wgsl, libs: [] },
+  gpuDequant: f16Dequant,
 };

@@ -9,6 +9,7 @@ import { f } from '../core/fp32.js';
 import { KVALUES_IQ4NL, iq4BlockScale, iq4PackCodes, iq4Sigma2, iq4Weights } from './iq4-search.js';
 import type { QuantTraits } from './traits.js';
 import iq4_nlWgsl from '../../shaders/iq4_nl.wgsl';
+import iq4_nlDequant from '../../shaders/dequant/iq4_nl.wgsl';
 
 const QK = 32;
 const BLOCK_BYTES = 18;
@@ -46,4 +47,5 @@ export const IQ4_NL: QuantTraits = {
     }
   },
   gpu: { wgsl: iq4_nlWgsl, libs: ['iq4Search'] },
+  gpuDequant: iq4_nlDequant,
 };

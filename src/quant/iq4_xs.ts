@@ -10,6 +10,7 @@ import { f, nearestInt } from '../core/fp32.js';
 import { KVALUES_IQ4NL, iq4BlockScale, iq4PackCodes, iq4Sigma2, iq4Weights } from './iq4-search.js';
 import type { QuantTraits } from './traits.js';
 import iq4_xsWgsl from '../../shaders/iq4_xs.wgsl';
+import iq4_xsDequant from '../../shaders/dequant/iq4_xs.wgsl';
 
 const BLOCK_BYTES = 136;
 const NSUB = QK_K / 32;
@@ -79,4 +80,5 @@ export const IQ4_XS: QuantTraits = {
     }
   },
   gpu: { wgsl: iq4_xsWgsl, libs: ['iq4Search'] },
+  gpuDequant: iq4_xsDequant,
 };

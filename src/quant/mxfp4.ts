@@ -13,6 +13,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { cvttI32, f } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
 import mxfp4Wgsl from '../../shaders/mxfp4.wgsl';
+import mxfp4Dequant from '../../shaders/dequant/mxfp4.wgsl';
 
 const QK = 32;
 const BLOCK_BYTES = 17;
@@ -84,4 +85,5 @@ export const MXFP4: QuantTraits = {
     }
   },
   gpu: { wgsl: mxfp4Wgsl, libs: [] },
+  gpuDequant: mxfp4Dequant,
 };

@@ -10,6 +10,7 @@ import { putFp16, F16_TO_F32_BITS } from '../core/half.js';
 import { f } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
 import q1_0Wgsl from '../../shaders/q1_0.wgsl';
+import q1_0Dequant from '../../shaders/dequant/q1_0.wgsl';
 
 const QK = 128;
 const BLOCK_BYTES = 18;
@@ -44,4 +45,5 @@ export const Q1_0: QuantTraits = {
     }
   },
   gpu: { wgsl: q1_0Wgsl, libs: [] },
+  gpuDequant: q1_0Dequant,
 };

@@ -12,6 +12,7 @@ import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { cvttI32, f, roundAway } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
 import q2_0Wgsl from '../../shaders/q2_0.wgsl';
+import q2_0Dequant from '../../shaders/dequant/q2_0.wgsl';
 
 const QK = 64;
 const BLOCK_BYTES = 18;
@@ -53,4 +54,5 @@ export const Q2_0: QuantTraits = {
     }
   },
   gpu: { wgsl: q2_0Wgsl, libs: [] },
+  gpuDequant: q2_0Dequant,
 };

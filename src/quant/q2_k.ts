@@ -11,6 +11,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { requantizeAsym } from './k-scales.js';
 import type { QuantTraits } from './traits.js';
 import q2_kWgsl from '../../shaders/q2_k.wgsl';
+import q2_kDequant from '../../shaders/dequant/q2_k.wgsl';
 import { makeQkx2Quants, makeQkx3Quants, makeQpQuants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
@@ -139,4 +140,5 @@ export const Q2_K: QuantTraits = {
   quantizeRowImpl,
   dequantizeRow,
   gpu: { wgsl: q2_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+  gpuDequant: q2_kDequant,
 };

@@ -11,6 +11,7 @@ import { nearestInt } from '../core/fp32.js';
 import { makeQ3Quants, makeQxQuants } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q3_kWgsl from '../../shaders/q3_k.wgsl';
+import q3_kDequant from '../../shaders/dequant/q3_k.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -155,4 +156,5 @@ export const Q3_K: QuantTraits = {
     }
   },
   gpu: { wgsl: q3_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+  gpuDequant: q3_kDequant,
 };

@@ -11,6 +11,7 @@ import { i8Trunc } from '../core/fp32.js';
 import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q4_0Wgsl from '../../shaders/q4_0.wgsl';
+import q4_0Dequant from '../../shaders/dequant/q4_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
@@ -72,4 +73,5 @@ export const Q4_0: QuantTraits = {
     }
   },
   gpu: { wgsl: q4_0Wgsl, libs: ['rowStats', 'search'] },
+  gpuDequant: q4_0Dequant,
 };

@@ -10,6 +10,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import type { QuantTraits } from './traits.js';
 import q4_1Wgsl from '../../shaders/q4_1.wgsl';
+import q4_1Dequant from '../../shaders/dequant/q4_1.wgsl';
 import { makeQkx3Quants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
@@ -85,4 +86,5 @@ export const Q4_1: QuantTraits = {
   quantizeRowImpl,
   dequantizeRow,
   gpu: { wgsl: q4_1Wgsl, libs: ['rowStats', 'search'] },
+  gpuDequant: q4_1Dequant,
 };

@@ -9,6 +9,7 @@ import { fp16ToFp32 } from '../core/half.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import type { QuantTraits } from './traits.js';
 import q4_kWgsl from '../../shaders/q4_k.wgsl';
+import q4_kDequant from '../../shaders/dequant/q4_k.wgsl';
 import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
 
 const f = Math.fround;
@@ -63,4 +64,5 @@ export const Q4_K: QuantTraits = {
   quantizeRowImpl,
   dequantizeRow,
   gpu: { wgsl: q4_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+  gpuDequant: q4_kDequant,
 };

@@ -11,6 +11,7 @@ import { makeQxQuants, signedAbsMax } from './solvers-symmetric.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import type { QuantTraits } from './traits.js';
 import q5_0Wgsl from '../../shaders/q5_0.wgsl';
+import q5_0Dequant from '../../shaders/dequant/q5_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
@@ -88,4 +89,5 @@ export const Q5_0: QuantTraits = {
     }
   },
   gpu: { wgsl: q5_0Wgsl, libs: ['rowStats', 'search'] },
+  gpuDequant: q5_0Dequant,
 };

@@ -10,6 +10,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
 import type { QuantTraits } from './traits.js';
 import q5_1Wgsl from '../../shaders/q5_1.wgsl';
+import q5_1Dequant from '../../shaders/dequant/q5_1.wgsl';
 import { makeQkx3Quants } from './solvers-asymmetric.js';
 
 const f = Math.fround;
@@ -94,4 +95,5 @@ export const Q5_1: QuantTraits = {
   quantizeRowImpl,
   dequantizeRow,
   gpu: { wgsl: q5_1Wgsl, libs: ['rowStats', 'search'] },
+  gpuDequant: q5_1Dequant,
 };

@@ -9,6 +9,7 @@ import { fp16ToFp32 } from '../core/half.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import type { QuantTraits } from './traits.js';
 import q5_kWgsl from '../../shaders/q5_k.wgsl';
+import q5_kDequant from '../../shaders/dequant/q5_k.wgsl';
 import { quantizeScaleMinBlock, unpackScaleMin6, type ScaleMinRefParams } from './k-scales.js';
 
 const f = Math.fround;
@@ -76,4 +77,5 @@ export const Q5_K: QuantTraits = {
   quantizeRowImpl,
   dequantizeRow,
   gpu: { wgsl: q5_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+  gpuDequant: q5_kDequant,
 };

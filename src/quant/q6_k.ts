@@ -10,6 +10,7 @@ import { GROUP_MAX_EPS, nearestInt } from '../core/fp32.js';
 import { makeQxQuants } from './solvers-symmetric.js';
 import type { QuantTraits } from './traits.js';
 import q6_kWgsl from '../../shaders/q6_k.wgsl';
+import q6_kDequant from '../../shaders/dequant/q6_k.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 210;
@@ -103,4 +104,5 @@ export const Q6_K: QuantTraits = {
     }
   },
   gpu: { wgsl: q6_kWgsl, libs: ['search', 'kSearch', 'kScales'] },
+  gpuDequant: q6_kDequant,
 };

@@ -8,6 +8,7 @@ import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { roundAway } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
 import q8_0Wgsl from '../../shaders/q8_0.wgsl';
+import q8_0Dequant from '../../shaders/dequant/q8_0.wgsl';
 
 const f = Math.fround;
 const QK = 32;
@@ -45,4 +46,5 @@ export const Q8_0: QuantTraits = {
     }
   },
   gpu: { wgsl: q8_0Wgsl, libs: [] },
+  gpuDequant: q8_0Dequant,
 };

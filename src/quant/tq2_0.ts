@@ -8,6 +8,7 @@ import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { ternaryTrits } from './ternary.js';
 import type { QuantTraits } from './traits.js';
 import tq2_0Wgsl from '../../shaders/tq2_0.wgsl';
+import tq2_0Dequant from '../../shaders/dequant/tq2_0.wgsl';
 
 const BLOCK_BYTES = 66;
 const T = new Uint8Array(QK_K);
@@ -51,4 +52,5 @@ export const TQ2_0: QuantTraits = {
     }
   },
   gpu: { wgsl: tq2_0Wgsl, libs: ['ternary'] },
+  gpuDequant: tq2_0Dequant,
 };

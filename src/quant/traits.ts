@@ -61,4 +61,10 @@ export interface QuantTraits {
    * e.g. a grid and its neighbour lists; called once per device, the buffer is cached with the pipelines.
    */
   readonly gpu: { readonly wgsl: string; readonly libs: readonly WgslLib[]; readonly tables?: () => Uint32Array } | null;
+  /**
+   * The forward pass's WGSL dequantizer: shaders/dequant/<type>.wgsl imported as text (its BLOCK_VALUES,
+   * BLOCK_BYTES and `dequant_block`; the ABI is shaders/lib/dequant-abi.wgsl, assembled by
+   * src/gpu/dequant.ts). Absent: the forward pass dequantizes the type on the CPU and uploads F32 values.
+   */
+  readonly gpuDequant?: string;
 }

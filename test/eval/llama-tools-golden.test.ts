@@ -20,6 +20,7 @@ import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
+import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 
 const GOLD = path.join(SHARED, 'golden/llama-tools-v050');
 const BIN = path.join(REPO_ROOT, 'bin/webgpu-quantize.js');
@@ -226,4 +227,58 @@ describe('forward pass vs llama_decode (oracle, one sequence of 128 tokens in ub
     expect(Math.max(...worst.F32)).toBeLessThan(2e-2);
     expect(Math.max(...worst.Q8_0.slice(0, 7))).toBeLessThan(1e-5);
   });
+});
+
+// The same tools with the whole forward pass on WebGPU (SwiftShader without a GPU, so few chunks): the kld
+// statistics against llama-perplexity's line for the same chunk count, the imatrix against the CPU backend's.
+const gpu = await gpuEnv();
+requireAdapterInCi(gpu);
+const gpuAdapter = !!gpu.handle;
+gpu.handle?.device.destroy();
+
+describe.skipIf(!gpuAdapter)('--backend gpu: kld and imatrix on the WebGPU forward pass (stories260K, -c 128)', () => {
+  const CHUNKS = 8;
+  it(`kld Q4_K_M: the statistics after ${CHUNKS} chunks agree with llama-perplexity's`, async () => {
+    const q = path.join(tmp, 'stories-Q4_K_M-gpu.gguf');
+    expect((await cli(['--backend', 'cpu', MODELS.stories260K, q, 'Q4_K_M'], tmp)).code).toBe(0);
+    const r = await cli(['kld', '--backend', 'gpu', MODELS.stories260K, q, '-f', path.join(GOLD, 'eval.txt'), '-c', String(CTX), '--chunks', String(CHUNKS), '--json'], tmp);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(s.backend).toBe('gpu');
+    const g = kldLine('stories260K/kld-Q4_K_M.log', CHUNKS);
+    const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+    console.log(`kld --backend gpu Q4_K_M @${CHUNKS}: ppl_q ${s.ppl_q[0].toFixed(4)} vs ${g.ppl_q[0]} (rel ${rel(s.ppl_q[0], g.ppl_q[0]).toExponential(2)}), ` +
+      `KLD ${s.mean_kld[0].toFixed(6)} vs ${g.kld[0]} ± ${g.kld[1]}, RMS Δp ${s.rms_dp_pct[0].toFixed(3)} vs ${g.rms[0]}, same top ${s.same_top_p_pct[0].toFixed(3)} vs ${g.top[0]}`);
+    expect(s.chunks).toBe(CHUNKS);
+    expect(rel(s.ppl_q[0], g.ppl_q[0])).toBeLessThan(1e-3);
+    expect(Math.abs(s.mean_kld[0] - g.kld[0])).toBeLessThan(g.kld[1] + 5e-6);
+    expect(Math.abs(s.rms_dp_pct[0] - g.rms[0])).toBeLessThan(g.rms[1] + 5e-4);
+    expect(Math.abs(s.same_top_p_pct[0] - g.top[0])).toBeLessThan(g.top[1] + 5e-4);
+  }, 600_000);
+
+  it(`imatrix: ${CHUNKS} chunks on the GPU = the CPU backend's within 1e-3 of each tensor's max, counts identical`, async () => {
+    const runs: Record<string, ReturnType<typeof imatrixTensors>> = {};
+    for (const b of ['gpu', 'cpu']) {
+      const out = path.join(tmp, `imatrix-${b}.gguf`);
+      const r = await cli(['imatrix', '--backend', b, '-m', MODELS.stories260K, '-f', path.join(GOLD, 'calib.txt'), '-o', out, '-c', String(CTX), '--chunks', String(CHUNKS), '--json'], tmp);
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out.trim().split('\n').pop()!).backend).toBe(b);
+      runs[b] = imatrixTensors(out);
+    }
+    expect(runs.gpu.names).toEqual(runs.cpu.names);
+    expect(runs.gpu.kvs).toEqual(runs.cpu.kvs);
+    let worst = 0;
+    for (const [name, c] of runs.cpu.t) {
+      const g = runs.gpu.t.get(name)!;
+      if (name.endsWith('.counts')) {
+        expect([...g], name).toEqual([...c]);
+        continue;
+      }
+      const max = c.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(g[i] - c[i]) / max);
+    }
+    console.log(`imatrix --backend gpu vs cpu, ${CHUNKS} chunks: max |Δ| / tensor max = ${worst.toExponential(3)} over ${runs.cpu.t.size / 2} tensors`);
+    expect(runs.cpu.t.size).toBe(70);
+    expect(worst).toBeLessThan(1e-3);
+  }, 600_000);
 });

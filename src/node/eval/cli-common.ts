@@ -97,7 +97,9 @@ const liveDevices: GpuDeviceHandle[] = [];
 
 /**
  * `--backend`: cpu; gpu (a hardware adapter, else SwiftShader); auto (default): a hardware adapter when
- * there is one, else the CPU with a one-line notice.
+ * there is one, else the CPU with a one-line notice. On a GPU the whole forward pass runs there
+ * (GpuForward); `--gpu-budget MIB` bounds the device memory for resident weights (default 4096): a model
+ * that does not fit streams its layers.
  */
 export async function matmulBackend(flags: Flags, command: string, log: (line: string) => void): Promise<MatmulBackend> {
   const b = flags.values.get('backend') ?? 'auto';
@@ -117,8 +119,10 @@ export async function matmulBackend(flags: Flags, command: string, log: (line: s
     return CPU_MATMUL;
   }
   liveDevices.push(h);
-  const { GpuMatmul } = await import('../../model/gpu-matmul.js');
-  return new GpuMatmul(h.device, h.adapterName);
+  const budget = intFlag(flags, 'gpuBudget', 4096, command);
+  if (budget < 0) throw new UsageError(`${command}: --gpu-budget must be a number of MiB >= 0, got ${budget}`);
+  const { GpuForward } = await import('../../model/gpu-forward.js');
+  return new GpuForward(h.device, h.adapterName, { budgetBytes: budget * 2 ** 20, software: h.isSoftware });
 }
 
 /** Write the whole file under a temporary name beside `out`, then rename it into place. */

@@ -11,7 +11,7 @@ const CMD = 'imatrix';
 
 export async function runImatrix(argv: string[], log: RunLog): Promise<number> {
   const flags = parseFlags(argv, {
-    values: { model: ['-m', '--model'], file: ['-f', '--file'], out: ['-o', '--output', '--output-file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'] },
+    values: { model: ['-m', '--model'], file: ['-f', '--file'], out: ['-o', '--output', '--output-file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'], gpuBudget: ['--gpu-budget'] },
     bools: { processOutput: ['--process-output'], json: ['--json'] },
   }, CMD);
   const modelPath = requireFlag(flags, 'model', CMD);

@@ -12,7 +12,7 @@ const CMD = 'kld';
 
 export async function runKld(argv: string[], log: RunLog): Promise<number> {
   const flags = parseFlags(argv, {
-    values: { file: ['-f', '--file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'] },
+    values: { file: ['-f', '--file'], ctx: ['-c', '--ctx-size'], chunks: ['--chunks'], backend: ['--backend'], gpuBudget: ['--gpu-budget'] },
     bools: { json: ['--json'] },
   }, CMD);
   if (flags.positional.length !== 2) throw new UsageError(`${CMD}: expected base.gguf quantized.gguf, got ${flags.positional.length} file(s)`);

@@ -1,0 +1,54 @@
+// The dequantization ABI of the forward pass (src/gpu/dequant.ts): a tensor's stored bytes in, its values
+// as f32 bits out, one invocation per block. A type's dequantizer, shaders/dequant/<type>.wgsl (attached to
+// its descriptor as `gpuDequant`), defines BLOCK_VALUES, BLOCK_BYTES and
+//   fn dequant_block(o: u32, y: u32)
+// which reads the block at byte offset `o` of `stored` (in_byte, in_u16, in_i8, in_fp16) and writes its
+// BLOCK_VALUES values at values[y ..] with put_value. Assembled after exact-f32.wgsl and half.wgsl: every
+// product and sum goes through fmul/fadd/fsub (no fused multiply-add, signed zeros as x86 gives them), so
+// the values are bit-identical to the CPU's dequantize_row for finite scales. Block scales are fp16 (normal
+// in f32 even when subnormal in fp16) and the quants small integers, so no operand or result is subnormal.
+
+struct Params {
+  n_blocks: u32,
+  zero: u32, // always 0, opaque to the compiler (exact-f32.wgsl)
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stored: array<u32>;          // the tensor's bytes as stored, little-endian words
+@group(0) @binding(2) var<storage, read_write> values: array<u32>;    // f32 bits, BLOCK_VALUES per block
+
+fn in_byte(o: u32) -> u32 { return (stored[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu; }
+fn in_u16(o: u32) -> u32 { return in_byte(o) | (in_byte(o + 1u) << 8u); }
+fn in_i8(o: u32) -> i32 { return i32(in_byte(o) << 24u) >> 24u; }
+// an fp16 field, exactly widened to f32 bits (a NaN quietened, as x86's F16C conversion does)
+fn in_fp16(o: u32) -> u32 {
+  let b = fp16_to_f32_bits(in_u16(o));
+  return select(b, b | 0x400000u, f_is_nan(b));
+}
+fn put_value(i: u32, bits: u32) { values[i] = bits; }
+// a small integer quant as f32 bits (+0 for 0)
+fn qf(q: i32) -> u32 { return f_from_i32(q); }
+
+// get_scale_min_k4 (Q4_K, Q5_K): the 6-bit scale (x) and min (y) of sub-block j from the 12 bytes at `s`
+fn k_scale_min(s: u32, j: u32) -> vec2u {
+  if (j < 4u) { return vec2u(in_byte(s + j) & 63u, in_byte(s + j + 4u) & 63u); }
+  return vec2u((in_byte(s + j + 4u) & 15u) | ((in_byte(s + j - 4u) >> 6u) << 4u),
+               (in_byte(s + j + 4u) >> 4u) | ((in_byte(s + j) >> 6u) << 4u));
+}
+
+// kvalues_iq4nl, the IQ4_NL/IQ4_XS levels (data of the GGUF format)
+const KVALUES_IQ4NL = array<i32, 16>(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+fn iq4nl_level(i: u32) -> u32 { return qf(KVALUES_IQ4NL[i]); }
+
+const DEQUANT_WORKGROUP: u32 = 64u;
+
+// dispatches wider than maxComputeWorkgroupsPerDimension are folded into y
+@compute @workgroup_size(DEQUANT_WORKGROUP)
+fn dequant_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+  let b = (wid.y * nwg.x + wid.x) * DEQUANT_WORKGROUP + lid;
+  if (b >= params.n_blocks) { return; }
+  dequant_block(b * BLOCK_BYTES, b * BLOCK_VALUES);
+}

@@ -1,0 +1,21 @@
+// out (T x m) = x (T x n) . w^T, w row-major (m x n): one invocation per output element and no workgroup
+// memory, a 4-wide dot product (software adapters run this faster than the tiled matmul.wgsl).
+struct Params { t: u32, n: u32, m: u32, pad: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l: u32) {
+  let o = wg.x * 64u + l;
+  let t = wg.y;
+  if (o >= p.m) { return; }
+  let n4 = p.n / 4u;
+  let xo = t * n4;
+  let wo = o * n4;
+  var acc = vec4f(0.0);
+  for (var k = 0u; k < n4; k++) { acc += x[xo + k] * w[wo + k]; }
+  out[t * p.m + o] = (acc.x + acc.y) + (acc.z + acc.w);
+}

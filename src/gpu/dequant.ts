@@ -1,0 +1,116 @@
+/**
+ * Weights for the forward pass on WebGPU: a tensor's stored bytes uploaded as they are and dequantized on
+ * the device into an F32 buffer, by the WGSL dequantizer its descriptor declares (`QuantTraits.gpuDequant`,
+ * shaders/dequant/<type>.wgsl, assembled here with shaders/lib/dequant-abi.wgsl). F32 tensors are uploaded
+ * as they are; a type without a GPU dequantizer is dequantized on the CPU (dequantizeRows) and its F32
+ * values uploaded. Nothing here lists types: the table derives from the descriptors in the registry.
+ */
+import { GgmlType, typeLayout } from '../core/ggml-type.js';
+import { GpuError } from '../errors.js';
+import { dequantizeRows, implementedTypes, quantType, type QuantTraits } from '../quant/registry.js';
+import { BASE_LIBS, wgslU32Const } from './kernels.js';
+import dequantAbiWgsl from '../../shaders/lib/dequant-abi.wgsl';
+import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_STORAGE, BUFFER_UNIFORM } from './webgpu-consts.js';
+
+/** Where a tensor's values were made: uploaded as F32, dequantized by a WGSL kernel, or on the CPU. */
+export type DequantPath = 'f32' | 'gpu' | 'cpu';
+
+/** The WGSL module of a type's dequantizer, its constants checked against ggml's layout. */
+export function dequantModule(t: QuantTraits): string {
+  const src = t.gpuDequant;
+  if (!src) throw new Error(`${t.layout.name} has no WGSL dequantizer`);
+  const values = wgslU32Const(src, 'BLOCK_VALUES');
+  const bytes = wgslU32Const(src, 'BLOCK_BYTES');
+  if (values !== t.layout.blockSize || bytes !== t.layout.typeSize) {
+    throw new Error(`dequant/${t.layout.name.toLowerCase()}.wgsl declares ${values} values/${bytes} bytes per block, ggml has ${t.layout.blockSize}/${t.layout.typeSize}`);
+  }
+  return [dequantAbiWgsl, BASE_LIBS.exactF32, BASE_LIBS.half, src].join('\n');
+}
+
+const DEQUANT_TYPES = new Set(implementedTypes().filter((t) => t.gpuDequant).map((t) => t.layout.type));
+
+/** The types whose values the device makes from their stored bytes (F32 needs no dequantizer). */
+export function gpuDequantTypes(): GgmlType[] {
+  return [...DEQUANT_TYPES];
+}
+
+/** Where the forward pass makes the values of a tensor of `type`. */
+export function dequantPath(type: GgmlType): DequantPath {
+  if (type === GgmlType.F32) return 'f32';
+  return DEQUANT_TYPES.has(type) ? 'gpu' : 'cpu';
+}
+
+const WORKGROUP = 64;
+
+export class GpuDequantizer {
+  private readonly pipelines = new Map<GgmlType, GPUComputePipeline>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  private pipeline(type: GgmlType): GPUComputePipeline {
+    let p = this.pipelines.get(type);
+    if (!p) {
+      const code = dequantModule(quantType(type)!);
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.device.createShaderModule({ code }), entryPoint: 'dequant_main' } });
+      this.pipelines.set(type, p);
+    }
+    return p;
+  }
+
+  private checkSize(bytes: number, what: string): void {
+    const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (bytes > limit) throw new GpuError('unavailable', `${what}: ${bytes} bytes exceed this adapter's storage binding limit of ${limit} bytes`);
+  }
+
+  /**
+   * An F32 storage buffer (COPY_SRC too) with the `n` values of `stored` (a tensor of `type`). Work for the
+   * device is encoded into `pass` (a dispatch) and the buffers it needs only until then go to `temps`, for
+   * the caller to destroy once the pass is submitted.
+   */
+  values(type: GgmlType, stored: Uint8Array, n: number, pass: GPUComputePassEncoder, temps: GPUBuffer[], what: string): { buffer: GPUBuffer; path: DequantPath } {
+    const d = this.device;
+    const path = dequantPath(type);
+    this.checkSize(n * 4, what);
+    const out = d.createBuffer({ size: Math.max(16, Math.ceil(n / 4) * 16), usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
+    if (path === 'f32' || path === 'cpu') {
+      let f32: Float32Array;
+      if (path === 'f32') {
+        const b = stored.byteOffset % 4 ? stored.slice() : stored;
+        f32 = new Float32Array(b.buffer, b.byteOffset, n);
+      }
+      else {
+        const q = quantType(type);
+        if (!q) throw new GpuError('unavailable', `${what}: type ${typeLayout(type).name} cannot be dequantized by this tool`);
+        f32 = new Float32Array(n);
+        dequantizeRows(q, stored, f32, n);
+      }
+      d.queue.writeBuffer(out, 0, f32.buffer, f32.byteOffset, n * 4);
+      return { buffer: out, path };
+    }
+    this.checkSize(stored.byteLength, what);
+    const layout = typeLayout(type);
+    const nBlocks = n / layout.blockSize;
+    const words = Math.ceil(stored.byteLength / 4);
+    const inBuf = d.createBuffer({ size: Math.max(16, words * 4), usage: BUFFER_STORAGE | BUFFER_COPY_DST });
+    if (stored.byteLength % 4 === 0 && stored.byteOffset % 4 === 0) d.queue.writeBuffer(inBuf, 0, stored.buffer, stored.byteOffset, stored.byteLength);
+    else {
+      const padded = new Uint8Array(words * 4);
+      padded.set(stored);
+      d.queue.writeBuffer(inBuf, 0, padded);
+    }
+    const params = d.createBuffer({ size: 16, usage: BUFFER_UNIFORM | BUFFER_COPY_DST });
+    d.queue.writeBuffer(params, 0, Uint32Array.of(nBlocks, 0, 0, 0));
+    const pipeline = this.pipeline(type);
+    const bind = d.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [params, inBuf, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const groups = Math.ceil(nBlocks / WORKGROUP);
+    const maxX = d.limits.maxComputeWorkgroupsPerDimension;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(Math.min(groups, maxX), Math.ceil(groups / maxX));
+    temps.push(inBuf, params);
+    return { buffer: out, path };
+  }
+}

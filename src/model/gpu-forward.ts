@@ -1,0 +1,461 @@
+/**
+ * The whole forward pass of a llama-family model (llama, qwen2, qwen3: the ARCHS of llama.ts) on WebGPU,
+ * one chunk (one sequence from position 0) at a time, batched over its tokens: token embedding, per layer
+ * RMSNorm -> Q/K/V matmuls (+ biases) -> [per-head Q/K RMSNorm] -> RoPE (NORM or NEOX) -> F16 KV -> causal
+ * grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN -> residual, then the
+ * final RMSNorm and the logits (+ output.bias). The activations stay on the device; a chunk reads back its logits and,
+ * for the imatrix (ForwardOptions.onMatmulSums), the Σx² per column of every matmul's input, accumulated on
+ * the device (one readback per chunk).
+ *
+ * It mirrors the CPU path (llama.ts) including ggml's rounding points: each matmul's activations rounded to
+ * the weight's dot-product type (act-round.wgsl), K and V rounded to F16, the F16 flash-attention
+ * accumulator; the arithmetic is WGSL f32 (not bit-identical to the CPU path).
+ *
+ * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; the CPU
+ * dequantizes the types without a WGSL dequantizer). A model whose F32 weights fit the memory budget stays
+ * resident (dequantized once); otherwise its layers are streamed: each chunk uploads, dequantizes, runs and
+ * releases one layer at a time, waiting for the device before the next, so at most one layer's weights
+ * (or the embedding/output matrix) are on the device at once.
+ *
+ * Browser-safe: the device comes from the caller (Dawn in Node, navigator.gpu in a page).
+ */
+import matmulWgsl from '../../shaders/model/matmul.wgsl';
+import matmulRowsWgsl from '../../shaders/model/matmul-rows.wgsl';
+import rmsNormWgsl from '../../shaders/model/rms-norm.wgsl';
+import actRoundWgsl from '../../shaders/model/act-round.wgsl';
+import ropeWgsl from '../../shaders/model/rope.wgsl';
+import attentionWgsl from '../../shaders/model/attention.wgsl';
+import elementwiseWgsl from '../../shaders/model/elementwise.wgsl';
+import { BASE_LIBS } from '../gpu/kernels.js';
+import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
+import { GpuError } from '../errors.js';
+import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM, MAP_MODE_READ } from '../gpu/webgpu-consts.js';
+import type { ActRound } from './act-round.js';
+import { GpuMatmul } from './gpu-matmul.js';
+import { attentionModes, ropeTable, type ForwardOptions, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
+
+const WG = 64;
+const TILE = 16;
+/** act-round.wgsl's modes and the values one invocation rounds */
+const ROUND_MODE: Record<Exclude<ActRound, 'f32'>, { mode: number; unit: number }> = {
+  f16: { mode: 1, unit: 1 }, bf16: { mode: 2, unit: 1 }, q8_0: { mode: 3, unit: 32 }, q8_K: { mode: 4, unit: 256 },
+};
+const MAX_HEAD_DIM = 256;
+
+export interface GpuForwardOptions {
+  /**
+   * A software adapter (SwiftShader): the matmuls use matmul-rows.wgsl (one invocation per output, no
+   * workgroup memory), which runs there about 7x faster than the tiled matmul.wgsl that a GPU gets.
+   */
+  software?: boolean;
+  /**
+   * Device memory for resident weights, in bytes (default 4 GiB): a model whose F32 weights fit in what
+   * is left of it stays on the device; otherwise its layers are streamed through it chunk by chunk.
+   */
+  budgetBytes?: number;
+}
+
+/** What the pass knows about one model on this device. */
+interface ModelState {
+  resident: boolean;
+  /** F32 bytes of its distinct weight matrices */
+  weightBytes: number;
+  /** Σx² slots: the input of each matmul group, by the weights that share it */
+  sums: { offset: number; n: number; weights: string[] }[];
+  sumsLength: number;
+}
+
+/** The activation buffers of one chunk length. */
+interface Acts {
+  T: number;
+  ids: GPUBuffer;
+  rope: GPUBuffer;
+  x: GPUBuffer; cur: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; k16: GPUBuffer; v16: GPUBuffer;
+  att: GPUBuffer; proj: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; act: GPUBuffer; logits: GPUBuffer;
+  rounded: Map<ActRound, GPUBuffer>;
+  /** the largest activation row set a matmul reads (T × max(n_embd, n_ff, q width)) */
+  maxIn: number;
+}
+
+export class GpuForward implements MatmulBackend {
+  readonly name = 'gpu';
+  private readonly d: GPUDevice;
+  private readonly pipes: Record<'matmul' | 'matmulRows' | 'rms' | 'round' | 'rope' | 'add' | 'bias' | 'swiglu' | 'getRows' | 'sumsq', GPUComputePipeline>;
+  /** attention pipelines by head size (the per-invocation arrays are sized to it) */
+  private readonly attnPipes = new Map<number, GPUComputePipeline>();
+  private readonly dequant: GpuDequantizer;
+  private readonly budget: number;
+  private readonly rowsMatmul: boolean;
+  private readonly states = new Map<LlamaModel, ModelState>();
+  private residentBytes = 0;
+  /** resident weights by their stored bytes (a tied output shares its embedding's buffer) */
+  private readonly weights = new Map<Uint8Array, GPUBuffer>();
+  private readonly vectors = new Map<Float32Array, GPUBuffer>();
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly acts = new Map<string, Acts>();
+  private matmulOnly?: GpuMatmul;
+  /** where each weight's values were made, by weight name (the last model run) */
+  readonly paths = new Map<string, DequantPath>();
+
+  constructor(device: GPUDevice, readonly adapterName: string, opts: GpuForwardOptions = {}) {
+    this.d = device;
+    this.budget = opts.budgetBytes ?? 4 * 2 ** 30;
+    this.rowsMatmul = opts.software ?? false;
+    this.dequant = new GpuDequantizer(device);
+    const pipe = (code: string, entryPoint = 'main') =>
+      device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
+    const exact = [BASE_LIBS.exactF32, BASE_LIBS.half];
+    const elementwise = device.createShaderModule({ code: elementwiseWgsl });
+    const ew = (entryPoint: string) => device.createComputePipeline({ layout: 'auto', compute: { module: elementwise, entryPoint } });
+    this.pipes = {
+      matmul: pipe(matmulWgsl),
+      matmulRows: pipe(matmulRowsWgsl),
+      rms: pipe(rmsNormWgsl),
+      round: pipe([actRoundWgsl, ...exact].join('\n')),
+      rope: pipe(ropeWgsl),
+      add: ew('add_main'), bias: ew('bias_main'), swiglu: ew('swiglu_main'), getRows: ew('get_rows_main'), sumsq: ew('sumsq_main'),
+    };
+  }
+
+  private attention(headDim: number): GPUComputePipeline {
+    let p = this.attnPipes.get(headDim);
+    if (!p) {
+      const code = [attentionWgsl.replace(/const MAX_HEAD_DIM: u32 = \d+u;/, `const MAX_HEAD_DIM: u32 = ${headDim}u;`), BASE_LIBS.half].join('\n');
+      p = this.d.createComputePipeline({ layout: 'auto', compute: { module: this.d.createShaderModule({ code }), entryPoint: 'main' } });
+      this.attnPipes.set(headDim, p);
+    }
+    return p;
+  }
+
+  /** MatmulBackend: a single matmul on the device (the forward pass itself goes through `forward`). */
+  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): Promise<void> {
+    this.matmulOnly ??= new GpuMatmul(this.d, this.adapterName);
+    return this.matmulOnly.matmul(x, w, T, n, m, out);
+  }
+
+  /** act-round.wgsl on `x` (rows of whole blocks): the values ggml's dot-product type holds (for tests). */
+  async roundActivations(x: Float32Array, mode: Exclude<ActRound, 'f32'>): Promise<Float32Array> {
+    const d = this.d;
+    const r = ROUND_MODE[mode];
+    const src = this.buffer(x.byteLength);
+    d.queue.writeBuffer(src, 0, x.buffer, x.byteOffset, x.byteLength);
+    const out = this.buffer(x.byteLength);
+    const rb = d.createBuffer({ size: out.size, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
+    const enc = d.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    this.dispatch1d(pass, this.pipes.round, [[0, this.uniform([x.length / r.unit, r.mode])], [1, src], [3, out]], x.length / r.unit);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, rb, 0, out.size);
+    d.queue.submit([enc.finish()]);
+    await rb.mapAsync(MAP_MODE_READ);
+    const v = new Float32Array(rb.getMappedRange().slice(0, x.byteLength));
+    rb.unmap();
+    for (const b of [src, out, rb]) b.destroy();
+    return v;
+  }
+
+  /** Whether `model`'s weights stay on the device (decided on its first chunk). */
+  isResident(model: LlamaModel): boolean | undefined {
+    return this.states.get(model)?.resident;
+  }
+
+  private buffer(bytes: number, usage = BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST): GPUBuffer {
+    const limit = Math.min(this.d.limits.maxStorageBufferBindingSize, this.d.limits.maxBufferSize);
+    if (bytes > limit) throw new GpuError('unavailable', `forward pass: a buffer of ${bytes} bytes exceeds this adapter's storage binding limit of ${limit} bytes`);
+    return this.d.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+  }
+
+  /** a uniform of 8 words: `words` from the start as u32, `floats` at the end as f32; cached by its contents */
+  private uniform(words: readonly number[], floats: readonly number[] = []): GPUBuffer {
+    const key = `${words.join(',')}|${floats.join(',')}`;
+    let b = this.uniforms.get(key);
+    if (!b) {
+      const data = new Uint32Array(8);
+      data.set(words);
+      const f = new Float32Array(data.buffer);
+      floats.forEach((v, i) => (f[8 - floats.length + i] = v));
+      b = this.d.createBuffer({ size: 32, usage: BUFFER_UNIFORM | BUFFER_COPY_DST });
+      this.d.queue.writeBuffer(b, 0, data);
+      this.uniforms.set(key, b);
+    }
+    return b;
+  }
+
+  private vector(v: Float32Array): GPUBuffer {
+    let b = this.vectors.get(v);
+    if (!b) {
+      b = this.buffer(v.byteLength);
+      this.d.queue.writeBuffer(b, 0, v.buffer, v.byteOffset, v.byteLength);
+      this.vectors.set(v, b);
+    }
+    return b;
+  }
+
+  private static matrices(model: LlamaModel): Weight[] {
+    return [model.tokEmbd, ...model.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]), model.output];
+  }
+
+  private state(model: LlamaModel): ModelState {
+    let s = this.states.get(model);
+    if (s) return s;
+    const { nEmbd, nFf, nHead, headDim, nLayer } = model.hp;
+    if (headDim > MAX_HEAD_DIM) throw new GpuError('unavailable', `forward pass on the GPU: head size ${headDim} is above ${MAX_HEAD_DIM}`);
+    const seen = new Set<Uint8Array>();
+    let weightBytes = 0;
+    for (const w of GpuForward.matrices(model)) {
+      if (seen.has(w.stored)) continue;
+      seen.add(w.stored);
+      weightBytes += w.rows * w.cols * 4;
+    }
+    const sums: ModelState['sums'] = [];
+    let off = 0;
+    const slot = (n: number, weights: string[]) => {
+      sums.push({ offset: off, n, weights });
+      off += n;
+    };
+    for (let i = 0; i < nLayer; i++) {
+      const L = model.layers[i];
+      slot(nEmbd, [L.q.name, L.k.name, L.v.name]);
+      slot(nHead * headDim, [L.o.name]);
+      slot(nEmbd, [L.gate.name, L.up.name]);
+      slot(nFf, [L.down.name]);
+    }
+    slot(nEmbd, [model.output.name]);
+    const resident = this.residentBytes + weightBytes <= this.budget;
+    if (resident) this.residentBytes += weightBytes;
+    s = { resident, weightBytes, sums, sumsLength: off };
+    this.states.set(model, s);
+    return s;
+  }
+
+  private actsFor(hp: LlamaHParams, T: number): Acts {
+    const key = `${T}/${hp.nEmbd}/${hp.nFf}/${hp.nHead}/${hp.nHeadKv}/${hp.headDim}/${hp.nVocab}/${hp.ropeDims}/${hp.ropeBase}/${hp.ropeFreqScale}`;
+    let a = this.acts.get(key);
+    if (a) return a;
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = hp;
+    const f = (n: number) => this.buffer(n * 4);
+    const rope = ropeTable(hp, T);
+    const ropeBuf = f(rope.length);
+    this.d.queue.writeBuffer(ropeBuf, 0, rope.buffer as ArrayBuffer, rope.byteOffset, rope.byteLength);
+    const maxIn = T * Math.max(nEmbd, nFf, nHead * headDim);
+    a = {
+      T, ids: f(T), rope: ropeBuf,
+      x: f(T * nEmbd), cur: f(T * nEmbd), q: f(T * nHead * headDim), k: f(T * nHeadKv * headDim), v: f(T * nHeadKv * headDim),
+      k16: f(T * nHeadKv * headDim), v16: f(T * nHeadKv * headDim), att: f(T * nHead * headDim), proj: f(T * nEmbd),
+      gate: f(T * nFf), up: f(T * nFf), act: f(T * nFf), logits: f(T * nVocab), rounded: new Map(), maxIn,
+    };
+    this.acts.set(key, a);
+    return a;
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, pipe: GPUComputePipeline, entries: [number, GPUBuffer][], x: number, y = 1): void {
+    const bind = this.d.createBindGroup({
+      layout: pipe.getBindGroupLayout(0),
+      entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+    });
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  /** a 1-D dispatch of `n` invocations in workgroups of 64, folded into y past the per-dimension limit */
+  private dispatch1d(pass: GPUComputePassEncoder, pipe: GPUComputePipeline, entries: [number, GPUBuffer][], n: number): void {
+    const groups = Math.max(1, Math.ceil(n / WG));
+    const maxX = this.d.limits.maxComputeWorkgroupsPerDimension;
+    this.dispatch(pass, pipe, entries, Math.min(groups, maxX), Math.ceil(groups / maxX));
+  }
+
+  /** the F32 values of `w` on the device: resident (made once) or streamed (made now, released by the caller) */
+  private weight(w: Weight, st: ModelState, pass: GPUComputePassEncoder, temps: GPUBuffer[]): GPUBuffer {
+    if (st.resident) {
+      const b = this.weights.get(w.stored);
+      if (b) return b;
+    }
+    const { buffer, path } = this.dequant.values(w.type, w.stored, w.rows * w.cols, pass, temps, w.name);
+    this.paths.set(w.name, path);
+    if (st.resident) this.weights.set(w.stored, buffer);
+    else temps.push(buffer);
+    return buffer;
+  }
+
+  /** One chunk's logits (tokens.length × nVocab); device errors come back as GpuError (validation, out-of-memory). */
+  async forward(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const d = this.d;
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    let logits: Float32Array | undefined;
+    let failure: unknown;
+    try {
+      logits = await this.chunk(model, tokens, opts);
+    } catch (e) {
+      failure = e;
+    }
+    const v = await d.popErrorScope();
+    const o = await d.popErrorScope();
+    const where = `forward pass of ${tokens.length} tokens (${this.adapterName})`;
+    if (o) throw new GpuError('out-of-memory', `${o.message} (${where}; --gpu-budget below the model's F32 size streams its layers)`);
+    if (v) throw new GpuError('validation', `${v.message} (${where})`);
+    if (failure !== undefined) throw failure;
+    return logits!;
+  }
+
+  private async chunk(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array> {
+    if (opts.onMatmulInput) throw new Error('the GPU forward pass reports Σx² per column (onMatmulSums), not whole matmul inputs (onMatmulInput)');
+    const hp = model.hp;
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab, eps, ropeDims } = hp;
+    const T = tokens.length;
+    for (let t = 0; t < T; t++) {
+      const id = tokens[t];
+      if (!(id >= 0 && id < nVocab)) throw new RangeError(`token ${id} at position ${t} is outside the vocabulary (${nVocab})`);
+    }
+    const st = this.state(model);
+    const A = this.actsFor(hp, T);
+    const d = this.d;
+    const P = this.pipes;
+    const round = opts.roundActivations ?? true;
+    // 'auto' follows ggml-cpu's kernel choice per ubatch; one kernel for the whole chunk here
+    const modes = attentionModes(T, opts.ubatch ?? T, headDim, opts.attention ?? 'fa-f16');
+    if (modes.some((m) => m !== modes[0])) throw new Error(`the GPU forward pass runs one attention kernel per chunk; ubatch ${opts.ubatch} mixes two in ${T} tokens`);
+    const fa16 = modes[0] === 'fa-f16' ? 1 : 0;
+    d.queue.writeBuffer(A.ids, 0, Uint32Array.from(tokens as ArrayLike<number>));
+    const collect = !!opts.onMatmulSums;
+    const sumsBuf = collect ? this.buffer(st.sumsLength * 4) : null;
+    let temps: GPUBuffer[] = [];
+    let enc = d.createCommandEncoder();
+    if (sumsBuf) enc.clearBuffer(sumsBuf);
+    let pass = enc.beginComputePass();
+    let slot = 0;
+
+    const sumsq = (x: GPUBuffer, n: number) => {
+      const s = st.sums[slot++];
+      if (!sumsBuf) return;
+      if (s.n !== n) throw new Error(`forward pass: Σx² slot of ${s.n} columns for an input of ${n}`);
+      this.dispatch1d(pass, P.sumsq, [[0, this.uniform([0, n, T, s.offset])], [1, x], [3, sumsBuf]], n);
+    };
+    const rms = (x: GPUBuffer, w: Float32Array, rows: number, n: number, out: GPUBuffer) => {
+      const maxX = d.limits.maxComputeWorkgroupsPerDimension;
+      this.dispatch(pass, P.rms, [[0, this.uniform([rows, n], [eps, 0])], [1, x], [2, this.vector(w)], [3, out]], Math.min(rows, maxX), Math.ceil(rows / maxX));
+    };
+    const roundedBuf = (mode: ActRound) => {
+      let b = A.rounded.get(mode);
+      if (!b) A.rounded.set(mode, (b = this.buffer(A.maxIn * 4)));
+      return b;
+    };
+    const roundInto = (x: GPUBuffer, values: number, mode: Exclude<ActRound, 'f32'>, out: GPUBuffer) => {
+      const r = ROUND_MODE[mode];
+      if (values % r.unit) throw new RangeError(`${mode} activations: ${values} values are not whole blocks of ${r.unit}`);
+      this.dispatch1d(pass, P.round, [[0, this.uniform([values / r.unit, r.mode])], [1, x], [3, out]], values / r.unit);
+    };
+    /** the matmuls that read `x` (T × n): each weight's activations rounded once per dot-product type */
+    const mm = (x: GPUBuffer, n: number, ws: [Weight, GPUBuffer][]) => {
+      const done = new Set<ActRound>();
+      for (const [w, out] of ws) {
+        let xin = x;
+        if (round && w.round !== 'f32') {
+          xin = roundedBuf(w.round);
+          if (!done.has(w.round)) roundInto(x, T * n, w.round, xin);
+          done.add(w.round);
+        }
+        const wb = this.weight(w, st, pass, temps);
+        const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([T, n, w.rows, 0])]];
+        if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(w.rows / WG), T);
+        else this.dispatch(pass, P.matmul, entries, Math.ceil(w.rows / TILE), Math.ceil(T / TILE));
+      }
+    };
+    const add = (out: GPUBuffer, a: GPUBuffer, n: number) => this.dispatch1d(pass, P.add, [[0, this.uniform([n])], [1, a], [3, out]], n);
+    const rope = (a: GPUBuffer, heads: number, neox: boolean) =>
+      this.dispatch1d(pass, P.rope, [[0, this.uniform([T, heads, headDim, ropeDims, 0, neox ? 1 : 0])], [1, A.rope], [3, a]], (T * heads * ropeDims) / 2);
+    /** streamed layers: run what is encoded, wait for the device, release the layer's buffers */
+    const flush = async () => {
+      pass.end();
+      d.queue.submit([enc.finish()]);
+      await d.queue.onSubmittedWorkDone();
+      for (const b of temps) b.destroy();
+      temps = [];
+      enc = d.createCommandEncoder();
+      pass = enc.beginComputePass();
+    };
+
+    const embd = this.weight(model.tokEmbd, st, pass, temps);
+    this.dispatch1d(pass, P.getRows, [[0, this.uniform([T * nEmbd, nEmbd])], [1, embd], [4, A.ids], [3, A.x]], T * nEmbd);
+    if (!st.resident) await flush();
+    const qn = nHead * headDim;
+    const kvn = nHeadKv * headDim;
+    for (const L of model.layers) {
+      rms(A.x, L.attnNorm, T, nEmbd, A.cur);
+      sumsq(A.cur, nEmbd);
+      mm(A.cur, nEmbd, [[L.q, A.q], [L.k, A.k], [L.v, A.v]]);
+      // q/k/v biases when the file has them (qwen2); per-head RMSNorm of q and k (qwen3)
+      for (const [b, buf, n] of [[L.qBias, A.q, qn], [L.kBias, A.k, kvn], [L.vBias, A.v, kvn]] as const) {
+        if (b) this.dispatch1d(pass, P.bias, [[0, this.uniform([T * n, n])], [1, this.vector(b)], [3, buf]], T * n);
+      }
+      if (L.qNorm) {
+        rms(A.q, L.qNorm, T * nHead, headDim, A.att);
+        pass.end();
+        enc.copyBufferToBuffer(A.att, 0, A.q, 0, T * qn * 4);
+        pass = enc.beginComputePass();
+        rms(A.k, L.kNorm!, T * nHeadKv, headDim, A.proj);
+        pass.end();
+        enc.copyBufferToBuffer(A.proj, 0, A.k, 0, T * kvn * 4);
+        pass = enc.beginComputePass();
+      }
+      const neox = hp.archConfig.rope === 'neox';
+      rope(A.q, nHead, neox);
+      rope(A.k, nHeadKv, neox);
+      roundInto(A.k, T * kvn, 'f16', A.k16); // the F16 KV cache
+      roundInto(A.v, T * kvn, 'f16', A.v16);
+      this.dispatch1d(pass, this.attention(headDim), [[0, this.uniform([T, nHead, nHeadKv, headDim, 0, fa16], [Math.fround(1 / Math.sqrt(headDim)), 0])],
+        [1, A.q], [2, A.k16], [4, A.v16], [3, A.att]], T * nHead);
+      sumsq(A.att, qn);
+      mm(A.att, qn, [[L.o, A.proj]]);
+      add(A.x, A.proj, T * nEmbd);
+      rms(A.x, L.ffnNorm, T, nEmbd, A.cur);
+      sumsq(A.cur, nEmbd);
+      mm(A.cur, nEmbd, [[L.gate, A.gate], [L.up, A.up]]);
+      this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
+      sumsq(A.act, nFf);
+      mm(A.act, nFf, [[L.down, A.proj]]);
+      add(A.x, A.proj, T * nEmbd);
+      if (!st.resident) await flush();
+    }
+    rms(A.x, model.outNorm, T, nEmbd, A.cur);
+    sumsq(A.cur, nEmbd);
+    mm(A.cur, nEmbd, [[model.output, A.logits]]);
+    if (model.outputBias) {
+      this.dispatch1d(pass, P.bias, [[0, this.uniform([T * nVocab, nVocab])], [1, this.vector(model.outputBias)], [3, A.logits]], T * nVocab);
+    }
+    pass.end();
+    const logitBytes = T * nVocab * 4;
+    const sumsBytes = sumsBuf ? st.sumsLength * 4 : 0;
+    const rb = d.createBuffer({ size: logitBytes + sumsBytes, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
+    enc.copyBufferToBuffer(A.logits, 0, rb, 0, logitBytes);
+    if (sumsBuf) enc.copyBufferToBuffer(sumsBuf, 0, rb, logitBytes, sumsBytes);
+    d.queue.submit([enc.finish()]);
+    await rb.mapAsync(MAP_MODE_READ);
+    const all = new Float32Array(rb.getMappedRange().slice(0));
+    rb.unmap();
+    rb.destroy();
+    sumsBuf?.destroy();
+    for (const b of temps) b.destroy();
+    if (opts.onMatmulSums) {
+      const sums = all.subarray(T * nVocab);
+      for (const s of st.sums) for (const w of s.weights) opts.onMatmulSums(w, sums.subarray(s.offset, s.offset + s.n), T);
+    }
+    return all.subarray(0, T * nVocab);
+  }
+
+  destroy(): void {
+    for (const b of [...this.weights.values(), ...this.vectors.values(), ...this.uniforms.values()]) b.destroy();
+    for (const a of this.acts.values()) {
+      for (const b of [a.ids, a.rope, a.x, a.cur, a.q, a.k, a.v, a.k16, a.v16, a.att, a.proj, a.gate, a.up, a.act, a.logits, ...a.rounded.values()]) b.destroy();
+    }
+    this.weights.clear();
+    this.vectors.clear();
+    this.uniforms.clear();
+    this.acts.clear();
+    this.states.clear();
+    this.residentBytes = 0;
+    this.matmulOnly?.destroy();
+  }
+}
+
