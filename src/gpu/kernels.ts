@@ -17,13 +17,14 @@ import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
 import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
 import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
 import iq1SearchWgsl from '../../shaders/lib/iq1-search.wgsl';
+import iq2DraftWgsl from '../../shaders/lib/iq2-draft.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
 /** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
 export const LIBS: Readonly<Record<WgslLib, string>> = {
   rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
-  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl,
+  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl, iq2Draft: iq2DraftWgsl,
 };
 
 /** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */

@@ -9,12 +9,13 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F_0_1 } from '../core/fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { iqGrid } from './iq-grids.js';
+import { iqGridGpuTables, iqGrid } from './iq-grids.js';
 import {
   extractSigns, gridSearch, imatrixWeights, plainWeights, QK_K, Recompute, scaleCode, signedNaNs, superBlockSigma2,
   type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq2_s.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 82;
@@ -105,5 +106,5 @@ export const IQ2_S: QuantTraits = {
       }
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['iq2Draft'], tables: () => iqGridGpuTables('iq2s') },
 };

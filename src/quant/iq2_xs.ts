@@ -8,7 +8,8 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F_0_1, GROUP_MAX_EPS } from '../core/fp32.js';
 import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables, KSIGNS_IQ2XS } from './iq-grids.js';
+import wgsl from '../../shaders/iq2_xs.wgsl';
 import {
   extractSigns, gridSearch, imatrixWeights, QK_K, Recompute, scaleCode, signedNaNs, superBlockSigma2, type GridSearch,
 } from './iq-search.js';
@@ -97,5 +98,5 @@ export const IQ2_XS: QuantTraits = {
       }
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['iq2Draft'], tables: () => iqGridGpuTables('iq2xs') },
 };

@@ -7,11 +7,12 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
+import { iqGridGpuTables, iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
 import { makeQpQuants } from './solvers-asymmetric.js';
 import { extractSigns, gridSearch, imatrixWeights, QK_K, Recompute, scaleCode, signedNaNs, superBlockSigma2, type GridSearch } from './iq-search.js';
 import { GROUP_MAX_EPS, F_0_1 } from '../core/fp32.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq2_xxs.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 66;
@@ -86,7 +87,7 @@ export const IQ2_XXS: QuantTraits = {
       }
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['search', 'kSearch', 'iq2Draft'], tables: () => iqGridGpuTables('iq2xxs') },
 };
 
 function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y0: number): void {

@@ -29,7 +29,9 @@ export type WgslLib =
   /** TQ1_0/TQ2_0: d = max|x| and the trits */
   | 'ternary'
   /** IQ1_S/IQ1_M: sort, weights, the iq1s grid's on-grid map and neighbour search (needs the grid's type tables) */
-  | 'iq1Search';
+  | 'iq1Search'
+  /** interim: the serial IQ2 grid search (replaced by the lane-parallel i-quant library) */
+  | 'iq2Draft';
 
 export interface QuantTraits {
   /** ggml's layout of the type (a row of core/ggml-type.ts TYPE_LAYOUTS): id, name, block size, bytes, fp16 fields */
