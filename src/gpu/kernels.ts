@@ -1,13 +1,15 @@
 /**
  * How each WGSL quantization module is assembled, and the kernel table derived from the `QuantTraits`
  * descriptors (src/quant/registry.ts): every implemented type whose descriptor has `gpu: { wgsl, libs }`
- * gets a kernel; nothing here lists types. WGSL has no include, so a module is the ABI (bindings + entry
- * point), the exact binary32 library, the fp16/bf16 packers, the libraries the type asks for (row statistic
+ * gets a kernel; nothing here lists types. WGSL has no include, so a module is the ABI (bindings, Params,
+ * put_u16/put_u32), its entry point (per invocation, or lanes when the type file declares LANES_PER_BLOCK), the exact binary32 library, the fp16/bf16 packers, the libraries the type asks for (row statistic
  * pass, scale searches), then the type file. shaders/README.md documents the ABI.
  */
 import { type GgmlType } from '../core/ggml-type.js';
 import { implementedTypes, type ImatrixUse, type QuantTraits, type WgslLib } from '../quant/registry.js';
 import abiWgsl from '../../shaders/lib/abi.wgsl';
+import abiInvocationWgsl from '../../shaders/lib/abi-invocation.wgsl';
+import abiLanesWgsl from '../../shaders/lib/abi-lanes.wgsl';
 import exactWgsl from '../../shaders/lib/exact-f32.wgsl';
 import halfWgsl from '../../shaders/lib/half.wgsl';
 import rowStatsWgsl from '../../shaders/lib/row-stats.wgsl';
@@ -21,6 +23,13 @@ import iq2DraftWgsl from '../../shaders/lib/iq2-draft.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
+/**
+ * The two entry points (shaders/README.md): one invocation per BLOCKS_PER_INVOCATION blocks, or, for a type
+ * file that declares LANES_PER_BLOCK, one workgroup of LANES_PER_BLOCK lanes per BLOCKS_PER_INVOCATION blocks.
+ */
+export const ENTRY_LIBS = { invocation: abiInvocationWgsl, lanes: abiLanesWgsl } as const;
+/** Workgroup size of the per-invocation entry point (shaders/lib/abi.wgsl WORKGROUP_SIZE). */
+export const INVOCATION_WORKGROUP_SIZE = 64;
 /** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
 export const LIBS: Readonly<Record<WgslLib, string>> = {
   rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
@@ -33,8 +42,12 @@ export interface GpuKernel {
   readonly name: string;
   readonly blockValues: number;
   readonly blockBytes: number;
-  /** consecutive blocks one invocation quantizes, so that no two invocations write the same u32 */
+  /** consecutive blocks one invocation (lanes kernels: one workgroup) quantizes, so that no two write the same u32 */
   readonly blocksPerInvocation: number;
+  /** lanes kernels: the workgroup size, all of whose lanes work on one block at a time; null: one invocation per block */
+  readonly lanesPerBlock: number | null;
+  /** consecutive blocks one workgroup quantizes: the dispatch covers ceil(n_blocks / this) workgroups */
+  readonly blocksPerWorkgroup: number;
   readonly imatrix: ImatrixUse;
   /** the imatrix path needs the row-wide sigma2 = sum(x*x)/n_per_row (legacy types) */
   readonly rowSigma2: boolean;
@@ -54,6 +67,11 @@ export function wgslU32Const(source: string, name: string): number {
   return Number(m[1]);
 }
 
+/** Like wgslU32Const, or null when the type file does not declare `name`. */
+export function wgslOptionalU32Const(source: string, name: string): number | null {
+  return new RegExp(`const\\s+${name}\\s*:`).test(source) ? wgslU32Const(source, name) : null;
+}
+
 /** Assembles the module of a type whose descriptor has a kernel, checking its constants against the layout. */
 export function buildKernel(traits: QuantTraits): GpuKernel {
   const { layout, gpu } = traits;
@@ -67,14 +85,21 @@ export function buildKernel(traits: QuantTraits): GpuKernel {
   if ((blockBytes * blocksPerInvocation) % 4 !== 0) {
     throw new Error(`${layout.name}.wgsl: BLOCK_BYTES * BLOCKS_PER_INVOCATION must be a multiple of 4`);
   }
+  const lanesPerBlock = wgslOptionalU32Const(gpu.wgsl, 'LANES_PER_BLOCK');
+  if (lanesPerBlock !== null && !(lanesPerBlock >= 1 && lanesPerBlock <= 256)) {
+    throw new Error(`${layout.name}.wgsl: LANES_PER_BLOCK = ${lanesPerBlock} (a workgroup size of 1..256)`);
+  }
   const libs = gpu.libs;
-  const parts = [BASE_LIBS.abi, ...(gpu.tables ? [TYPE_TABLES_DECL] : []), BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
+  const entry = lanesPerBlock === null ? ENTRY_LIBS.invocation : ENTRY_LIBS.lanes;
+  const parts = [BASE_LIBS.abi, entry, ...(gpu.tables ? [TYPE_TABLES_DECL] : []), BASE_LIBS.exactF32, BASE_LIBS.half, ...libs.map((l) => LIBS[l]), gpu.wgsl];
   return {
     type: layout.type,
     name: layout.name,
     blockValues,
     blockBytes,
     blocksPerInvocation,
+    lanesPerBlock,
+    blocksPerWorkgroup: lanesPerBlock === null ? blocksPerInvocation * INVOCATION_WORKGROUP_SIZE : blocksPerInvocation,
     imatrix: traits.imatrix,
     rowSigma2: libs.includes('rowStats'),
     tables: gpu.tables ?? null,

@@ -12,7 +12,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { PARAMS_BYTES, SlotPool, type Slot } from './buffers.js';
 import { chunkLayout, foldDispatch, planChunks, roundUp4, type Chunk } from './chunk-plan.js';
 import { browserGpu, requestGpuDevice, type GpuDeviceHandle } from './device.js';
-import { gpuKernel, type GpuKernel } from './kernels.js';
+import { gpuKernel, INVOCATION_WORKGROUP_SIZE as WORKGROUP_SIZE, type GpuKernel } from './kernels.js';
 import { createAbiLayout, PipelineCache } from './pipeline-cache.js';
 import { patchFlaggedBlocks } from './fallback.js';
 import { ConvertPipelines, convertInvocations, CONVERT_WORKGROUP } from './convert.js';
@@ -22,7 +22,6 @@ import { rowSigma2 } from './row-stats.js';
 import { stageClock } from '../pipeline/stage-clock.js';
 import { BUFFER_COPY_DST, BUFFER_STORAGE, MAP_MODE_READ } from './webgpu-consts.js';
 
-const WORKGROUP_SIZE = 64; // shaders/lib/abi.wgsl
 const DEFAULT_CHUNK_VALUES = 4 << 20;
 const DEFAULT_IN_FLIGHT = 3;
 
@@ -248,7 +247,7 @@ export class GpuQuantizer {
   /** Blocks per chunk: the value budget, and what one (folded) dispatch can cover. */
   private maxChunkBlocks(kernel: GpuKernel): number {
     const byValues = Math.floor(this.maxChunkValues / kernel.blockValues);
-    const byDispatch = this.maxPerDim * this.maxPerDim * WORKGROUP_SIZE * kernel.blocksPerInvocation;
+    const byDispatch = this.maxPerDim * this.maxPerDim * kernel.blocksPerWorkgroup;
     return Math.max(1, Math.min(byValues, byDispatch));
   }
 
@@ -400,7 +399,7 @@ export class GpuQuantizer {
     const lay = chunkLayout(c, d.limits.minStorageBufferOffsetAlignment);
     const rowStatsBytes = job.rowPass ? c.nRows * 4 : 4;
     const rowGroups = foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim);
-    const blockGroups = foldDispatch(Math.ceil(c.nBlocks / kernel.blocksPerInvocation), WORKGROUP_SIZE, this.maxPerDim);
+    const blockGroups = foldDispatch(c.nBlocks, kernel.blocksPerWorkgroup, this.maxPerDim);
     // no await between push and pop: the scopes catch exactly this chunk's calls, and are popped even
     // when encoding throws, so that they stay balanced for the next chunk
     d.pushErrorScope('out-of-memory');
