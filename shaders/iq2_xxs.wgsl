@@ -1,42 +1,43 @@
 // IQ2_XXS: super-blocks of 256 values, 66 bytes: d fp16 @0, then per 32 values a pair of u32: four 8-bit
 // iq2xxs grid indices, and four 7-bit parity sign codes with the 4-bit scale code in bits 28..31.
 // Reproduces quantize_row_iq2_xxs_impl (imatrix required) as src/quant/iq2_xxs.ts does; spec §2.7.3.
+// A workgroup of 64 lanes per super-block (the grid search runs a lane per (sub-block, trial scale)).
 const BLOCK_VALUES: u32 = 256u;
 const BLOCK_BYTES: u32 = 66u;
 const BLOCKS_PER_INVOCATION: u32 = 2u;
-const SEARCH_N: u32 = 32u;
+const LANES_PER_BLOCK: u32 = 64u;
+const SEARCH_N: u32 = 32u; // make_qp_quants scratch (lib/search.wgsl), per lane
 
-fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
-  let sigma2 = iq_sigma2(x0, false);
-  var scales: array<u32, 8>;
-  var q2: array<u32, 16>;
+const IQ_SUB_N: u32 = 32u;
+const IQ_TRIALS: u32 = 6u;
+const IQ_PARITY: bool = true;
+const IQ_ALWAYS: bool = true;
+
+fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
+  if (lane == 0u) { wg_sigma2 = iq_sigma2(x0, false); }
+  workgroupBarrier();
+  let mx = iq_phase_prepare(x0, col, lane, 0u);
+  if (lane < IQ_NSUB) {
+    // the first scale: make_qp_quants(32, 4) on the magnitudes; eff_max = 3·scale is the trials' divisor
+    var live = !flt(mx, GROUP_MAX_EPS);
+    var scale = 0u;
+    var eff_max = 0u;
+    if (live) {
+      for (var i = 0u; i < runtime_u32(32u); i++) { s_x[i] = wg_xval[32u * lane + i]; s_w[i] = wg_w[32u * lane + i]; }
+      scale = make_qp_quants(0u, 32u, 4);
+      eff_max = fmul(scale, IQ_F_3);
+      live = !fle(eff_max, 0u);
+    }
+    wg_active[lane] = select(0u, 1u, live);
+    wg_denom[lane] = eff_max;
+    wg_scale0[lane] = scale;
+  }
+  workgroupBarrier();
+  iq_search_lanes(lane);
+  if (lane != 0u) { return; }
   var max_scale = 0u;
-  for (var ib = 0u; ib < runtime_u32(8u); ib++) {
-    let xb = x0 + 32u * ib;
-    iq_weights(xb, col + 32u * ib, 32u, sigma2, 0u);
-    let mx = iq_extract_signs(xb, 32u, true);
-    scales[ib] = 0u;
-    q2[2u * ib] = 0u;
-    q2[2u * ib + 1u] = 0u;
-    if (flt(mx, 0x26901d7du)) { continue; }
-    for (var i = 0u; i < runtime_u32(32u); i++) { s_x[i] = iq_xval[i]; s_w[i] = iq_w[i]; }
-    var scale = make_qp_quants(0u, 32u, 4);
-    let eff_max = fmul(scale, 0x40400000u);
-    if (fle(eff_max, 0u)) { continue; }
-    scale = iq_grid_search(32u, 6, eff_max, scale, true);
-    if (flt(scale, 0u)) {
-      scale = fneg(scale);
-      for (var k = 0u; k < runtime_u32(4u); k++) { iq_signs[k] = ~iq_signs[k] & 127u; }
-    }
-    var a = 0u;
-    var b = 0u;
-    for (var k = 0u; k < runtime_u32(4u); k++) {
-      a |= iq_idx[k] << (8u * k);
-      b |= iq_signs[k] << (7u * k);
-    }
-    q2[2u * ib] = a;
-    q2[2u * ib + 1u] = b;
-    scales[ib] = scale;
+  for (var s = 0u; s < runtime_u32(8u); s++) {
+    let scale = wg_scale[s];
     if (!fgt(max_scale, scale)) { max_scale = scale; }
   }
   // all scales zero: ggml leaves the whole block zeroed
@@ -48,8 +49,16 @@ fn quantize_block(x0: u32, row: u32, col: u32, o: u32) {
   let d = fdiv(max_scale, 0x41f80000u);
   put_u16(o, fp16_bits(d));
   let id = fdiv(F_ONE, d);
-  for (var ib = 0u; ib < runtime_u32(8u); ib++) {
-    put_u32(o + 2u + 8u * ib, q2[2u * ib]);
-    put_u32(o + 6u + 8u * ib, q2[2u * ib + 1u] | (iq_scale_code(id, scales[ib]) << 28u));
+  for (var s = 0u; s < runtime_u32(8u); s++) {
+    var a = 0u;
+    var b = 0u;
+    if (wg_active[s] != 0u) {
+      for (var k = 0u; k < runtime_u32(4u); k++) {
+        a |= (wg_gi[4u * s + k] & 0xffu) << (8u * k);
+        b |= wg_signs[4u * s + k] << (7u * k);
+      }
+    }
+    put_u32(o + 2u + 8u * s, a);
+    put_u32(o + 6u + 8u * s, b | (iq_scale_code(id, wg_scale[s]) << 28u));
   }
 }
