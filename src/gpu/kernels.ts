@@ -20,6 +20,7 @@ import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
 import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
 import iq1SearchWgsl from '../../shaders/lib/iq1-search.wgsl';
 import iq2DraftWgsl from '../../shaders/lib/iq2-draft.wgsl';
+import iqGridSearchWgsl from '../../shaders/lib/iq-grid-search.wgsl';
 
 /** The library files every module starts with, in order. */
 export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
@@ -34,6 +35,7 @@ export const INVOCATION_WORKGROUP_SIZE = 64;
 export const LIBS: Readonly<Record<WgslLib, string>> = {
   rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
   iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl, iq2Draft: iq2DraftWgsl,
+  iqGridSearch: iqGridSearchWgsl,
 };
 
 /** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */

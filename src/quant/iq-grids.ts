@@ -186,8 +186,8 @@ export const IQ_GPU_ON_GRID = 0x80000000;
  * The grid as one u32 array for a kernel's "type tables" binding (shaders/README.md), uploaded once per device:
  *  - words [0, size): the level key of each point (its levels, `bits` bits each);
  *  - words [IQ_GPU_TABLE_MAP, IQ_GPU_TABLE_MAP + keySpace): per key, `IQ_GPU_ON_GRID | index` when on the grid,
- *    else `(count << 20) | offset` of its neighbour list (0 for keys with a level outside 0..2^bits-2, which no
- *    quantizer forms);
+ *    else `(count << 20) | offset` of its neighbour list (0 for keys with a level no quantizer forms: level 3
+ *    of the 2-bit grids; every key of the 3-bit grids has a list);
  *  - from `IQ_GPU_TABLE_MAP + keySpace`: the neighbour lists, one point index per word, in list order.
  */
 export function iqGridGpuTables(name: IqGridName): Uint32Array {
@@ -206,8 +206,10 @@ function buildGpuTables(name: IqGridName): Uint32Array {
   const g = iqGrid(name);
   if (g.size > IQ_GPU_TABLE_MAP) throw new Error(`${name}: ${g.size} points do not fit the GPU table layout`);
   const mask = (1 << g.bits) - 1;
+  // the levels a quantizer forms: 0..2 on the 2-bit grids (level 3 never occurs), 0..7 on the 3-bit ones
+  const topLevel = DEFS[name].byteOfLevel.length - 1;
   const validKey = (key: number) => {
-    for (let i = 0; i < g.dim; i++) if (((key >> (g.bits * i)) & mask) === mask) return false;
+    for (let i = 0; i < g.dim; i++) if (((key >> (g.bits * i)) & mask) > topLevel) return false;
     return true;
   };
   const lists: Uint16Array[] = [];

@@ -8,12 +8,13 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { iqGrid } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables } from './iq-grids.js';
 import {
   extractSigns, F_0_2, gridSearch, imatrixWeights, plainWeights, QK_K, Recompute, scaleCode, signedNaNs,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq3_s.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -111,5 +112,5 @@ export const IQ3_S: QuantTraits = {
       }
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3s') },
 };

@@ -7,12 +7,13 @@
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables, KSIGNS_IQ2XS } from './iq-grids.js';
 import {
   extractSigns, F_0_2, gridSearch, imatrixWeights, plainWeights, QK_K, Recompute, scaleCode, signedNaNs,
   superBlockSigma2, type GridSearch,
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
+import wgsl from '../../shaders/iq3_xxs.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 98;
@@ -110,5 +111,5 @@ export const IQ3_XXS: QuantTraits = {
       }
     }
   },
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3xxs') },
 };
