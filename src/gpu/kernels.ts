@@ -19,7 +19,6 @@ import kScalesWgsl from '../../shaders/lib/k-scales.wgsl';
 import iq4SearchWgsl from '../../shaders/lib/iq4-search.wgsl';
 import ternaryWgsl from '../../shaders/lib/ternary.wgsl';
 import iq1SearchWgsl from '../../shaders/lib/iq1-search.wgsl';
-import iq2DraftWgsl from '../../shaders/lib/iq2-draft.wgsl';
 import iqGridSearchWgsl from '../../shaders/lib/iq-grid-search.wgsl';
 
 /** The library files every module starts with, in order. */
@@ -34,8 +33,7 @@ export const INVOCATION_WORKGROUP_SIZE = 64;
 /** Optional library files a type may ask for (`QuantTraits.gpu.libs`). */
 export const LIBS: Readonly<Record<WgslLib, string>> = {
   rowStats: rowStatsWgsl, search: searchWgsl, kSearch: kSearchWgsl, kScales: kScalesWgsl,
-  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl, iq2Draft: iq2DraftWgsl,
-  iqGridSearch: iqGridSearchWgsl,
+  iq4Search: iq4SearchWgsl, ternary: ternaryWgsl, iq1Search: iq1SearchWgsl, iqGridSearch: iqGridSearchWgsl,
 };
 
 /** One type's assembled WGSL module and the facts the host reads from it (derived from its QuantTraits). */

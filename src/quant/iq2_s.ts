@@ -106,5 +106,5 @@ export const IQ2_S: QuantTraits = {
       }
     }
   },
-  gpu: { wgsl, libs: ['iq2Draft'], tables: () => iqGridGpuTables('iq2s') },
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2s') },
 };

@@ -98,5 +98,5 @@ export const IQ2_XS: QuantTraits = {
       }
     }
   },
-  gpu: { wgsl, libs: ['iq2Draft'], tables: () => iqGridGpuTables('iq2xs') },
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2xs') },
 };

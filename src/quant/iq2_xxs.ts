@@ -87,7 +87,7 @@ export const IQ2_XXS: QuantTraits = {
       }
     }
   },
-  gpu: { wgsl, libs: ['search', 'kSearch', 'iq2Draft'], tables: () => iqGridGpuTables('iq2xxs') },
+  gpu: { wgsl, libs: ['iqGridSearch', 'search', 'kSearch'], tables: () => iqGridGpuTables('iq2xxs') },
 };
 
 function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y0: number): void {

@@ -30,8 +30,6 @@ export type WgslLib =
   | 'ternary'
   /** IQ1_S/IQ1_M: sort, weights, the iq1s grid's on-grid map and neighbour search (needs the grid's type tables) */
   | 'iq1Search'
-  /** interim: the serial IQ2 grid search (replaced by the lane-parallel i-quant library) */
-  | 'iq2Draft'
   /**
    * IQ2 and IQ3 lanes kernels: sigma2, weights, signs and the lane-parallel grid-constrained scale search with
    * its neighbour fallback (needs the grid's type tables; the type file sets the IQG_* constants)
