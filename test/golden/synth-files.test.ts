@@ -76,6 +76,12 @@ function expected(out: ManifestOutput, gpu: boolean): Expected {
   return { kind: 'identical' };
 }
 
+/**
+ * Per output on the GPU backend: the i-quant grid searches (IQ2_XS above all: 19 trial scales x 2 groups per
+ * 16 values, neighbour lists up to 292 points) take minutes on SwiftShader on a loaded 2-core machine.
+ */
+const GPU_OUTPUT_TIMEOUT_MS = 600_000;
+
 /** `--pure` runs use the ftype that maps to the pure type (golden README) */
 const PURE_FTYPE: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', IQ2_S: 'IQ2_M', MXFP4: 'MXFP4_MOE' };
 
@@ -162,7 +168,7 @@ function goldenSuite(label: string, backend: () => QuantizeBackend | null, reaso
           counts.deviceBlocks += c.device;
           counts.fallbackBlocks += c.fallback;
         }
-      });
+      }, gpu ? GPU_OUTPUT_TIMEOUT_MS : undefined);
     }
 
     it('totals: exactly the outputs and refused types the lists give', () => {
