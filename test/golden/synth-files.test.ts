@@ -34,7 +34,7 @@ const NOT_IMPLEMENTED_YET: string[] = [];
  */
 const GPU_KERNEL_TYPES = [
   'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K',
-  'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4', 'Q1_0', 'Q2_0', 'IQ1_S', 'IQ1_M',
+  'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4', 'Q1_0', 'Q2_0', 'IQ1_S', 'IQ1_M', 'IQ3_XXS', 'IQ3_S',
   'IQ2_XXS', 'IQ2_XS', 'IQ2_S',
 ];
 
@@ -59,6 +59,7 @@ const EXPECTED_FALLBACK: Record<string, number> = {
   'pure/MXFP4': 0, 'pure-imatrix/MXFP4': 0, 'pure/Q1_0': 0, 'pure-imatrix/Q1_0': 0, 'pure/Q2_0': 0, 'pure-imatrix/Q2_0': 0,
   'pure/TQ1_0': 0, 'pure-imatrix/TQ1_0': 0, 'pure/TQ2_0': 0, 'pure-imatrix/TQ2_0': 0,
   'pure-imatrix/IQ1_S': 128, 'pure-imatrix/IQ1_M': 128,
+  'pure-imatrix/IQ3_XXS': 128, 'pure/IQ3_S': 155, 'pure-imatrix/IQ3_S': 128,
   'pure-imatrix/IQ2_XXS': 128, 'pure-imatrix/IQ2_XS': 128, 'pure-imatrix/IQ2_S': 128,
 };
 

@@ -6,9 +6,7 @@
 // squares underflow in the weights); of 'tiny-huge' exactly the blocks expectedHostBlocks names.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
-import { buildKernel, gpuKernel } from '../../src/gpu/kernels.js';
-import { createAbiLayout } from '../../src/gpu/pipeline-cache.js';
-import { quantType } from '../../src/quant/registry.js';
+import { gpuKernel } from '../../src/gpu/kernels.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
@@ -60,20 +58,11 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
     for (const x of [q, tiny]) await x?.destroy();
   });
 
-  test('lanes kernels: 64 lanes, 2 blocks per workgroup; both pipelines compile (times logged)', async () => {
-    const device = env.handle!.device;
-    const layout = device.createPipelineLayout({ bindGroupLayouts: [createAbiLayout(device, true)] });
+  test('lanes kernels: 64 lanes per block, 2 blocks per workgroup', () => {
     for (const type of TYPES) {
       const k = gpuKernel(type)!;
-      expect(k.lanesPerBlock).toBe(64);
-      expect(k.blocksPerWorkgroup).toBe(2);
-      const code = buildKernel(quantType(type)!).code;
-      const module = device.createShaderModule({ code });
-      for (const imatrix of [false, true]) {
-        const t0 = performance.now();
-        await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'quantize_main', constants: imatrix ? { USE_IMATRIX: 1 } : {} } });
-        console.log(`${k.name} ${imatrix ? 'imatrix' : 'ref'} pipeline: compiled in ${(performance.now() - t0).toFixed(0)} ms`);
-      }
+      expect([k.lanesPerBlock, k.blocksPerWorkgroup], k.name).toEqual([64, 2]);
+      expect(k.code, k.name).toContain('fn quantize_block_lanes(');
     }
   });
 
