@@ -61,6 +61,7 @@ const EXPECTED_FALLBACK: Record<string, number> = {
   'pure-imatrix/IQ1_S': 128, 'pure-imatrix/IQ1_M': 128,
   'pure-imatrix/IQ3_XXS': 128, 'pure/IQ3_S': 155, 'pure-imatrix/IQ3_S': 128,
   'pure-imatrix/IQ2_XXS': 128, 'pure-imatrix/IQ2_XS': 128, 'pure-imatrix/IQ2_S': 128,
+  'mix/IQ2_M-imatrix': 128, 'mix/IQ2_M-imatrix-q8-emb-out': 128,
 };
 
 /** the types an output's tensors were converted to (F32 tensors of an F32 model are copies) */
