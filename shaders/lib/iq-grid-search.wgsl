@@ -75,6 +75,9 @@ var<workgroup> iqg_on: array<u32, IQG_NG>;
 var<workgroup> iqg_idx: array<u32, IQG_NG>;
 var<workgroup> iqg_sqx: array<u32, IQG_PAIRS>;
 var<workgroup> iqg_sq2: array<u32, IQG_PAIRS>;
+// a lane's neighbour-distance terms by (coordinate, level): iqg_best_neighbour
+var<private> iqg_term: array<u32, 32>;
+const_assert IQG_DIM * IQG_KMAXQ <= 32u;
 
 // the level of |x| (or the flipped value) at inverse scale id: clamp(nearest_int(0.5·(id·x − 1)), 0, kMaxQ − 1)
 fn iqg_level(id: u32, xv: u32) -> u32 {
@@ -100,7 +103,16 @@ fn iqg_trial_id(sb: u32, t: u32) -> u32 {
 // iq2/iq3_find_best_neighbour over the list `entry` (map word of an off-grid key) for the group whose
 // first value is v0: the point with the strictly smallest Σ waux·diff², diff = scale·p − xval (index
 // order, first wins). Returns its key; flags the block when none is finite (the CPU path throws).
+// Each term waux_i·diff·diff depends only on the coordinate i and its level, so the DIM·KMAXQ terms are
+// formed once (the same binary32 operations ggml performs per candidate) and a candidate costs DIM adds:
+// the IQ2 lists run to 292 points.
 fn iqg_best_neighbour(entry: u32, v0: u32, scale: u32) -> u32 {
+  for (var i = 0u; i < runtime_u32(IQG_DIM); i++) {
+    for (var l = 0u; l < runtime_u32(IQG_KMAXQ); l++) {
+      let d = fsub(fmul(scale, IQG_POS[l]), iqg_xval[v0 + i]);
+      iqg_term[i * IQG_KMAXQ + l] = fmul(fmul(iqg_waux[v0 + i], d), d);
+    }
+  }
   let count = entry >> 20u;
   let first = entry & 0xfffffu;
   var best = IQG_FLT_MAX;
@@ -108,10 +120,7 @@ fn iqg_best_neighbour(entry: u32, v0: u32, scale: u32) -> u32 {
   for (var n = 0u; n < count; n++) {
     let key = type_tables[type_tables[first + n]];
     var d2 = 0u;
-    for (var i = 0u; i < runtime_u32(IQG_DIM); i++) {
-      let d = fsub(fmul(scale, IQG_POS[iqg_key_level(key, i)]), iqg_xval[v0 + i]);
-      d2 = fadd(d2, fmul(fmul(iqg_waux[v0 + i], d), d));
-    }
+    for (var i = 0u; i < runtime_u32(IQG_DIM); i++) { d2 = fadd(d2, iqg_term[i * IQG_KMAXQ + iqg_key_level(key, i)]); }
     let better = flt(d2, best);
     best = select(best, d2, better);
     best_key = select(best_key, key, better);

@@ -9,7 +9,8 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F_0_1 } from '../core/fp32.js';
 import { putFp16 } from '../core/half.js';
-import { iqGrid } from './iq-grids.js';
+import { iqGridGpuTables, iqGrid } from './iq-grids.js';
+import wgsl from '../../shaders/iq2_s.wgsl';
 import {
   extractSigns, gridSearch, gridTypeRows, imatrixWeights, plainWeights, Recompute, scaleCode, superBlockSigma2,
   type GridSearch,
@@ -87,5 +88,5 @@ export const IQ2_S: QuantTraits = {
   layout: typeLayout(GgmlType.IQ2_S),
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2s') },
 };

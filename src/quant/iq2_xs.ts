@@ -8,7 +8,8 @@
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { F_0_1, GROUP_MAX_EPS } from '../core/fp32.js';
 import { putFp16 } from '../core/half.js';
-import { iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
+import { iqGrid, iqGridGpuTables, KSIGNS_IQ2XS } from './iq-grids.js';
+import wgsl from '../../shaders/iq2_xs.wgsl';
 import {
   extractSigns, gridSearch, gridTypeRows, imatrixWeights, Recompute, scaleCode, superBlockSigma2, type GridSearch,
 } from './iq-search.js';
@@ -81,5 +82,5 @@ export const IQ2_XS: QuantTraits = {
   layout: typeLayout(GgmlType.IQ2_XS),
   imatrix: 'required',
   ...gridTypeRows('required', BLOCK_BYTES, quantizeBlock, decodeBlock),
-  gpu: null,
+  gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2xs') },
 };

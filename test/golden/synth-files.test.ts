@@ -35,6 +35,7 @@ const NOT_IMPLEMENTED_YET: string[] = [];
 const GPU_KERNEL_TYPES = [
   'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K',
   'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4', 'Q1_0', 'Q2_0', 'IQ1_S', 'IQ1_M', 'IQ3_XXS', 'IQ3_S',
+  'IQ2_XXS', 'IQ2_XS', 'IQ2_S',
 ];
 
 /**
@@ -59,6 +60,8 @@ const EXPECTED_FALLBACK: Record<string, number> = {
   'pure/TQ1_0': 0, 'pure-imatrix/TQ1_0': 0, 'pure/TQ2_0': 0, 'pure-imatrix/TQ2_0': 0,
   'pure-imatrix/IQ1_S': 128, 'pure-imatrix/IQ1_M': 128,
   'pure-imatrix/IQ3_XXS': 128, 'pure/IQ3_S': 155, 'pure-imatrix/IQ3_S': 128,
+  'pure-imatrix/IQ2_XXS': 128, 'pure-imatrix/IQ2_XS': 128, 'pure-imatrix/IQ2_S': 128,
+  'mix/IQ2_M-imatrix': 128, 'mix/IQ2_M-imatrix-q8-emb-out': 128,
 };
 
 /** the types an output's tensors were converted to (F32 tensors of an F32 model are copies) */
@@ -74,6 +77,12 @@ function expected(out: ManifestOutput, gpu: boolean): Expected {
   if (noKernel.length) return { kind: 'refused', types: noKernel, why: /no GPU kernel yet/ };
   return { kind: 'identical' };
 }
+
+/**
+ * Per output on the GPU backend: the i-quant grid searches (IQ2_XS above all: 19 trial scales x 2 groups per
+ * 16 values, neighbour lists up to 292 points) take minutes on SwiftShader on a loaded 2-core machine.
+ */
+const GPU_OUTPUT_TIMEOUT_MS = 600_000;
 
 /** `--pure` runs use the ftype that maps to the pure type (golden README) */
 const PURE_FTYPE: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', IQ2_S: 'IQ2_M', MXFP4: 'MXFP4_MOE' };
@@ -161,7 +170,7 @@ function goldenSuite(label: string, backend: () => QuantizeBackend | null, reaso
           counts.deviceBlocks += c.device;
           counts.fallbackBlocks += c.fallback;
         }
-      });
+      }, gpu ? GPU_OUTPUT_TIMEOUT_MS : undefined);
     }
 
     it('totals: exactly the outputs and refused types the lists give', () => {

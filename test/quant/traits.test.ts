@@ -12,7 +12,7 @@ import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { requireOracle } from '../oracle/require-oracle.js';
 
 /** Implemented types with a CPU reference but no WGSL kernel yet (refused under --backend gpu). */
-const CPU_ONLY: readonly string[] = ['iq2_xxs', 'iq2_xs', 'iq2_s'];
+const CPU_ONLY: readonly string[] = [];
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const names = (ts: readonly { layout: { name: string } }[]) => ts.map((t) => t.layout.name).sort();
