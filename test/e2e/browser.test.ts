@@ -140,8 +140,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('browser page (headless Chromium)', ()
       await page.waitForFunction(() => !document.getElementById('adapter')!.textContent!.startsWith('Looking'));
       expect(await page.locator('#adapter').textContent()).toMatch(/^GPU adapter: .*swiftshader.* — software .*Largest buffer [\d.]+ (MiB|GiB)/i);
       await page.screenshot({ path: path.join(shots, '1-load.png'), fullPage: true });
-      // the ftype list says what is not implemented yet, or CPU only (derived from the registries; iq2_xxs has no kernel yet)
-      expect(await page.locator('#ftype option[value="IQ2_XXS"]').textContent()).toMatch(/needs an imatrix, CPU only: no GPU kernel yet/);
+      // the ftype list says what needs an imatrix and what is CPU only (derived from the registries; every type has a kernel now)
+      expect(await page.locator('#ftype option[value="IQ2_XXS"]').textContent()).toBe('IQ2_XXS (2.31 bpw, needs an imatrix)');
       expect(await page.locator('#ftype option[value="Q4_K_M"]').textContent()).not.toMatch(/not implemented/);
       expect(await page.locator('label:has(#imatrix-input)').textContent()).toContain('strongly recommended');
 

@@ -196,8 +196,4 @@ describe('bad input: one line, non-zero exit, no partial output', () => {
     expectOneLineFailure(cli(['--backend', 'cpu', '--token-embedding-type', 'iq2_xxs', SYNTH, out(), 'Q4_K_M']),
       /tensor 'token_embd\.weight' \(iq2_xxs\) requires an importance matrix: compute one .*llama-imatrix/, out());
   });
-  it('--backend gpu refuses a type that has no GPU kernel, naming it, instead of running it on the CPU', () => {
-    // every type has a CPU reference now; IQ2_XXS has no WGSL kernel yet (test/quant/traits.test.ts CPU_ONLY)
-    expectOneLineFailure(cli(['--backend', 'gpu', '--imatrix', path.join(SYNTH_DIR, 'imatrix.gguf'), SYNTH, out(), 'IQ2_XXS']), /iq2_xxs.*no GPU kernel yet/, out());
-  });
 });
