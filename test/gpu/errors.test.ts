@@ -19,8 +19,13 @@ describe.skipIf(!env.handle)('GPU host failure paths', () => {
     const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false } });
     const src = generate('gauss', 2, 64, 1);
     expect(q.supports(GgmlType.Q8_0)).toBe(true);
-    expect(q.supports(GgmlType.IQ2_XXS)).toBe(false);
-    await expect(q.quantize(GgmlType.IQ2_XXS, new Float32Array(256), 1, 256, null, 't')).rejects.toBeInstanceOf(UnsupportedTypeError);
+    // every quantization target has a kernel now; NVFP4 (no CPU reference either) and Q8_K (ggml's dot-product
+    // type, never a target) have none
+    expect(q.supports(GgmlType.IQ2_XXS)).toBe(true);
+    for (const t of [GgmlType.NVFP4, GgmlType.Q8_K]) {
+      expect(q.supports(t)).toBe(false);
+      await expect(q.quantize(t, new Float32Array(256), 1, 256, null, 't')).rejects.toBeInstanceOf(UnsupportedTypeError);
+    }
     await expect(q.quantize(GgmlType.Q8_0, src, 2, 48, null, 'bad-row')).rejects.toThrow(/bad-row.*48 values is not a multiple/);
     await expect(q.quantize(GgmlType.Q8_0, src, 3, 64, null, 'short')).rejects.toThrow(/'short': 128 values given for 3 x 64/);
     await expect(q.quantize(GgmlType.Q4_0, src, 2, 64, new Float32Array(32), 'im')).rejects.toThrow(/imatrix has 32 values, rows have 64/);
