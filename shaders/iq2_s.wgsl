@@ -19,15 +19,10 @@ const IQG_RECOMPUTE: u32 = IQG_OFF_GRID;
 const IQG_PARITY: bool = false;           // 8 sign bits per group
 const IQG_SIGMA2_TWICE: bool = true;
 const IQG_PLAIN_BIAS: bool = true;        // without imatrix w = 0.25·sigma2 + x²
+const IQG_D_FUDGE: u32 = 0x3f7ccccdu;     // 0.9875f
 
 const IQ2S_EPS: u32 = 0x322bcc77u;        // GROUP_MAX_EPS_IQ2_S = 1e-8f
 const IQ2S_F_5: u32 = 0x40a00000u;
-const IQ2S_F_31: u32 = 0x41f80000u;
-const IQ2S_FUDGE: u32 = 0x3f7ccccdu;      // 0.9875f
-
-var<workgroup> iq2s_sc: array<u32, 16>;     // final scale of each sub-block (0 when skipped)
-var<workgroup> iq2s_id: u32;                // 1 / d
-var<workgroup> iq2s_zero: u32;              // 1: max scale 0 (d and the scale codes stay zero)
 
 fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   iqg_prepare(x0, col, lane);
@@ -39,24 +34,11 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   }
   workgroupBarrier();
   iqg_search(lane);
+  iqg_finish(o, lane);
   if (lane < 32u) {
-    // group g = lane: index and signs are stored as ggml goes (they stay even when every scale is zero);
-    // a negative scale flips its sub-block's scale and sign bits
-    let sb = lane / 2u;
-    var idx = 0u;
-    var signs = 0u;
-    var sc = 0u;
-    if (iqg_active[sb] != 0u) {
-      let scale = iqg_scale[sb];
-      let flip = flt(scale, 0u);
-      sc = select(scale, fneg(scale), flip);
-      let s = iqg_signs[lane];
-      signs = select(s, ~s & 255u, flip);
-      idx = iqg_idx[lane];
-    }
-    put_byte(o + 2u + lane, idx & 255u);
-    put_byte(o + 34u + lane, signs);
-    if (lane % 2u == 0u) { iq2s_sc[sb] = sc; }
+    // group g = lane: index and signs are stored as ggml goes (they stay even when every scale is zero)
+    put_byte(o + 2u + lane, select(0u, iqg_idx[lane] & 255u, iqg_active[lane / 2u] != 0u));
+    put_byte(o + 34u + lane, iqg_signs_of(lane));
   }
   if (lane < 8u) {
     var h = 0u;
@@ -65,25 +47,6 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
       h |= select(0u, (iqg_idx[g] >> 8u) << (2u * k), iqg_active[g / 2u] != 0u);
     }
     put_byte(o + 66u + lane, h);
-  }
-  workgroupBarrier();
-  if (lane == 0u) {
-    var max_scale = 0u;
-    for (var ib = 0u; ib < runtime_u32(16u); ib++) { max_scale = select(iq2s_sc[ib], max_scale, fgt(max_scale, iq2s_sc[ib])); }
-    let zero = !f_truthy(max_scale);
-    iq2s_zero = select(0u, 1u, zero);
-    var dh = 0u;
-    if (!zero) {
-      let d = fdiv(max_scale, IQ2S_F_31);
-      dh = fp16_bits(fmul(d, IQ2S_FUDGE));
-      iq2s_id = fdiv(F_ONE, d);
-    }
-    put_u16(o, dh);
-  }
-  workgroupBarrier();
-  if (lane < 8u) {
-    var both = 0u;
-    if (iq2s_zero == 0u) { both = iqg_scale_code(iq2s_id, iq2s_sc[2u * lane]) | (iqg_scale_code(iq2s_id, iq2s_sc[2u * lane + 1u]) << 4u); }
-    put_byte(o + 74u + lane, both);
+    if (iqg_zero == 0u) { put_byte(o + 74u + lane, iqg_code_pair(lane)); }
   }
 }

@@ -20,15 +20,9 @@ const IQG_RECOMPUTE: u32 = IQG_ALWAYS;
 const IQG_PARITY: bool = true;
 const IQG_SIGMA2_TWICE: bool = false;
 const IQG_PLAIN_BIAS: bool = false;
+const IQG_D_FUDGE: u32 = 0x3f800000u;     // 1.0f: d stored as is
 
 const IQ2XXS_F_3: u32 = 0x40400000u;
-const IQ2XXS_F_31: u32 = 0x41f80000u;
-
-var<workgroup> iq2xxs_grid: array<u32, 8>;  // per sub-block: its four grid indices (0 when skipped)
-var<workgroup> iq2xxs_sas: array<u32, 8>;   // per sub-block: its four sign codes (0 when skipped)
-var<workgroup> iq2xxs_sc: array<u32, 8>;    // final scale of each sub-block (0 when skipped)
-var<workgroup> iq2xxs_id: u32;              // 1 / d
-var<workgroup> iq2xxs_zero: u32;            // 1: max scale 0, the block is all zero bytes
 
 fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   iqg_prepare(x0, col, lane);
@@ -51,44 +45,14 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   }
   workgroupBarrier();
   iqg_search(lane);
-  if (lane < 8u) {
+  iqg_finish(o, lane);
+  if ((lane < 8u) & (iqg_zero == 0u)) {
+    // sub-block lane: its four grid indices (0 when skipped), four sign codes and the scale code
     var grid = 0u;
-    var sas = 0u;
-    var sc = 0u;
-    if (iqg_active[lane] != 0u) {
-      let scale = iqg_scale[lane];
-      let flip = flt(scale, 0u);
-      sc = select(scale, fneg(scale), flip);
-      for (var k = 0u; k < runtime_u32(4u); k++) {
-        let s = iqg_signs[4u * lane + k];
-        grid |= iqg_idx[4u * lane + k] << (8u * k);
-        sas |= select(s, ~s & 127u, flip) << (7u * k);
-      }
-    }
-    iq2xxs_grid[lane] = grid;
-    iq2xxs_sas[lane] = sas;
-    iq2xxs_sc[lane] = sc;
-  }
-  workgroupBarrier();
-  if (lane == 0u) {
-    var max_scale = 0u;
-    for (var ib = 0u; ib < runtime_u32(8u); ib++) { max_scale = select(iq2xxs_sc[ib], max_scale, fgt(max_scale, iq2xxs_sc[ib])); }
-    let zero = !f_truthy(max_scale);
-    iq2xxs_zero = select(0u, 1u, zero);
-    var d = 0u;
-    if (!zero) {
-      d = fdiv(max_scale, IQ2XXS_F_31);
-      iq2xxs_id = fdiv(F_ONE, d);
-    }
-    put_u16(o, fp16_bits(d));
-  }
-  workgroupBarrier();
-  if (lane < 8u) {
-    var grid = 0u;
-    var aux = 0u;
-    if (iq2xxs_zero == 0u) {
-      grid = iq2xxs_grid[lane];
-      aux = iq2xxs_sas[lane] | (iqg_scale_code(iq2xxs_id, iq2xxs_sc[lane]) << 28u);
+    var aux = iqg_code(lane) << 28u;
+    for (var k = 0u; k < runtime_u32(4u); k++) {
+      grid |= select(0u, iqg_idx[4u * lane + k], iqg_active[lane] != 0u) << (8u * k);
+      aux |= iqg_signs_of(4u * lane + k) << (7u * k);
     }
     put_u32(o + 2u + 8u * lane, grid);
     put_u32(o + 6u + 8u * lane, aux);

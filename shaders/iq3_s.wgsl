@@ -20,13 +20,9 @@ const IQG_RECOMPUTE: u32 = IQG_ALL_IF_ANY_OFF;
 const IQG_PARITY: bool = false;
 const IQG_SIGMA2_TWICE: bool = true;
 const IQG_PLAIN_BIAS: bool = false;
+const IQG_D_FUDGE: u32 = 0x3f843958u;     // 1.033f
 
 const IQ3S_F_15: u32 = 0x41700000u;
-const IQ3S_F_31: u32 = 0x41f80000u;
-const IQ3S_FUDGE: u32 = 0x3f843958u;      // 1.033f
-
-var<workgroup> iq3s_flip: array<u32, 8>;  // 1: the sub-block's scale came out negative (signs inverted)
-var<workgroup> iq3s_sc: array<u32, 8>;    // final scale of each sub-block (0 when skipped)
 
 fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   iqg_prepare(x0, col, lane);
@@ -38,18 +34,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   }
   workgroupBarrier();
   iqg_search(lane);
-  if (lane < 8u) {
-    var sc = 0u;
-    var flip = false;
-    if (iqg_active[lane] != 0u) {
-      let scale = iqg_scale[lane];
-      flip = flt(scale, 0u);
-      sc = select(scale, fneg(scale), flip);
-    }
-    iq3s_flip[lane] = select(0u, 1u, flip);
-    iq3s_sc[lane] = sc;
-  }
-  workgroupBarrier();
+  iqg_finish(o, lane);
   // group g = lane of sub-block ib: its index bytes at the sub-block's packed position, qh by sub-block
   let g = lane;
   let ib = g / 8u;
@@ -60,10 +45,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     // written by lane g), the even lanes' neighbours write the signs byte of their 8 values
     let k = g % 8u;
     put_byte(o + 2u + 8u * rank + k, iqg_idx[g] & 255u);
-    if (k % 2u == 0u) {
-      let s = iqg_signs[g / 2u];
-      put_byte(o + 74u + 4u * rank + k / 2u, select(s, ~s & 255u, iq3s_flip[ib] != 0u));
-    }
+    if (k % 2u == 0u) { put_byte(o + 74u + 4u * rank + k / 2u, iqg_signs_of(g / 2u)); }
   }
   if (lane < 8u) {
     var qh = 0u;
@@ -72,18 +54,5 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     }
     put_byte(o + 66u + lane, qh);
   }
-  if (lane == 0u) {
-    var max_scale = 0u;
-    for (var j = 0u; j < runtime_u32(8u); j++) {
-      if (iqg_active[j] != 0u) { max_scale = select(iq3s_sc[j], max_scale, fgt(max_scale, iq3s_sc[j])); }
-    }
-    if (f_truthy(max_scale)) {
-      let d = fdiv(max_scale, IQ3S_F_31);
-      put_u16(o, fp16_bits(fmul(d, IQ3S_FUDGE)));
-      let id = fdiv(F_ONE, d);
-      for (var j = 0u; j < runtime_u32(4u); j++) {
-        put_byte(o + 106u + j, iqg_scale_code(id, iq3s_sc[2u * j]) | (iqg_scale_code(id, iq3s_sc[2u * j + 1u]) << 4u));
-      }
-    }
-  }
+  if ((lane < 4u) & (iqg_zero == 0u)) { put_byte(o + 106u + lane, iqg_code_pair(lane)); }
 }

@@ -18,16 +18,10 @@ const IQG_RECOMPUTE: u32 = IQG_OFF_GRID;
 const IQG_PARITY: bool = true;
 const IQG_SIGMA2_TWICE: bool = true;
 const IQG_PLAIN_BIAS: bool = false;
+const IQG_D_FUDGE: u32 = 0x3f81999au;     // 1.0125f
 
 const IQ3XXS_EPS: u32 = 0x322bcc77u;      // GROUP_MAX_EPS_IQ3_XXS = 1e-8f
 const IQ3XXS_F_15: u32 = 0x41700000u;
-const IQ3XXS_F_31: u32 = 0x41f80000u;
-const IQ3XXS_FUDGE: u32 = 0x3f81999au;    // 1.0125f
-
-var<workgroup> iq3xxs_sas: array<u32, 8>;   // sign codes of each sub-block
-var<workgroup> iq3xxs_sc: array<u32, 8>;    // final scale of each sub-block (0 when skipped)
-var<workgroup> iq3xxs_id: u32;              // 1 / d
-var<workgroup> iq3xxs_zero: u32;            // 1: max scale 0, the block is all zero bytes
 
 fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   iqg_prepare(x0, col, lane);
@@ -39,42 +33,15 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   }
   workgroupBarrier();
   iqg_search(lane);
-  if (lane < 8u) {
-    var sas = 0u;
-    var sc = 0u;
-    if (iqg_active[lane] != 0u) {
-      let scale = iqg_scale[lane];
-      let flip = flt(scale, 0u);
-      sc = select(scale, fneg(scale), flip);
-      for (var k = 0u; k < runtime_u32(4u); k++) {
-        let s = iqg_signs[4u * lane + k];
-        sas |= select(s, ~s & 127u, flip) << (7u * k);
-      }
-    }
-    iq3xxs_sas[lane] = sas;
-    iq3xxs_sc[lane] = sc;
-  }
-  workgroupBarrier();
-  if (lane == 0u) {
-    var max_scale = 0u;
-    for (var ib = 0u; ib < runtime_u32(8u); ib++) {
-      if (iqg_active[ib] != 0u) { max_scale = select(iq3xxs_sc[ib], max_scale, fgt(max_scale, iq3xxs_sc[ib])); }
-    }
-    let zero = !f_truthy(max_scale);
-    iq3xxs_zero = select(0u, 1u, zero);
-    if (!zero) {
-      let d = fdiv(max_scale, IQ3XXS_F_31);
-      put_u16(o, fp16_bits(fmul(d, IQ3XXS_FUDGE)));
-      iq3xxs_id = fdiv(F_ONE, d);
-    }
-  }
-  workgroupBarrier();
-  if (iq3xxs_zero == 0u) {
-    // group g = lane: its grid index (0 in a skipped sub-block)
+  iqg_finish(o, lane);
+  if (iqg_zero == 0u) {
+    // group g = lane: its grid index (0 in a skipped sub-block); sub-block lane: sign codes and scale code
     let g = lane;
     put_byte(o + 2u + g, select(0u, iqg_idx[g], iqg_active[g / 8u] != 0u));
     if (lane < 8u) {
-      put_u32(o + 66u + 4u * lane, iq3xxs_sas[lane] | (iqg_scale_code(iq3xxs_id, iq3xxs_sc[lane]) << 28u));
+      var sas = 0u;
+      for (var k = 0u; k < runtime_u32(4u); k++) { sas |= iqg_signs_of(4u * lane + k) << (7u * k); }
+      put_u32(o + 66u + 4u * lane, sas | (iqg_code(lane) << 28u));
     }
   }
 }

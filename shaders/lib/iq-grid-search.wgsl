@@ -14,6 +14,7 @@
 //   IQG_PARITY: bool       extractSigns' parity trick (IQ2_XXS, IQ2_XS, IQ3_XXS)
 //   IQG_SIGMA2_TWICE: bool superBlockSigma2's `twice`
 //   IQG_PLAIN_BIAS: bool   without imatrix w = 0.25·sigma2 + x² (IQ2_S), else w = x²
+//   IQG_D_FUDGE: u32       f32 bits of the factor on the stored d (1.0f: d as is; IQ2_S 0.9875f, IQ3 1.0125f/1.033f)
 // and the grid's type tables (binding 6, src/quant/iq-grids.ts iqGridGpuTables): point keys @0, the key
 // map @IQG_MAP (bit 31: on the grid, bits 0..15 the index; else count << 20 | offset of the neighbour list).
 //
@@ -21,8 +22,13 @@
 //   iqg_prepare(x0, col, lane)   sigma2, weights, |x| + signs per 8 values, max per sub-block (iqg_max)
 //   -- the type file sets iqg_active[sb], iqg_denom[sb], iqg_scale[sb] (the scale before any trial) for
 //      sb < IQG_NSUB, then calls workgroupBarrier() --
-//   iqg_search(lane)             iqg_scale[sb] = the sub-block's final scale (may be negative: the caller
-//                                flips it and the signs), iqg_idx[g] = grid index of group g (block-wide)
+//   iqg_search(lane)             iqg_scale[sb] = the sub-block's final scale (may be negative),
+//                                iqg_idx[g] = grid index of group g (block-wide)
+//   iqg_finish(o, lane)          iqg_sc[sb] = |final scale| (0 when skipped), the max of them, d = max ÷ 31
+//                                stored as fp16(d·IQG_D_FUDGE) at byte o (nothing when max is 0: the block's
+//                                words start zeroed), iqg_id = 1 ÷ d and iqg_zero; then the type file writes
+//                                its layout with iqg_idx, iqg_signs_of(k) (sign code, flipped with a negative
+//                                scale), iqg_code(sb) / iqg_code_pair(j) (4-bit scale codes, only if !zero)
 // Parallel plan: each lane evaluates (sub-block, trial) pairs (levels, on-grid map, neighbour search,
 // Σw·x·q, Σw·q²), stored per pair; one lane per sub-block then replays ggml's sequential keep-best over the
 // trials in order (`sumq2 > 0 && sumqx² > best·sumq2`, first wins); one lane per group recomputes the
@@ -42,6 +48,7 @@ const IQG_F_HALF: u32 = 0x3f000000u;
 const IQG_F_QK: u32 = 0x43800000u;     // 256.0f
 const IQG_F_TWO: u32 = 0x40000000u;
 const IQG_F_QUARTER: u32 = 0x3e800000u;
+const IQG_F_31: u32 = 0x41f80000u;     // d = max scale ÷ 31 (every IQ2/IQ3 type)
 
 const IQG_N: u32 = 256u;
 const IQG_NSUB: u32 = IQG_N / IQG_SUB;
@@ -73,6 +80,10 @@ var<workgroup> iqg_win: array<u32, IQG_NSUB>;       // the kept trial, or IQG_NO
 var<workgroup> iqg_redo: array<u32, IQG_NSUB>;      // 1: the groups are settled again at 1 / scale
 var<workgroup> iqg_on: array<u32, IQG_NG>;
 var<workgroup> iqg_idx: array<u32, IQG_NG>;
+var<workgroup> iqg_sc: array<u32, IQG_NSUB>;        // iqg_finish: |final scale| (0 when skipped)
+var<workgroup> iqg_flip: array<u32, IQG_NSUB>;      // iqg_finish: 1 when the final scale was negative
+var<workgroup> iqg_id: u32;                         // iqg_finish: 1 / d (set only when iqg_zero == 0)
+var<workgroup> iqg_zero: u32;                       // iqg_finish: 1 when the max scale is 0 (d = 0)
 var<workgroup> iqg_sqx: array<u32, IQG_PAIRS>;
 var<workgroup> iqg_sq2: array<u32, IQG_PAIRS>;
 // a lane's neighbour-distance terms by (coordinate, level): iqg_best_neighbour
@@ -313,3 +324,52 @@ fn iqg_search(lane: u32) {
   }
   workgroupBarrier();
 }
+
+// After iqg_search: a negative final scale flips to its magnitude (its sub-block's signs flip with it,
+// iqg_signs_of), the max over the searched sub-blocks gives d = max ÷ 31, stored as fp16(d·IQG_D_FUDGE) at
+// byte o unless the max is 0 (then d and every scale code stay 0), and iqg_id = 1 ÷ d for the scale codes
+fn iqg_finish(o: u32, lane: u32) {
+  if (lane < IQG_NSUB) {
+    var sc = 0u;
+    var flip = false;
+    if (iqg_active[lane] != 0u) {
+      let scale = iqg_scale[lane];
+      flip = flt(scale, 0u);
+      sc = select(scale, fneg(scale), flip);
+    }
+    iqg_sc[lane] = sc;
+    iqg_flip[lane] = select(0u, 1u, flip);
+  }
+  workgroupBarrier();
+  if (lane == 0u) {
+    var max_scale = 0u;
+    for (var sb = 0u; sb < runtime_u32(IQG_NSUB); sb++) {
+      if (iqg_active[sb] != 0u) { max_scale = select(iqg_sc[sb], max_scale, fgt(max_scale, iqg_sc[sb])); }
+    }
+    let zero = !f_truthy(max_scale);
+    iqg_zero = select(0u, 1u, zero);
+    if (!zero) {
+      let d = fdiv(max_scale, IQG_F_31);
+      var stored = d;
+      if (IQG_D_FUDGE != F_ONE) { stored = fmul(d, IQG_D_FUDGE); }
+      put_u16(o, fp16_bits(stored));
+      iqg_id = fdiv(F_ONE, d);
+    }
+  }
+  workgroupBarrier();
+}
+
+// The sign code of values 8k .. 8k + 7 as stored: inverted (7 bits with parity, else 8) when its
+// sub-block's scale came out negative; 0 in a skipped sub-block
+fn iqg_signs_of(k: u32) -> u32 {
+  let sb = (8u * k) / IQG_SUB;
+  let s = iqg_signs[k];
+  let mask = select(255u, 127u, IQG_PARITY);
+  return select(0u, select(s, ~s & mask, iqg_flip[sb] != 0u), iqg_active[sb] != 0u);
+}
+
+// The 4-bit code of sub-block sb's scale (after iqg_finish, only when iqg_zero == 0)
+fn iqg_code(sb: u32) -> u32 { return iqg_scale_code(iqg_id, iqg_sc[sb]); }
+
+// Sub-blocks 2j and 2j + 1's codes in one byte, low nibble first
+fn iqg_code_pair(j: u32) -> u32 { return iqg_code(2u * j) | (iqg_code(2u * j + 1u) << 4u); }
