@@ -96,14 +96,14 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     workgroupBarrier();
   }
   var scales: array<u32, 16>;
-  var shifts: array<u32, 16>;
+  var masks: array<u32, 16>;  // the groups' tables (iq1m_p_mask)
   var qh: array<u32, 16>;
   var index: array<u32, 32>;
   var max_scale = 0u;
   for (var ib = 0u; ib < runtime_u32(16u); ib++) {
     let xb = x0 + 16u * ib;
     scales[ib] = 0u;
-    shifts[ib] = 0u;
+    masks[ib] = 3u;
     qh[ib] = 0u;
     index[2u * ib] = 0u;
     index[2u * ib + 1u] = 0u;
@@ -145,31 +145,13 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     workgroupBarrier();
     let found = iq1_lanes_scan(IQ1M_NCAND, amax, lane);
     if (found.x == IQ1_NONE) { continue; }
-    let pair = iq1m_pair(found.x / 4u);
-    var scale = found.y;
-    var best_k = found.x % 4u;
-    let flip = flt(scale, 0u);
-    if (lane < 16u) {
-      let r = iq1_wg_rank[lane];
-      let l = select(select(2u, 1u, r < pair.y), 0u, r < pair.x);
-      iq1_wg_L[lane] = select(l, 2u - l, flip);
-    }
-    if (flip) {
-      scale = fneg(scale);
-      best_k = 3u - best_k;
-    }
-    workgroupBarrier();
-    let pm = iq1m_p_mask(best_k);
-    iq1_lanes_groups(xb, 2u, scale, pm, lane);
-    let g0 = workgroupUniformLoad(&iq1_wg_group[0]);
-    let g1 = workgroupUniformLoad(&iq1_wg_group[1]);
-    if (((g0 | g1) >> 16u) != 0u) { scale = iq1_lanes_refit(xb, 16u, pm, scale, lane); }
-    if (!fge(scale, 0u)) { g_inexact = true; } // NaN scale: the host throws as llama.cpp aborts
-    index[2u * ib] = g0 & 0xffffu;
-    index[2u * ib + 1u] = g1 & 0xffffu;
+    let r = iq1_lanes_settle(xb, 2u, iq1m_pair(found.x / 4u), found.y, iq1m_p_mask(found.x % 4u), lane);
+    let scale = r.x;
+    index[2u * ib] = iq1_wg_group[0] & 0xffffu;
+    index[2u * ib + 1u] = iq1_wg_group[1] & 0xffffu;
     qh[ib] = (index[2u * ib] >> 8u) | ((index[2u * ib + 1u] >> 8u) << 4u);
     scales[ib] = scale;
-    shifts[ib] = best_k;
+    masks[ib] = r.y;
     if (!fgt(max_scale, scale)) { max_scale = scale; }
   }
 
@@ -190,8 +172,8 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   for (var m = 0u; m < runtime_u32(4u); m++) {
     let j = lane + IQ1_LANES * m;
     let ib = j / 16u;
-    let l = u32(clamp(nearest_int(fmul(IQ1_F_HALF, fsub(fmul(id, scales[ib]), F_ONE))), 0, 7));
-    let pm = iq1m_p_mask(shifts[ib]);
+    let l = iq1_scale_code(id, scales[ib]);
+    let pm = masks[ib];
     let xj = src[x0 + j];
     let x2 = fmul(xj, xj);
     var w = x2;
@@ -212,10 +194,9 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     sumq2 = fadd(sumq2, iq1m_f2[j]);
   }
   for (var ib = 0u; ib < runtime_u32(16u); ib++) {
-    let l = u32(clamp(nearest_int(fmul(IQ1_F_HALF, fsub(fmul(id, scales[ib]), F_ONE))), 0, 7));
-    sc[ib >> 2u] |= l << (3u * (ib & 3u));
+    sc[ib >> 2u] |= iq1_scale_code(id, scales[ib]) << (3u * (ib & 3u));
     // MASKS: the delta sign of group 0 at bit 3, of group 1 at bit 7 (set where the group uses −delta)
-    let pm = iq1m_p_mask(shifts[ib]);
+    let pm = masks[ib];
     put_byte(o + 32u + ib, qh[ib] | select(0x08u, 0u, (pm & 1u) != 0u) | select(0x80u, 0u, (pm & 2u) != 0u));
   }
   if (fgt(sumq2, 0u)) { d = fdiv(sumqx, sumq2); }

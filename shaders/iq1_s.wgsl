@@ -74,13 +74,13 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   let sigma2 = workgroupUniformLoad(&iq1_wg_pub[0]);
   workgroupBarrier();
   var scales: array<u32, 8>;
-  var shifts: array<i32, 8>;
+  var minus: array<bool, 8>;  // the sub-block uses the -delta table
   var qh: array<u32, 8>;
   var max_scale = 0u;
   for (var ib = 0u; ib < runtime_u32(8u); ib++) {
     let xb = x0 + 32u * ib;
     scales[ib] = 0u;
-    shifts[ib] = 1;
+    minus[ib] = false;
     qh[ib] = 0u;
     let amax = iq1_abs_max(xb, 32u);
     if (flt(amax, IQ1S_EPS)) {
@@ -119,36 +119,18 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
       if (lane == 0u) { for (var k = 0u; k < runtime_u32(4u); k++) { put_byte(o + 2u + 4u * ib + k, 0u); } }
       continue;
     }
-    let pair = iq1s_pair(found.x / 2u);
-    var scale = found.y;
-    var shift = select(-1, 1, (found.x & 1u) == 0u);
-    let flip = flt(scale, 0u);
-    if (lane < 32u) {
-      let r = iq1_wg_rank[lane];
-      let l = select(select(2u, 1u, r < pair.y), 0u, r < pair.x);
-      iq1_wg_L[lane] = select(l, 2u - l, flip);
-    }
-    if (flip) {
-      scale = fneg(scale);
-      shift = -shift;
-    }
-    workgroupBarrier();
-    let p_mask = select(0u, 15u, shift == 1);
-    iq1_lanes_groups(xb, 4u, scale, p_mask, lane);
-    var off_grid = 0u;
+    // even candidates use the +delta table in all four groups
+    let r = iq1_lanes_settle(xb, 4u, iq1s_pair(found.x / 2u), found.y, select(0u, 15u, (found.x & 1u) == 0u), lane);
+    let scale = r.x;
     var h = 0u;
     for (var k = 0u; k < runtime_u32(4u); k++) {
-      let g = workgroupUniformLoad(&iq1_wg_group[k]);
-      off_grid |= g >> 16u;
-      let gi = g & 0xffffu;
+      let gi = iq1_wg_group[k] & 0xffffu;
       if (lane == 0u) { put_byte(o + 2u + 4u * ib + k, gi & 255u); }
       h |= (gi >> 8u) << (3u * k);
     }
-    if (off_grid != 0u) { scale = iq1_lanes_refit(xb, 32u, p_mask, scale, lane); }
-    if (!fge(scale, 0u)) { g_inexact = true; } // NaN scale: the host throws as llama.cpp aborts
     qh[ib] = h;
     scales[ib] = scale;
-    shifts[ib] = shift;
+    minus[ib] = r.y == 0u;
     if (!fgt(max_scale, scale)) { max_scale = scale; }
   }
 
@@ -162,8 +144,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
   put_u16(o, fp16_bits(fmul(d, IQ1S_FUDGE)));
   let id = fdiv(F_ONE, d);
   for (var ib = 0u; ib < runtime_u32(8u); ib++) {
-    var l = u32(clamp(nearest_int(fmul(IQ1_F_HALF, fsub(fmul(id, scales[ib]), F_ONE))), 0, 7));
-    l |= select(0u, 8u, shifts[ib] == -1);
+    let l = iq1_scale_code(id, scales[ib]) | select(0u, 8u, minus[ib]);
     put_u16(o + 34u + 2u * ib, qh[ib] | (l << 12u));
   }
 }

@@ -256,3 +256,31 @@ fn iq1_lanes_refit(xb: u32, n: u32, p_mask: u32, scale: u32, lane: u32) -> u32 {
   workgroupBarrier();
   return r;
 }
+
+// The end of a sub-block's search, in every lane (uniform control flow), once iq1_lanes_scan has found the split
+// `pair` (i1, i2 over the sorted order: level 0 below rank i1, 1 below i2, else 2) with `scale` and the groups'
+// tables p_mask: a negative scale is negated, its levels mirrored (2 − l) and the tables swapped (the ng bits of
+// p_mask inverted); then the ng groups are settled on the grid (iq1_lanes_groups: iq1_wg_group) and the scale
+// refitted when one of them was off it. Returns (scale, p_mask).
+fn iq1_lanes_settle(xb: u32, ng: u32, pair: vec2<u32>, scale: u32, p_mask: u32, lane: u32) -> vec2<u32> {
+  let flip = flt(scale, 0u);
+  if (lane < 8u * ng) {
+    let r = iq1_wg_rank[lane];
+    let l = select(select(2u, 1u, r < pair.y), 0u, r < pair.x);
+    iq1_wg_L[lane] = select(l, 2u - l, flip);
+  }
+  let pm = select(p_mask, p_mask ^ ((1u << ng) - 1u), flip);
+  var s = select(scale, fneg(scale), flip);
+  workgroupBarrier();
+  iq1_lanes_groups(xb, ng, s, pm, lane);
+  var off_grid = 0u;
+  for (var k = 0u; k < runtime_u32(ng); k++) { off_grid |= workgroupUniformLoad(&iq1_wg_group[k]) >> 16u; }
+  if (off_grid != 0u) { s = iq1_lanes_refit(xb, 8u * ng, pm, s, lane); }
+  if (!fge(s, 0u)) { g_inexact = true; } // NaN scale: the host throws as llama.cpp aborts
+  return vec2<u32>(s, pm);
+}
+
+// The 3-bit code of a sub-block scale s with id = 1 ÷ d: clamp(nearest_int(0.5·(id·s − 1)), 0, 7)
+fn iq1_scale_code(id: u32, s: u32) -> u32 {
+  return u32(clamp(nearest_int(fmul(IQ1_F_HALF, fsub(fmul(id, s), F_ONE))), 0, 7));
+}
