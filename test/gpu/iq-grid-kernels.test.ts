@@ -10,21 +10,12 @@ import { gpuKernel } from '../../src/gpu/kernels.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
+import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
 const TYPES = [GgmlType.IQ3_XXS, GgmlType.IQ3_S];
-
-function imatrices(nPerRow: number): [string, Float32Array | null][] {
-  return [
-    ['no imatrix', null],
-    ['imatrix', generateImatrix(nPerRow, 11)],
-    ['all-ones imatrix', new Float32Array(nPerRow).fill(1)],
-    ['sparse imatrix', Float32Array.from({ length: nPerRow }, (_, i) => (i % 7 === 3 ? 1.5 + (i % 5) : 0))],
-    ['all-zero imatrix', new Float32Array(nPerRow)],
-  ];
-}
 
 /**
  * Blocks the kernel must leave to the host, exactly: all of 'subnormal' (the weights square subnormal
@@ -72,33 +63,12 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
   for (const type of TYPES) {
     const { name, blockSize } = typeLayout(type);
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 5 imatrix variants`, async () => {
-      let cases = 0;
-      let blocks = 0;
-      let device = 0;
-      let ordinaryBlocks = 0;
       const t0 = performance.now();
-      for (const [d, dist] of DISTRIBUTIONS.entries()) {
-        const nPerRow = d % 2 ? 512 : 256;
-        const nrows = 3 + 2 * ((d >> 1) % 2);
-        const src = generate(dist, nrows, nPerRow, 31 + d);
-        for (const [imName, im] of imatrices(nPerRow)) {
-          const before = q.stats.fallbackBlocks;
-          const beforeBlocks = q.stats.blocks;
-          const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} ${nrows}x${nPerRow} ${imName}`);
-          const n = (nrows * nPerRow) / blockSize;
-          expect(q.stats.blocks - beforeBlocks).toBe(n);
-          const flagged = q.stats.fallbackBlocks - before;
-          const host = expectedHostBlocks(type, dist, im === null, nrows, nPerRow / blockSize);
-          expect(flagged, `${name} ${dist} ${imName}: blocks via the host`).toBe(host ?? 0);
-          if (host === null) ordinaryBlocks += n;
-          // flagged blocks must all be ones the host rule (src/gpu/fallback.ts mayNeedHostPath) expects
-          expect(q.stats.ordinaryFallbackBlocks, `${name} ${dist} ${imName}: ordinary blocks on the host`).toBe(0);
-          blocks += n;
-          device += n - flagged;
-          cases++;
-        }
-      }
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+        shape: (d) => ({ nPerRow: d % 2 ? 512 : 256, nrows: 3 + 2 * ((d >> 1) % 2) }),
+        imatrices: (nPerRow) => imatrixVariants(nPerRow, { plain: true }),
+        hostBlocks: ({ dist, im, nrows, nPerRow }) => expectedHostBlocks(type, dist, im === null, nrows, nPerRow / blockSize) ?? 0,
+      });
       expect(cases).toBe(DISTRIBUTIONS.length * 5);
       console.log(`${name}: ${blocks} blocks identical, ${device} on the device (${ordinaryBlocks} from ordinary distributions, all of them), ${blocks - device} by the host; ${(performance.now() - t0).toFixed(0)} ms`);
     });
@@ -115,17 +85,7 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
     });
 
     test(`${name}: rows split over chunks`, async () => {
-      const nrows = 3;
-      const nPerRow = 3 * 256;
-      for (const dist of ['laplace', 'outliers', 'ties'] as const) {
-        const src = generate(dist, nrows, nPerRow, 7);
-        for (const [imName, im] of imatrices(nPerRow).slice(0, 2)) {
-          const before = tiny.stats.fallbackBlocks;
-          const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} split ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split ${imName}`);
-          expect(tiny.stats.fallbackBlocks - before, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
-        }
-      }
+      await splitRows(tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain: true }).slice(0, 2));
     });
   }
 });

@@ -8,31 +8,21 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
-import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
+import { DISTRIBUTIONS } from '../data/distributions.js';
 import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
+import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
 const TYPES = [GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.Q1_0, GgmlType.Q2_0];
-/** values near the binary32 range limits (subnormals, squares that underflow): the host path may take them */
-const EXTREME = new Set<DistributionName>(['subnormal', 'tiny-huge']);
-
 /** Row lengths with odd block counts, so pairs and quads of blocks end inside a chunk. */
 function rowLengths(blockSize: number): number[] {
   return blockSize === 256 ? [256, 512, 768] : [3 * blockSize, 5 * blockSize, 256 + blockSize];
 }
 
-function imatrices(nPerRow: number): [string, Float32Array | null][] {
-  return [
-    ['no imatrix', null],
-    ['imatrix', generateImatrix(nPerRow, 11)],
-    ['all-ones imatrix', new Float32Array(nPerRow).fill(1)],
-    ['sparse imatrix', Float32Array.from({ length: nPerRow }, (_, i) => (i % 7 === 3 ? 1.5 + (i % 5) : 0))],
-    ['all-zero imatrix', new Float32Array(nPerRow)],
-  ];
-}
+const imatrices = (nPerRow: number) => imatrixVariants(nPerRow, { plain: true });
 
 const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
@@ -57,35 +47,19 @@ describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 ke
   for (const type of TYPES) {
     const { name, blockSize } = typeLayout(type);
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 5 imatrix variants`, async () => {
-      let cases = 0;
-      let blocks = 0;
-      let device = 0;
-      let ordinaryBlocks = 0;
       const lengths = rowLengths(blockSize);
-      for (const [d, dist] of DISTRIBUTIONS.entries()) {
-        const nPerRow = lengths[d % lengths.length];
-        const nrows = 3 + 2 * (d % 2);
-        const src = generate(dist, nrows, nPerRow, 31 + d);
-        for (const [imName, im] of imatrices(nPerRow)) {
-          const before = q.stats.fallbackBlocks;
-          const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} ${nrows}x${nPerRow} ${imName}`);
-          const n = (nrows * nPerRow) / blockSize;
-          const flagged = q.stats.fallbackBlocks - before;
-          if (!EXTREME.has(dist)) {
-            expect(flagged, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
-            ordinaryBlocks += n;
-          } else if (dist === 'subnormal') {
-            // every value is subnormal: each block touches one in a float operation and goes to the host,
-            // except on IQ4's plain path, where max|x| < 1e-15 gives scale 0 and codes from 0·x (no flag)
-            const iq4Plain = (type === GgmlType.IQ4_NL || type === GgmlType.IQ4_XS) && im === null;
-            expect(flagged, `${name} subnormal ${imName}: blocks via the host`).toBe(iq4Plain ? 0 : n);
-          }
-          blocks += n;
-          device += n - flagged;
-          cases++;
-        }
-      }
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+        shape: (d) => ({ nPerRow: lengths[d % lengths.length], nrows: 3 + 2 * (d % 2) }),
+        imatrices,
+        // subnormal: every value is subnormal, each block touches one in a float operation and goes to the
+        // host, except on IQ4's plain path, where max|x| < 1e-15 gives scale 0 and codes from 0·x (no flag)
+        hostBlocks: ({ dist, im, n }) => {
+          if (dist === 'tiny-huge') return null;
+          if (dist !== 'subnormal') return 0;
+          const iq4Plain = (type === GgmlType.IQ4_NL || type === GgmlType.IQ4_XS) && im === null;
+          return iq4Plain ? 0 : n;
+        },
+      });
       expect(cases).toBe(DISTRIBUTIONS.length * 5);
       // every ordinary block on the device, and the extreme ones that stayed in range too
       expect(device).toBeGreaterThanOrEqual(ordinaryBlocks);
@@ -96,17 +70,7 @@ describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 ke
     });
 
     test(`${name}: rows split over chunks, with and without imatrix`, async () => {
-      const nrows = 5;
-      const nPerRow = 3 * 256;
-      for (const dist of ['laplace', 'edge-blocks', 'outliers', 'ties'] as const) {
-        const src = generate(dist, nrows, nPerRow, 7);
-        for (const [imName, im] of imatrices(nPerRow).slice(0, 2)) {
-          const before = tiny.stats.fallbackBlocks;
-          const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split ${imName}`);
-          expect(tiny.stats.fallbackBlocks - before, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
-        }
-      }
+      await splitRows(tiny, type, ['laplace', 'edge-blocks', 'outliers', 'ties'], 5, 3 * 256, imatrices(3 * 256).slice(0, 2));
     });
   }
 

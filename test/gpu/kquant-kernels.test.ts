@@ -8,8 +8,9 @@ import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { QK_K, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType } from '../../src/quant/registry.js';
 import { gpuKernelTypes } from '../../src/gpu/kernels.js';
-import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
-import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
+import { DISTRIBUTIONS, type DistributionName } from '../data/distributions.js';
+import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
+import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -28,14 +29,8 @@ const EXTREME = new Set<DistributionName>(['subnormal', 'tiny-huge', 'huge']);
  */
 const mayFlag = (dist: DistributionName, imName: string) => EXTREME.has(dist) || (dist === 'sparse' && imName === 'sparse imatrix');
 
-function imatrices(nPerRow: number): [string, Float32Array | null][] {
-  return [
-    ['no imatrix', null],
-    ['imatrix', generateImatrix(nPerRow, 11)],
-    ['all-ones imatrix', new Float32Array(nPerRow).fill(1)],
-    ['sparse imatrix', Float32Array.from({ length: nPerRow }, (_, i) => (i % 7 === 3 ? 1.5 + (i % 5) : 0))],
-  ];
-}
+/** no imatrix, heavy-tailed with zero columns, all ones, sparse (no all-zero one here) */
+const imatrices = (nPerRow: number) => imatrixVariants(nPerRow, { plain: true, allZero: false });
 
 const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
@@ -55,39 +50,17 @@ describe.skipIf(!env.handle)('K-quant kernels == CPU reference', () => {
   for (const type of TYPES) {
     const name = typeLayout(type).name;
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 4 imatrix variants`, async () => {
-      let cases = 0;
-      let gpuBlocks = 0;
-      for (const [d, dist] of DISTRIBUTIONS.entries()) {
-        const nPerRow = ROW_LENGTHS[d % ROW_LENGTHS.length];
-        const nrows = 3 + 2 * (d % 2);
-        for (const [imName, im] of imatrices(nPerRow)) {
-          const src = generate(dist, nrows, nPerRow, 31 + d);
-          const before = q.stats.fallbackBlocks;
-          const got = await q.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} ${nrows}x${nPerRow} ${imName}`);
-          const flagged = q.stats.fallbackBlocks - before;
-          // the host rule (src/gpu/fallback.ts mayNeedHostPath) must explain every flagged block
-          expect(q.stats.ordinaryFallbackBlocks, `${name} ${dist} ${imName}: ordinary blocks on the host`).toBe(0);
-          if (!mayFlag(dist, imName)) expect(flagged, `${name} ${dist} ${imName}: blocks left to the host`).toBe(0);
-          gpuBlocks += (nrows * nPerRow) / 256 - flagged;
-          cases++;
-        }
-      }
+      const { cases, device } = await sweepDistributions(q, type, {
+        shape: (d) => ({ nPerRow: ROW_LENGTHS[d % ROW_LENGTHS.length], nrows: 3 + 2 * (d % 2) }),
+        imatrices,
+        hostBlocks: ({ dist, imName }) => (mayFlag(dist, imName) ? null : 0),
+      });
       expect(cases).toBe(DISTRIBUTIONS.length * 4);
-      expect(gpuBlocks).toBeGreaterThan(0);
+      expect(device).toBeGreaterThan(0);
     });
 
     test(`${name}: rows split over chunks, with and without imatrix`, async () => {
-      const nrows = 5;
-      const nPerRow = 512;
-      for (const dist of ['laplace', 'edge-blocks', 'outliers'] as const) {
-        const src = generate(dist, nrows, nPerRow, 7);
-        for (const [imName, im] of imatrices(nPerRow).slice(0, 2)) {
-          const got = await tiny.quantize(type, src, nrows, nPerRow, im, `${dist} ${imName}`);
-          expectSameBytes(got, reference(type, src, nrows, nPerRow, im), type, `${name} ${dist} split ${imName}`);
-          expect(tiny.stats.ordinaryFallbackBlocks, `${name} ${dist} split ${imName}: ordinary blocks on the host`).toBe(0);
-        }
-      }
+      await splitRows(tiny, type, ['laplace', 'edge-blocks', 'outliers'], 5, 512, imatrices(512).slice(0, 2));
     });
   }
 });
