@@ -10,13 +10,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { oracleUnavailable } from '../oracle/llama-cpp.js';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
+import { generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
-import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { dequantizeRows, quantizeChunk } from '../../src/quant/registry.js';
 import { oracleFamily } from './oracle-family.js';
+import { compareWithOracle, forEachOracleCase, impl, oracleSummary, randomFinite, sameDequantized, sparseImatrix, type ImatrixVariant } from './oracle-cases.js';
 
 const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
@@ -25,58 +26,17 @@ const CHILD = fileURLToPath(new URL('./oracle-chunk-child.ts', import.meta.url))
 const TYPES = oracleFamily('iq1').map((t) => t.layout.type);
 const ROW_SHAPES: [nrows: number, nPerRow: number][] = [[1, 256], [3, 512], [2, 768]];
 
-const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
-afterAll(() => {
-  if (oracle) {
-    console.log(`iq1 oracle: quantize ${summary.quantizeSame}/${summary.quantizeCases} cases identical ` +
-      `(${summary.quantizeBytes} bytes), dequantize ${summary.dequantizeSame}/${summary.dequantizeCases} cases identical ` +
-      `(${summary.dequantizeValues} values)`);
-  }
-});
+const summary = oracleSummary('iq1', oracle);
 
-function impl(type: GgmlType): QuantTraits {
-  const q = quantType(type);
-  if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
-  return q;
-}
-
-function imatrices(type: GgmlType, nPerRow: number): [string, Float32Array | null][] {
-  const sparse = new Float32Array(nPerRow);
-  const r = rng(nPerRow + 17);
-  for (let i = 0; i < nPerRow; i++) sparse[i] = r() < 0.1 ? 1 + 100 * r() : 0;
-  const list: [string, Float32Array | null][] = [
+function imatrices(type: GgmlType, nPerRow: number): ImatrixVariant[] {
+  const list: ImatrixVariant[] = [
     ['generated', generateImatrix(nPerRow, nPerRow)],
     ['ones', new Float32Array(nPerRow).fill(1)],
-    ['sparse', sparse],
+    ['sparse', sparseImatrix(nPerRow, nPerRow + 17)],
     ['all-zero', new Float32Array(nPerRow)],
   ];
   if (impl(type).imatrix !== 'required') list.unshift(['none', null]);
   return list;
-}
-
-/** Finite binary32 values from random bit patterns: every exponent, subnormals, values near FLT_MAX. */
-function randomFinite(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const bits = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    let b: number;
-    do b = Math.floor(r() * 4294967296) >>> 0; while ((b & 0x7f800000) === 0x7f800000);
-    bits[i] = b;
-  }
-  return new Float32Array(bits.buffer);
-}
-
-/** Describes the first difference, or returns null when the arrays are identical. */
-function firstDiff(ours: Uint8Array | Uint32Array, theirs: Uint8Array | Uint32Array, unit: number, what: string): string | null {
-  if (ours.length !== theirs.length) return `${what}: length ${ours.length} vs ${theirs.length}`;
-  for (let i = 0; i < ours.length; i++) {
-    if (ours[i] !== theirs[i]) {
-      let count = 0;
-      for (let k = i; k < ours.length; k++) if (ours[k] !== theirs[k]) count++;
-      return `${what}: ${count} differences, first at index ${i} (block ${Math.floor(i / unit)}): ours ${ours[i].toString(16)}, llama.cpp ${theirs[i].toString(16)}`;
-    }
-  }
-  return null;
 }
 
 /** Runs oracle-chunk-child.ts without blocking the test worker. */
@@ -92,31 +52,9 @@ function runChild(arg: string): Promise<{ status: number | null; signal: string 
   });
 }
 
-const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
 /** Quantizes with both, compares bytes, then dequantizes llama.cpp's bytes with both and compares bits. */
-function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): string[] {
-  const q = impl(type);
-  const problems: string[] = [];
-  const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
-  const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows).fill(0xa5); // garbage: every byte must be written
-  quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
-  summary.quantizeCases++;
-  summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
-  if (qd) problems.push(qd);
-  else summary.quantizeSame++;
-  const n = nrows * nPerRow;
-  const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
-  const deqOurs = new Float32Array(n);
-  dequantizeRows(q, theirs, deqOurs, n);
-  summary.dequantizeCases++;
-  summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
-  if (dd) problems.push(dd);
-  else summary.dequantizeSame++;
-  return problems;
-}
+const compare = (type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null) =>
+  compareWithOracle(oracle!, summary, type, src, nrows, nPerRow, imatrix);
 
 // a missing oracle on linux-x64 or under CI=true fails through requireOracle() above
 
@@ -125,25 +63,17 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
     const name = typeLayout(type).name;
     it(`${name}: every distribution, row shape and imatrix`, () => {
       const failures: string[] = [];
-      let seed = 1;
-      let cases = 0, aborts = 0;
-      for (const [nrows, nPerRow] of ROW_SHAPES) {
-        const sources: [string, Float32Array][] = DISTRIBUTIONS.map((d) => [d, generate(d, nrows, nPerRow, seed++)]);
-        sources.push(['random-finite-bits', randomFinite(nrows * nPerRow, seed++)]);
-        for (const [dist, src] of sources) {
-          for (const [imName, im] of imatrices(type, nPerRow)) {
-            cases++;
-            if (dist === 'random-finite-bits' && !im) {
-              // weights x² overflow to Inf, a sub-block scale becomes Inf/Inf: llama.cpp aborts (see below), we throw
-              expect(() => quantizeChunk(type, src, new Uint8Array(impl(type).layout.typeSize * nrows * nPerRow / 256), nrows, nPerRow, im))
-                .toThrow(/llama.cpp aborts here/);
-              aborts++;
-              continue;
-            }
-            for (const p of compare(type, src, nrows, nPerRow, im)) failures.push(`${dist} ${nrows}x${nPerRow} imatrix=${imName}: ${p}`);
-          }
+      let aborts = 0;
+      const cases = forEachOracleCase(ROW_SHAPES, (nPerRow) => imatrices(type, nPerRow), ({ dist, src, nrows, nPerRow, im, label }) => {
+        if (dist === 'random-finite-bits' && !im) {
+          // weights x² overflow to Inf, a sub-block scale becomes Inf/Inf: llama.cpp aborts (see below), we throw
+          expect(() => quantizeChunk(type, src, new Uint8Array(impl(type).layout.typeSize * nrows * nPerRow / 256), nrows, nPerRow, im))
+            .toThrow(/llama.cpp aborts here/);
+          aborts++;
+          return;
         }
-      }
+        for (const p of compare(type, src, nrows, nPerRow, im)) failures.push(`${label}: ${p}`);
+      });
       expect(failures.slice(0, 10)).toEqual([]);
       // 15 sources x 3 shapes x (4 imatrices, + none for IQ1_M)
       expect(cases).toBe(type === GgmlType.IQ1_S ? 180 : 225);
@@ -202,15 +132,7 @@ describe.skipIf(!oracle)('IQ1_S / IQ1_M match llama.cpp byte for byte', () => {
           for (let i = 0; i < 4; i++) bytes[o + 48 + 2 * i + 1] = (bytes[o + 48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 15) << 4);
         }
       });
-      const n = nb * blockSize;
-      const ours = new Float32Array(n);
-      dequantizeRows(q, bytes, ours, n);
-      const theirs = oracle!.dequantizeRow(type, bytes, n);
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), blockSize, name);
-      summary.dequantizeCases++;
-      summary.dequantizeValues += n;
-      if (!diff) summary.dequantizeSame++;
-      expect(diff).toBeNull();
+      expect(sameDequantized(oracle!, type, bytes, nb * blockSize, summary, name)).toBeNull();
     }
   });
 

@@ -4,36 +4,23 @@
  * distribution, several row lengths, with no imatrix and five kinds of imatrix. IQ4_* use the imatrix;
  * the others ignore it (their bytes with any imatrix must equal their bytes without one).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
+import { describe, expect, it } from 'vitest';
+import { oracleUnavailable } from '../oracle/llama-cpp.js';
 import { requireOracle } from '../oracle/require-oracle.js';
 import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
 import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
-import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { quantizeChunk } from '../../src/quant/registry.js';
+import { compareWithOracle, firstDiff, forEachOracleCase, impl, oracleSummary, sameDequantized, sparseImatrix } from './oracle-cases.js';
 
 const oracle = requireOracle();
 if (!oracle) console.log(oracleUnavailable);
-
 
 const TYPES = [GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.Q1_0, GgmlType.Q2_0];
 const USES_IMATRIX = new Set([GgmlType.IQ4_NL, GgmlType.IQ4_XS]);
 const NROWS = 3;
 
-const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
-afterAll(() => {
-  if (oracle) {
-    console.log(`iq4/ternary/mxfp4/q1_0/q2_0 oracle: quantize ${summary.quantizeSame}/${summary.quantizeCases} cases identical ` +
-      `(${summary.quantizeBytes} bytes), dequantize ${summary.dequantizeSame}/${summary.dequantizeCases} cases identical ` +
-      `(${summary.dequantizeValues} values)`);
-  }
-});
-
-function impl(type: GgmlType): QuantTraits {
-  const q = quantType(type);
-  if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
-  return q;
-}
+const summary = oracleSummary('iq4/ternary/mxfp4/q1_0/q2_0', oracle);
 
 function rowLengths(type: GgmlType): number[] {
   const { blockSize } = typeLayout(type);
@@ -48,74 +35,28 @@ function imatrixFor(kind: ImatrixKind, n: number, seed: number): Float32Array | 
   if (kind === 'generated') return generateImatrix(n, seed);
   if (kind === 'ones') return new Float32Array(n).fill(1);
   if (kind === 'all-zero') return new Float32Array(n);
-  const r = rng(seed + 17);
   if (kind === 'signed') {
     // not a real imatrix, but ggml_quantize_chunk accepts it: negative weights reach negative sums
+    const r = rng(seed + 17);
     const w = generateImatrix(n, seed);
     for (let i = 0; i < n; i++) if (r() < 0.3) w[i] = -w[i];
     return w;
   }
   // mostly zero columns, a few strong ones: whole 32-blocks end up with zero weight
-  const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) w[i] = r() < 0.1 ? 1 + 100 * r() : 0;
-  return w;
+  return sparseImatrix(n, seed + 17);
 }
 
-/** Finite binary32 values from random bit patterns: every exponent, subnormals, values near FLT_MAX. */
-function randomFinite(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const bits = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    let b: number;
-    do b = Math.floor(r() * 4294967296) >>> 0; while ((b & 0x7f800000) === 0x7f800000);
-    bits[i] = b;
-  }
-  return new Float32Array(bits.buffer);
-}
-
-/** Describes the first difference, or returns null when the arrays are identical. */
-function firstDiff(ours: Uint8Array | Uint32Array, theirs: Uint8Array | Uint32Array, unit: number, what: string): string | null {
-  if (ours.length !== theirs.length) return `${what}: length ${ours.length} vs ${theirs.length}`;
-  for (let i = 0; i < ours.length; i++) {
-    if (ours[i] !== theirs[i]) {
-      let count = 0;
-      for (let k = i; k < ours.length; k++) if (ours[k] !== theirs[k]) count++;
-      return `${what}: ${count} differences, first at index ${i} (block ${Math.floor(i / unit)}): ours ${ours[i].toString(16)}, llama.cpp ${theirs[i].toString(16)}`;
-    }
-  }
-  return null;
-}
-
-const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
-/** Quantizes with both, compares bytes, then dequantizes llama.cpp's bytes with both and compares bits. */
+/**
+ * Quantizes with both and compares bytes (for a type that ignores the imatrix, ours must equal ours without
+ * one), then dequantizes llama.cpp's bytes with both and compares bits.
+ */
 function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): string[] {
-  const q = impl(type);
-  const problems: string[] = [];
-  const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
-  const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows);
-  quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
-  summary.quantizeCases++;
-  summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
-  if (qd) problems.push(qd);
-  else summary.quantizeSame++;
-  if (imatrix && !USES_IMATRIX.has(type)) {
+  return compareWithOracle(oracle!, summary, type, src, nrows, nPerRow, imatrix, (ours) => {
+    if (!imatrix || USES_IMATRIX.has(type)) return null;
     const plain = new Uint8Array(ours.length);
-    quantizeChunk(q, src, plain, nrows, nPerRow, null);
-    const pd = firstDiff(ours, plain, q.layout.typeSize, 'imatrix not ignored');
-    if (pd) problems.push(pd);
-  }
-  const n = nrows * nPerRow;
-  const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
-  const deqOurs = new Float32Array(n);
-  dequantizeRows(q, theirs, deqOurs, n);
-  summary.dequantizeCases++;
-  summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
-  if (dd) problems.push(dd);
-  else summary.dequantizeSame++;
-  return problems;
+    quantizeChunk(impl(type), src, plain, nrows, nPerRow, null);
+    return firstDiff(ours, plain, impl(type).layout.typeSize, 'imatrix not ignored');
+  });
 }
 
 describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 match llama.cpp byte for byte', () => {
@@ -123,19 +64,10 @@ describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 match 
     const name = typeLayout(type).name;
     it(`${name}: every distribution, row length and imatrix`, () => {
       const failures: string[] = [];
-      let seed = 1;
-      let cases = 0;
-      for (const nPerRow of rowLengths(type)) {
-        const sources: [string, Float32Array][] = DISTRIBUTIONS.map((d) => [d, generate(d, NROWS, nPerRow, seed++)]);
-        sources.push(['random-finite-bits', randomFinite(NROWS * nPerRow, seed++)]);
-        for (const [dist, src] of sources) {
-          for (const kind of IMATRIX_KINDS) {
-            const im = imatrixFor(kind, nPerRow, seed);
-            for (const p of compare(type, src, NROWS, nPerRow, im)) failures.push(`${dist} n=${nPerRow} imatrix=${kind}: ${p}`);
-            cases++;
-          }
-        }
-      }
+      const ims = (nPerRow: number, seed: number) => IMATRIX_KINDS.map((kind) => [kind, imatrixFor(kind, nPerRow, seed)] as [string, Float32Array | null]);
+      const cases = forEachOracleCase(rowLengths(type).map((n) => [NROWS, n] as const), ims, (c) => {
+        for (const p of compare(type, c.src, c.nrows, c.nPerRow, c.im)) failures.push(`${c.label}: ${p}`);
+      });
       expect(failures.slice(0, 10)).toEqual([]);
       expect(cases).toBe(rowLengths(type).length * (DISTRIBUTIONS.length + 1) * IMATRIX_KINDS.length);
     });
@@ -217,15 +149,7 @@ describe.skipIf(!oracle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 match 
       } else {
         [0, 1, 2, 127, 128, 254, 255].forEach((e, b) => { bytes[b * q.layout.typeSize] = e; });
       }
-      const n = nb * q.layout.blockSize;
-      const ours = new Float32Array(n);
-      dequantizeRows(q, bytes, ours, n);
-      const theirs = oracle!.dequantizeRow(type, bytes, n);
-      summary.dequantizeCases++;
-      summary.dequantizeValues += n;
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), q.layout.blockSize, q.layout.name);
-      if (!diff) summary.dequantizeSame++;
-      expect(diff).toBeNull();
+      expect(sameDequantized(oracle!, type, bytes, nb * q.layout.blockSize, summary, q.layout.name)).toBeNull();
     }
   });
 

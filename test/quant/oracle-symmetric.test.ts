@@ -4,12 +4,13 @@
  * `ggml_quantize_chunk`'s and dequantized floats must equal `dequantize_row_*`'s bit for bit, for every
  * seeded distribution, several row lengths and row counts, with no imatrix and with three kinds of imatrix.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { DISTRIBUTIONS, generate, generateImatrix, rng } from '../data/distributions.js';
+import { generate, generateImatrix, rng } from '../data/distributions.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
-import { dequantizeRows, quantType, quantizeChunk, type QuantTraits } from '../../src/quant/registry.js';
+import { dequantizeRows, quantizeChunk } from '../../src/quant/registry.js';
 import { oracleFamily } from './oracle-family.js';
+import { bitsOf, compareWithOracle, firstDiff, forEachOracleCase, impl, oracleSummary, sameDequantized, sparseImatrix, type ImatrixVariant } from './oracle-cases.js';
 
 const oracle = requireOracle();
 
@@ -17,20 +18,7 @@ const TYPES = oracleFamily('symmetric').map((t) => t.layout.type);
 const HAS_IMATRIX_PATH = new Set(oracleFamily('symmetric').filter((t) => t.imatrix !== 'ignored').map((t) => t.layout.type));
 const NROWS = 3;
 
-const summary = { quantizeCases: 0, quantizeSame: 0, quantizeBytes: 0, dequantizeCases: 0, dequantizeSame: 0, dequantizeValues: 0 };
-afterAll(() => {
-  if (oracle) {
-    console.log(`symmetric oracle: quantize ${summary.quantizeSame}/${summary.quantizeCases} cases identical ` +
-      `(${summary.quantizeBytes} bytes), dequantize ${summary.dequantizeSame}/${summary.dequantizeCases} cases identical ` +
-      `(${summary.dequantizeValues} values)`);
-  }
-});
-
-function impl(type: GgmlType): QuantTraits {
-  const q = quantType(type);
-  if (!q) throw new Error(`no CPU quantizer registered for ${typeLayout(type).name}`);
-  return q;
-}
+const summary = oracleSummary('symmetric', oracle);
 
 function rowLengths(type: GgmlType): number[] {
   const { blockSize } = typeLayout(type);
@@ -39,87 +27,27 @@ function rowLengths(type: GgmlType): number[] {
   return [1, 31, 256];
 }
 
-function imatrices(nPerRow: number): [string, Float32Array | null][] {
-  const sparse = new Float32Array(nPerRow);
-  const r = rng(nPerRow + 17);
-  for (let i = 0; i < nPerRow; i++) sparse[i] = r() < 0.1 ? 1 + 100 * r() : 0;
+function imatrices(nPerRow: number): ImatrixVariant[] {
   return [
     ['none', null],
     ['generated', generateImatrix(nPerRow, nPerRow)],
     ['ones', new Float32Array(nPerRow).fill(1)],
-    ['sparse', sparse],
+    ['sparse', sparseImatrix(nPerRow, nPerRow + 17)],
   ];
 }
 
-/** Finite binary32 values from random bit patterns: every exponent, subnormals, values near FLT_MAX. */
-function randomFinite(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const bits = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    let b: number;
-    do b = Math.floor(r() * 4294967296) >>> 0; while ((b & 0x7f800000) === 0x7f800000);
-    bits[i] = b;
-  }
-  return new Float32Array(bits.buffer);
-}
-
-/** Describes the first difference, or returns null when the arrays are identical. */
-function firstDiff(ours: Uint8Array | Uint32Array, theirs: Uint8Array | Uint32Array, unit: number, what: string): string | null {
-  if (ours.length !== theirs.length) return `${what}: length ${ours.length} vs ${theirs.length}`;
-  for (let i = 0; i < ours.length; i++) {
-    if (ours[i] !== theirs[i]) {
-      let count = 0;
-      for (let k = i; k < ours.length; k++) if (ours[k] !== theirs[k]) count++;
-      return `${what}: ${count} differences, first at index ${i} (block ${Math.floor(i / unit)}): ours ${ours[i].toString(16)}, llama.cpp ${theirs[i].toString(16)}`;
-    }
-  }
-  return null;
-}
-
-function bitsOf(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length);
-}
-
-/** Quantizes with both, compares bytes, then dequantizes the (identical) bytes with both and compares bits. */
-function compare(type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null): string[] {
-  const q = impl(type);
-  const problems: string[] = [];
-  const theirs = oracle!.quantizeChunk(type, src, nrows, nPerRow, imatrix);
-  const ours = new Uint8Array(oracle!.rowSize(type, nPerRow) * nrows);
-  quantizeChunk(q, src, ours, nrows, nPerRow, imatrix);
-  summary.quantizeCases++;
-  summary.quantizeBytes += ours.length;
-  const qd = firstDiff(ours, theirs, q.layout.typeSize, 'quantize');
-  if (qd) problems.push(qd);
-  else summary.quantizeSame++;
-  const n = nrows * nPerRow;
-  const deqTheirs = oracle!.dequantizeRow(type, theirs, n);
-  const deqOurs = new Float32Array(n);
-  dequantizeRows(q, theirs, deqOurs, n);
-  summary.dequantizeCases++;
-  summary.dequantizeValues += n;
-  const dd = firstDiff(bitsOf(deqOurs), bitsOf(deqTheirs), q.layout.blockSize, 'dequantize');
-  if (dd) problems.push(dd);
-  else summary.dequantizeSame++;
-  return problems;
-}
+const compare = (type: GgmlType, src: Float32Array, nrows: number, nPerRow: number, imatrix: Float32Array | null) =>
+  compareWithOracle(oracle!, summary, type, src, nrows, nPerRow, imatrix);
 
 describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', () => {
   for (const type of TYPES) {
     const name = typeLayout(type).name;
     it(`${name}: every distribution, row length and imatrix`, () => {
       const failures: string[] = [];
-      let seed = 1;
-      for (const nPerRow of rowLengths(type)) {
-        const ims = HAS_IMATRIX_PATH.has(type) ? imatrices(nPerRow) : imatrices(nPerRow).slice(0, 2);
-        const sources: [string, Float32Array][] = DISTRIBUTIONS.map((d) => [d, generate(d, NROWS, nPerRow, seed++)]);
-        sources.push(['random-finite-bits', randomFinite(NROWS * nPerRow, seed++)]);
-        for (const [dist, src] of sources) {
-          for (const [imName, im] of ims) {
-            for (const p of compare(type, src, NROWS, nPerRow, im)) failures.push(`${dist} n=${nPerRow} imatrix=${imName}: ${p}`);
-          }
-        }
-      }
+      const ims = (nPerRow: number) => (HAS_IMATRIX_PATH.has(type) ? imatrices(nPerRow) : imatrices(nPerRow).slice(0, 2));
+      forEachOracleCase(rowLengths(type).map((n) => [NROWS, n] as const), ims, (c) => {
+        for (const p of compare(type, c.src, c.nrows, c.nPerRow, c.im)) failures.push(`${c.label}: ${p}`);
+      });
       expect(failures.slice(0, 10)).toEqual([]);
     });
   }
@@ -168,15 +96,7 @@ describe.skipIf(!oracle)('symmetric quantizers match llama.cpp byte for byte', (
       for (const dOff of fp16Fields.slice(0, 1)) {
         specialScales.forEach((h, b) => { bytes[b * typeSize + dOff] = h & 255; bytes[b * typeSize + dOff + 1] = h >>> 8; });
       }
-      const n = nb * blockSize;
-      const ours = new Float32Array(n);
-      dequantizeRows(type, bytes, ours, n);
-      const theirs = oracle!.dequantizeRow(type, bytes, n);
-      const diff = firstDiff(bitsOf(ours), bitsOf(theirs), blockSize, name);
-      summary.dequantizeCases++;
-      if (!diff) summary.dequantizeSame++;
-      expect(diff).toBeNull();
-      summary.dequantizeValues += n;
+      expect(sameDequantized(oracle!, type, bytes, nb * blockSize, summary, name)).toBeNull();
     }
   });
 
