@@ -7,18 +7,14 @@ fn dequant_block(o: u32, y: u32) {
   let d = in_fp16(o);
   let dmin = in_fp16(o + 2u);
   for (var c = 0u; c < runtime_u32(4u); c++) {
-    let sm1 = k_scale_min(o + 4u, 2u * c);
-    let sm2 = k_scale_min(o + 4u, 2u * c + 1u);
-    let d1 = fmul(d, qf(i32(sm1.x)));
-    let m1 = fmul(dmin, qf(i32(sm1.y)));
-    let d2 = fmul(d, qf(i32(sm2.x)));
-    let m2 = fmul(dmin, qf(i32(sm2.y)));
+    let dm1 = k_dm(o + 4u, 2u * c, d, dmin);
+    let dm2 = k_dm(o + 4u, 2u * c + 1u, d, dmin);
     let q = o + 16u + 32u * c;
     let y0 = y + 64u * c;
     for (var l = 0u; l < runtime_u32(32u); l++) {
       let b = in_byte(q + l);
-      put_value(y0 + l, fsub(fmul(d1, qf(i32(b & 15u))), m1));
-      put_value(y0 + 32u + l, fsub(fmul(d2, qf(i32(b >> 4u))), m2));
+      put_value(y0 + l, fsub(fmul(dm1.x, qf(i32(b & 15u))), dm1.y));
+      put_value(y0 + 32u + l, fsub(fmul(dm2.x, qf(i32(b >> 4u))), dm2.y));
     }
   }
 }

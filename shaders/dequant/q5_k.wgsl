@@ -7,12 +7,8 @@ fn dequant_block(o: u32, y: u32) {
   let d = in_fp16(o);
   let dmin = in_fp16(o + 2u);
   for (var c = 0u; c < runtime_u32(4u); c++) {
-    let sm1 = k_scale_min(o + 4u, 2u * c);
-    let sm2 = k_scale_min(o + 4u, 2u * c + 1u);
-    let d1 = fmul(d, qf(i32(sm1.x)));
-    let m1 = fmul(dmin, qf(i32(sm1.y)));
-    let d2 = fmul(d, qf(i32(sm2.x)));
-    let m2 = fmul(dmin, qf(i32(sm2.y)));
+    let dm1 = k_dm(o + 4u, 2u * c, d, dmin);
+    let dm2 = k_dm(o + 4u, 2u * c + 1u, d, dmin);
     let ql = o + 48u + 32u * c;
     let u1 = 1u << (2u * c);
     let u2 = u1 << 1u;
@@ -22,8 +18,8 @@ fn dequant_block(o: u32, y: u32) {
       let h = in_byte(o + 16u + l);
       let q0 = (b & 15u) + select(0u, 16u, (h & u1) != 0u);
       let q1 = (b >> 4u) + select(0u, 16u, (h & u2) != 0u);
-      put_value(y0 + l, fsub(fmul(d1, qf(i32(q0))), m1));
-      put_value(y0 + 32u + l, fsub(fmul(d2, qf(i32(q1))), m2));
+      put_value(y0 + l, fsub(fmul(dm1.x, qf(i32(q0))), dm1.y));
+      put_value(y0 + 32u + l, fsub(fmul(dm2.x, qf(i32(q1))), dm2.y));
     }
   }
 }

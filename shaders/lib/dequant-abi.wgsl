@@ -37,6 +37,11 @@ fn k_scale_min(s: u32, j: u32) -> vec2u {
   return vec2u((in_byte(s + j + 4u) & 15u) | ((in_byte(s + j - 4u) >> 6u) << 4u),
                (in_byte(s + j + 4u) >> 4u) | ((in_byte(s + j) >> 6u) << 4u));
 }
+// Q4_K, Q5_K: sub-block j's scale d·sc (x) and min dmin·m (y), each product rounded
+fn k_dm(s: u32, j: u32, d: u32, dmin: u32) -> vec2u {
+  let sm = k_scale_min(s, j);
+  return vec2u(fmul(d, qf(i32(sm.x))), fmul(dmin, qf(i32(sm.y))));
+}
 
 // kvalues_iq4nl, the IQ4_NL/IQ4_XS levels (data of the GGUF format)
 const KVALUES_IQ4NL = array<i32, 16>(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
