@@ -40,22 +40,11 @@ var<workgroup> iq1m_f2: array<u32, 256>;
 // pattern k: group 0 uses the +delta table for k < 2, group 1 for even k (bit g of the result: group g)
 fn iq1m_p_mask(k: u32) -> u32 { return select(0u, 1u, k < 2u) | select(0u, 2u, (k & 1u) == 0u); }
 
-// (i1, i2) of pair p (row i1 holds the 17 − i1 pairs i2 = i1 .. 16)
-fn iq1m_pair(p: u32) -> vec2<u32> {
-  var r = p;
-  var i1 = 0u;
-  for (var k = 0u; k < runtime_u32(17u); k++) {
-    let len = 17u - i1;
-    if (r >= len) { r -= len; i1 += 1u; }
-  }
-  return vec2<u32>(i1, i1 + r);
-}
-
 // this lane's candidates (sumqx, sumq2), computed as the sequential search computes them (the totals
 // t?? are the sub-block's, uniform)
 fn iq1m_candidates(lane: u32, txp0: u32, txm0: u32, txp1: u32, txm1: u32, twp0: u32, twm0: u32, twp1: u32, twm1: u32) {
   let c0 = lane * IQ1_SEG;
-  let pair = iq1m_pair(min(c0, IQ1M_NCAND - 1u) / 4u);
+  let pair = iq1_pair(min(c0, IQ1M_NCAND - 1u) / 4u, 17u);
   var i1 = pair.x;
   var i2 = pair.y;
   var k = c0 % 4u;
@@ -145,7 +134,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
     workgroupBarrier();
     let found = iq1_lanes_scan(IQ1M_NCAND, amax, lane);
     if (found.x == IQ1_NONE) { continue; }
-    let r = iq1_lanes_settle(xb, 2u, iq1m_pair(found.x / 4u), found.y, iq1m_p_mask(found.x % 4u), lane);
+    let r = iq1_lanes_settle(xb, 2u, iq1_pair(found.x / 4u, 17u), found.y, iq1m_p_mask(found.x % 4u), lane);
     let scale = r.x;
     index[2u * ib] = iq1_wg_group[0] & 0xffffu;
     index[2u * ib + 1u] = iq1_wg_group[1] & 0xffffu;

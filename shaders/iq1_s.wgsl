@@ -29,21 +29,10 @@ var<workgroup> iq1s_cwp: array<u32, 33>;
 var<workgroup> iq1s_cm: array<u32, 33>;
 var<workgroup> iq1s_cwm: array<u32, 33>;
 
-// (i1, i2) of pair p (row i1 holds the 33 − i1 pairs i2 = i1 .. 32)
-fn iq1s_pair(p: u32) -> vec2<u32> {
-  var r = p;
-  var i1 = 0u;
-  for (var k = 0u; k < runtime_u32(33u); k++) {
-    let len = 33u - i1;
-    if (r >= len) { r -= len; i1 += 1u; }
-  }
-  return vec2<u32>(i1, i1 + r);
-}
-
 // this lane's candidates (sumqx, sumq2), computed as the sequential search computes them
 fn iq1s_candidates(lane: u32) {
   let c0 = lane * IQ1_SEG;
-  let pair = iq1s_pair(min(c0, IQ1S_NCAND - 1u) / 2u);
+  let pair = iq1_pair(min(c0, IQ1S_NCAND - 1u) / 2u, 33u);
   var i1 = pair.x;
   var i2 = pair.y;
   var t = c0 % 2u;
@@ -120,7 +109,7 @@ fn quantize_block_lanes(x0: u32, row: u32, col: u32, o: u32, lane: u32) {
       continue;
     }
     // even candidates use the +delta table in all four groups
-    let r = iq1_lanes_settle(xb, 4u, iq1s_pair(found.x / 2u), found.y, select(0u, 15u, (found.x & 1u) == 0u), lane);
+    let r = iq1_lanes_settle(xb, 4u, iq1_pair(found.x / 2u, 33u), found.y, select(0u, 15u, (found.x & 1u) == 0u), lane);
     let scale = r.x;
     var h = 0u;
     for (var k = 0u; k < runtime_u32(4u); k++) {

@@ -87,6 +87,18 @@ fn iq1_lanes_weights_sort(xb: u32, qw0: u32, n: u32, sigma2: u32, lane: u32) {
   workgroupBarrier();
 }
 
+// (i1, i2) of split pair p, pairs i1 <= i2 of 0 .. m − 1 in order (row i1 holds the m − i1 pairs i2 = i1 .. m − 1;
+// m = sub-block size + 1)
+fn iq1_pair(p: u32, m: u32) -> vec2<u32> {
+  var r = p;
+  var i1 = 0u;
+  for (var k = 0u; k < runtime_u32(m); k++) {
+    let len = m - i1;
+    if (r >= len) { r -= len; i1 += 1u; }
+  }
+  return vec2<u32>(i1, i1 + r);
+}
+
 // ggml's sequential split search over the candidates c = 0 .. n_cand (iq1_wg_cqx/cq2[c]):
 //   if (sumq2 > 0 && sumqx² > best·sumq2) { scale = sumqx/sumq2; best = scale·sumqx; winner = c; }
 // with best starting at −FLT_MAX (`found` stands for that first product, which would overflow). Exactly, in
