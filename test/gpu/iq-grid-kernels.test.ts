@@ -10,7 +10,7 @@ import { gpuKernel } from '../../src/gpu/kernels.js';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
-import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
+import { imatrixVariants, kernelQuantizers, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -34,22 +34,17 @@ function expectedHostBlocks(type: GgmlType, dist: string, plain: boolean, nrows:
   return null;
 }
 
-const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
 describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', () => {
-  let q: GpuQuantizer;
-  let tiny: GpuQuantizer;
+  const qs = kernelQuantizers(env);
   let folded: GpuQuantizer;
   beforeAll(async () => {
     // at most 2 workgroups per dimension: 9 blocks = 5 workgroups, dispatched as 3 x 2 (one idle workgroup)
-    folded = await GpuQuantizer.create({ handle: shared(), maxWorkgroupsPerDimension: 2 });
-    q = await GpuQuantizer.create({ handle: shared() });
-    // 3 x 256 values per chunk: rows split over chunks, odd block counts for the paired blocks
-    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
+    folded = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxWorkgroupsPerDimension: 2 });
   });
   afterAll(async () => {
-    for (const x of [q, tiny, folded]) await x?.destroy();
+    await folded?.destroy();
   });
 
   test('lanes kernels: 64 lanes per block, 2 blocks per workgroup', () => {
@@ -64,7 +59,7 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
     const { name, blockSize } = typeLayout(type);
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 5 imatrix variants`, async () => {
       const t0 = performance.now();
-      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(qs.q, type, {
         shape: (d) => ({ nPerRow: d % 2 ? 512 : 256, nrows: 3 + 2 * ((d >> 1) % 2) }),
         imatrices: (nPerRow) => imatrixVariants(nPerRow, { plain: true }),
         hostBlocks: ({ dist, im, nrows, nPerRow }) => expectedHostBlocks(type, dist, im === null, nrows, nPerRow / blockSize) ?? 0,
@@ -85,7 +80,7 @@ describe.skipIf(!env.handle)('IQ3_XXS, IQ3_S lanes kernels == CPU reference', ()
     });
 
     test(`${name}: rows split over chunks`, async () => {
-      await splitRows(tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain: true }).slice(0, 2));
+      await splitRows(qs.tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain: true }).slice(0, 2));
     });
   }
 });

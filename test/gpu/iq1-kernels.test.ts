@@ -5,30 +5,19 @@
 // of an ordinary distribution must be computed on the device (fallback count exactly 0); all-subnormal data
 // goes to the host block for block on the imatrix paths (its squares underflow in sigma2) and stays on the
 // device on IQ1_M's plain path; only the 1e-30 rows of 'tiny-huge' are left open.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { afterAll, describe, expect, test } from 'vitest';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
-import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
+import { imatrixVariants, kernelQuantizers, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
-const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
 describe.skipIf(!env.handle)('IQ1_S, IQ1_M kernels == CPU reference', () => {
-  let q: GpuQuantizer;
-  let tiny: GpuQuantizer;
-  beforeAll(async () => {
-    q = await GpuQuantizer.create({ handle: shared() });
-    // 3 x 256 values per chunk: rows split over chunks, odd block counts for the paired blocks
-    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
-  });
-  afterAll(async () => {
-    for (const x of [q, tiny]) await x?.destroy();
-  });
+  const qs = kernelQuantizers(env);
 
   for (const type of [GgmlType.IQ1_S, GgmlType.IQ1_M]) {
     const { name } = typeLayout(type);
@@ -36,7 +25,7 @@ describe.skipIf(!env.handle)('IQ1_S, IQ1_M kernels == CPU reference', () => {
     const plain = type === GgmlType.IQ1_M;
     const variants = plain ? 5 : 4;
     test(`${name}: ${DISTRIBUTIONS.length} distributions x ${variants} imatrix variants`, async () => {
-      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(qs.q, type, {
         shape: (d) => ({ nPerRow: d % 2 ? 512 : 256, nrows: 3 + 2 * ((d >> 1) % 2) }),
         imatrices: (nPerRow) => imatrixVariants(nPerRow, { plain }),
         // subnormal: the imatrix path's sigma2 squares every value (underflow: flagged); without one, every
@@ -49,7 +38,7 @@ describe.skipIf(!env.handle)('IQ1_S, IQ1_M kernels == CPU reference', () => {
     });
 
     test(`${name}: rows split over chunks`, async () => {
-      await splitRows(tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain }).slice(0, plain ? 2 : 1));
+      await splitRows(qs.tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain }).slice(0, plain ? 2 : 1));
     });
   }
 });

@@ -6,33 +6,22 @@
 // re-quantized exactly: 0 for every ordinary distribution, all of 'subnormal' on the paths whose
 // super-block sigma2 squares the values (they underflow), none of 'all-zero'; only the 1e-30 rows of
 // 'tiny-huge' are left open (and must satisfy the host rule, like every flagged block).
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { afterAll, describe, expect, test } from 'vitest';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType } from '../../src/quant/registry.js';
 import { DISTRIBUTIONS } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
-import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
+import { imatrixVariants, kernelQuantizers, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 
 const TYPES = [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S];
 
-const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
 describe.skipIf(!env.handle)('IQ2_XXS, IQ2_XS, IQ2_S kernels == CPU reference', () => {
-  let q: GpuQuantizer;
-  let tiny: GpuQuantizer;
-  beforeAll(async () => {
-    q = await GpuQuantizer.create({ handle: shared() });
-    // 3 x 256 values per chunk: rows split over chunks, odd block counts for the paired blocks
-    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
-  });
-  afterAll(async () => {
-    for (const x of [q, tiny]) await x?.destroy();
-  });
+  const qs = kernelQuantizers(env);
 
   for (const type of TYPES) {
     const { name } = typeLayout(type);
@@ -43,12 +32,12 @@ describe.skipIf(!env.handle)('IQ2_XXS, IQ2_XS, IQ2_S kernels == CPU reference', 
       // ggml_quantize_requires_imatrix: IQ2_XXS and IQ2_XS; IQ2_S has a plain path (quantize_row_iq2_s_ref)
       expect(plain).toBe(type === GgmlType.IQ2_S);
       if (!plain) {
-        await expect(q.quantize(type, new Float32Array(256), 1, 256, null, 'no imatrix')).rejects.toThrow(/imatrix/);
+        await expect(qs.q.quantize(type, new Float32Array(256), 1, 256, null, 'no imatrix')).rejects.toThrow(/imatrix/);
       }
     });
 
     test(`${name}: ${DISTRIBUTIONS.length} distributions x ${variants} imatrix variants`, async () => {
-      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(qs.q, type, {
         shape: (d) => ({ nPerRow: d % 2 ? 512 : 256, nrows: 3 + 2 * ((d >> 1) % 2) }),
         imatrices: (nPerRow) => imatrixVariants(nPerRow, { plain }),
         // |x| ~ 1e-39: every sub-block is below the group epsilon (1e-15, IQ2_S 1e-8), so ggml writes zeros,
@@ -62,7 +51,7 @@ describe.skipIf(!env.handle)('IQ2_XXS, IQ2_XS, IQ2_S kernels == CPU reference', 
     });
 
     test(`${name}: rows split over chunks`, async () => {
-      await splitRows(tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain }).slice(0, 2));
+      await splitRows(qs.tiny, type, ['laplace', 'outliers', 'ties'], 3, 3 * 256, imatrixVariants(3 * 256, { plain }).slice(0, 2));
     });
   }
 });

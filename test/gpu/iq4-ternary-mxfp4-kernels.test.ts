@@ -5,13 +5,12 @@
 // distribution must be computed on the device: the fallback count is asserted to be exactly 0 there, so
 // the device block count equals the block count; on all-subnormal data it is asserted exactly too (all
 // blocks via the host, none on IQ4's plain path); only the 1e-30 rows of 'tiny-huge' are left open.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { afterAll, describe, expect, test } from 'vitest';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS } from '../data/distributions.js';
 import { iq4HalfwayTies, mxfp4HalfwayTies } from '../data/halfway-ties.js';
 import { expectSameBytes, gpuEnv, reference, requireAdapterInCi } from './gpu-env.js';
-import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
+import { imatrixVariants, kernelQuantizers, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -24,7 +23,6 @@ function rowLengths(blockSize: number): number[] {
 
 const imatrices = (nPerRow: number) => imatrixVariants(nPerRow, { plain: true });
 
-const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
 const totals = { blocks: 0, device: 0, host: 0 };
@@ -33,22 +31,13 @@ afterAll(() => {
 });
 
 describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 kernels == CPU reference', () => {
-  let q: GpuQuantizer;
-  let tiny: GpuQuantizer;
-  beforeAll(async () => {
-    q = await GpuQuantizer.create({ handle: shared() });
-    // 3 x 256 values per chunk: rows split over chunks, odd block counts for the paired kernels
-    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
-  });
-  afterAll(async () => {
-    for (const x of [q, tiny]) await x?.destroy();
-  });
+  const qs = kernelQuantizers(env);
 
   for (const type of TYPES) {
     const { name, blockSize } = typeLayout(type);
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 5 imatrix variants`, async () => {
       const lengths = rowLengths(blockSize);
-      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(q, type, {
+      const { cases, blocks, device, ordinaryBlocks } = await sweepDistributions(qs.q, type, {
         shape: (d) => ({ nPerRow: lengths[d % lengths.length], nrows: 3 + 2 * (d % 2) }),
         imatrices,
         // subnormal: every value is subnormal, each block touches one in a float operation and goes to the
@@ -70,7 +59,7 @@ describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 ke
     });
 
     test(`${name}: rows split over chunks, with and without imatrix`, async () => {
-      await splitRows(tiny, type, ['laplace', 'edge-blocks', 'outliers', 'ties'], 5, 3 * 256, imatrices(3 * 256).slice(0, 2));
+      await splitRows(qs.tiny, type, ['laplace', 'edge-blocks', 'outliers', 'ties'], 5, 3 * 256, imatrices(3 * 256).slice(0, 2));
     });
   }
 
@@ -80,11 +69,11 @@ describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 ke
       [GgmlType.IQ4_NL, src, 512, imatrix], [GgmlType.IQ4_XS, src, 512, imatrix], [GgmlType.MXFP4, mxfp4HalfwayTies(48), 512, null],
     ];
     for (const [type, x, nPerRow, im] of cases) {
-      const before = q.stats.fallbackBlocks;
+      const before = qs.q.stats.fallbackBlocks;
       const nrows = x.length / nPerRow;
-      const got = await q.quantize(type, x, nrows, nPerRow, im, 'halfway ties');
+      const got = await qs.q.quantize(type, x, nrows, nPerRow, im, 'halfway ties');
       expectSameBytes(got, reference(type, x, nrows, nPerRow, im), type, `${typeLayout(type).name} halfway ties`);
-      expect(q.stats.fallbackBlocks - before).toBe(0);
+      expect(qs.q.stats.fallbackBlocks - before).toBe(0);
     }
   });
 
@@ -106,9 +95,9 @@ describe.skipIf(!env.handle)('IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, Q1_0, Q2_0 ke
       for (let j = 0; j < 32; j++) src[b * 32 + j] = values[b] * ((j * 37 % 64) / 64 - 0.5);
       src[b * 32 + (b % 32)] = b % 2 ? values[b] : -values[b];
     }
-    const before = q.stats.fallbackBlocks;
-    const got = await q.quantize(GgmlType.MXFP4, src, 1, src.length, null, 'mxfp4 log2 edges');
+    const before = qs.q.stats.fallbackBlocks;
+    const got = await qs.q.quantize(GgmlType.MXFP4, src, 1, src.length, null, 'mxfp4 log2 edges');
     expectSameBytes(got, reference(GgmlType.MXFP4, src, 1, src.length, null), GgmlType.MXFP4, 'mxfp4 log2 edges');
-    expect(q.stats.fallbackBlocks - before).toBe(0);
+    expect(qs.q.stats.fallbackBlocks - before).toBe(0);
   });
 });

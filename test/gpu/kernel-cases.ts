@@ -4,11 +4,34 @@
  * blocks the host re-quantized checked against the count the test file expects for that case. Each kernel
  * test file keeps its own row shapes, imatrix variants and expected host-block counts; the loop is here.
  */
-import { expect } from 'vitest';
-import type { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
 import { type GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { DISTRIBUTIONS, generate, generateImatrix, type DistributionName } from '../data/distributions.js';
-import { expectSameBytes, reference } from './gpu-env.js';
+import { expectSameBytes, reference, type GpuEnv } from './gpu-env.js';
+
+export interface KernelQuantizers {
+  /** default chunks */
+  q: GpuQuantizer;
+  /** 3 x 256 values per chunk, 2 in flight: rows split over chunks, odd block counts for paired blocks */
+  tiny: GpuQuantizer;
+}
+
+/**
+ * Called inside a describe: its two quantizers on the file's device (not owned: the file destroys the
+ * device), created before its tests and destroyed after them; the fields are set once beforeAll has run.
+ */
+export function kernelQuantizers(env: GpuEnv): KernelQuantizers {
+  const qs = {} as KernelQuantizers;
+  beforeAll(async () => {
+    qs.q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false } });
+    qs.tiny = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: 3 * 256, inFlight: 2 });
+  });
+  afterAll(async () => {
+    for (const x of [qs.q, qs.tiny]) await x?.destroy();
+  });
+  return qs;
+}
 
 export type ImatrixVariant = [name: string, imatrix: Float32Array | null];
 

@@ -3,14 +3,13 @@
 // heavy-tailed one with zero columns, all ones, one that is zero except every 7th column), rows of 1, 2
 // and 3 super-blocks, odd row counts, and rows split over chunks. Exact byte equality throughout; the
 // blocks of ordinary distributions must come from the kernels, not from the host fallback.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GpuQuantizer } from '../../src/gpu/quantize-gpu.js';
+import { afterAll, describe, expect, test } from 'vitest';
 import { QK_K, typeLayout } from '../../src/core/ggml-type.js';
 import { quantType } from '../../src/quant/registry.js';
 import { gpuKernelTypes } from '../../src/gpu/kernels.js';
 import { DISTRIBUTIONS, type DistributionName } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
-import { imatrixVariants, splitRows, sweepDistributions } from './kernel-cases.js';
+import { imatrixVariants, kernelQuantizers, splitRows, sweepDistributions } from './kernel-cases.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -32,25 +31,15 @@ const mayFlag = (dist: DistributionName, imName: string) => EXTREME.has(dist) ||
 /** no imatrix, heavy-tailed with zero columns, all ones, sparse (no all-zero one here) */
 const imatrices = (nPerRow: number) => imatrixVariants(nPerRow, { plain: true, allZero: false });
 
-const shared = () => ({ ...env.handle!, owned: false });
 afterAll(() => env.handle?.device.destroy());
 
 describe.skipIf(!env.handle)('K-quant kernels == CPU reference', () => {
-  let q: GpuQuantizer;
-  let tiny: GpuQuantizer;
-  beforeAll(async () => {
-    q = await GpuQuantizer.create({ handle: shared() });
-    // 3 super-blocks per chunk: rows of 2 split over chunks, odd block counts for the paired kernels
-    tiny = await GpuQuantizer.create({ handle: shared(), maxChunkValues: 3 * 256, inFlight: 2 });
-  });
-  afterAll(async () => {
-    for (const x of [q, tiny]) await x?.destroy();
-  });
+  const qs = kernelQuantizers(env);
 
   for (const type of TYPES) {
     const name = typeLayout(type).name;
     test(`${name}: ${DISTRIBUTIONS.length} distributions x 4 imatrix variants`, async () => {
-      const { cases, device } = await sweepDistributions(q, type, {
+      const { cases, device } = await sweepDistributions(qs.q, type, {
         shape: (d) => ({ nPerRow: ROW_LENGTHS[d % ROW_LENGTHS.length], nrows: 3 + 2 * (d % 2) }),
         imatrices,
         hostBlocks: ({ dist, imName }) => (mayFlag(dist, imName) ? null : 0),
@@ -60,7 +49,7 @@ describe.skipIf(!env.handle)('K-quant kernels == CPU reference', () => {
     });
 
     test(`${name}: rows split over chunks, with and without imatrix`, async () => {
-      await splitRows(tiny, type, ['laplace', 'edge-blocks', 'outliers'], 5, 512, imatrices(512).slice(0, 2));
+      await splitRows(qs.tiny, type, ['laplace', 'edge-blocks', 'outliers'], 5, 512, imatrices(512).slice(0, 2));
     });
   }
 });
