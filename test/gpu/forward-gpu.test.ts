@@ -243,7 +243,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       }
       // the tiled matmul (GPUs) sliced the same way
       const tiledSliced = new GpuForward(dev, env.handle!.adapterName, { software: false, maxBindingBytes: 64 * 1024 });
-      expect(sameBits(await model.forward(ids, { matmul: tiledSliced, roundActivations: false, attention: 'f32' }), tiledOut)).toBe(true);
+      expect(sameBits(await model.forward(ids, { matmul: tiledSliced, roundActivations: false, attention: 'f32' }), tiledOut), 'tiled matmul: sliced = unsliced').toBe(true);
       expect(tiledSliced.slicesByWeight.get('output.weight')).toBe(5);
       tiledSliced.destroy();
       // a row wider than the binding cannot be sliced: one clear line
