@@ -121,6 +121,12 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         const pc = await model.forward(ids, { roundActivations: false, attention: 'f32' });
         const plain = maxDiff(pg, pc);
         const gpu = await model.forward(ids, { matmul: g });
+        // in 64 KiB row slices (qwen2: the tied output reuses the embedding's 5 slices, then its bias), bit for bit
+        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 64 * 1024 });
+        const viaSlices = await model.forward(ids, { matmul: sliced });
+        expect(sliced.slicesByWeight.get('token_embd.weight'), arch).toBe(5);
+        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(gpu.buffer, gpu.byteOffset, gpu.byteLength)), `${arch}: sliced = unsliced`).toBe(true);
+        sliced.destroy();
         const cpu = await model.forward(ids);
         const V = model.hp.nVocab;
         const d0 = maxDiff(gpu.subarray(0, V), cpu.subarray(0, V));
