@@ -33,7 +33,6 @@ import elementwiseWgsl from '../../shaders/model/elementwise.wgsl';
 import { BASE_LIBS } from '../gpu/kernels.js';
 import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
 import { GpuError } from '../errors.js';
-import { typeLayout } from '../core/ggml-type.js';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM, MAP_MODE_READ } from '../gpu/webgpu-consts.js';
 import type { ActRound } from './act-round.js';
 import { GpuMatmul } from './gpu-matmul.js';
@@ -287,8 +286,7 @@ export class GpuForward implements MatmulBackend {
 
   /** `w`'s row slices: all its rows when it fits one binding, else as many rows per slice as fit */
   private slices(w: Weight, st: ModelState): RowSlice[] {
-    const rowStored = (w.cols / typeLayout(w.type).blockSize) * typeLayout(w.type).typeSize;
-    const rowBytes = Math.max(w.cols * 4, rowStored);
+    const rowBytes = Math.max(w.cols * 4, w.stored.byteLength / w.rows);
     const cap = st.resident ? this.sliceBytes : Math.min(this.sliceBytes, Math.max(this.budget, MIN_BUDGET_SLICE));
     if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
     const per = Math.floor(cap / rowBytes);
