@@ -95,6 +95,14 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         expect(dl).toBeLessThan(0.06);
         expect(ds).toBeLessThan(3e-3);
         expect([...g.paths.values()].every((p) => p === 'f32')).toBe(true);
+        // F32 weights uploaded in 32 KiB row slices (128 rows of 64 values): the same logits and Σx², bit for bit
+        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 32 * 1024 });
+        const ss = new Map<string, Float32Array>();
+        const viaSlices = await model.forward(chunk, { matmul: sliced, onMatmulSums: sumsInto(ss) });
+        expect(sliced.slicesByWeight.get('token_embd.weight')).toBe(4);
+        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength)), 'sliced = unsliced').toBe(true);
+        for (const [name, s] of gs) expect([...ss.get(name)!], name).toEqual([...s]);
+        sliced.destroy();
       }
     }
     expect(g.isResident(model)).toBe(true);
