@@ -22,14 +22,30 @@ struct Params {
 fn in_byte(o: u32) -> u32 { return (stored[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu; }
 fn in_u16(o: u32) -> u32 { return in_byte(o) | (in_byte(o + 1u) << 8u); }
 fn in_i8(o: u32) -> i32 { return i32(in_byte(o) << 24u) >> 24u; }
-// an fp16 field, exactly widened to f32 bits (a NaN quietened, as x86's F16C conversion does)
-fn in_fp16(o: u32) -> u32 {
-  let b = fp16_to_f32_bits(in_u16(o));
+// an fp16 value, exactly widened to f32 bits (a NaN quietened, as x86's F16C conversion does)
+fn fp16_value(h: u32) -> u32 {
+  let b = fp16_to_f32_bits(h);
   return select(b, b | 0x400000u, f_is_nan(b));
 }
+// an fp16 field
+fn in_fp16(o: u32) -> u32 { return fp16_value(in_u16(o)); }
 fn put_value(i: u32, bits: u32) { values[i] = bits; }
 // a small integer quant as f32 bits (+0 for 0)
 fn qf(q: i32) -> u32 { return f_from_i32(q); }
+
+// The product x86 gives for any operands, where a block scale may be Inf or NaN (the i-quant and TQ1_0
+// dequantizers, whose CPU reference defines those blocks' values bit for bit): fmul for finite operands;
+// a NaN operand comes out as itself, quiet (the first one when both are); Inf times a zero as x86's
+// default NaN 0xffc00000; Inf times anything else as an Inf with the product's sign.
+fn xmul(a: u32, b: u32) -> u32 {
+  let an = f_is_nan(a);
+  let bn = f_is_nan(b);
+  let ai = (a & F_ABS) == F_INF;
+  let bi = (b & F_ABS) == F_INF;
+  let nan = select(b, a, an) | 0x400000u;
+  let inf = select(((a ^ b) & F_SIGN) | F_INF, 0xffc00000u, (ai & f_is_zero(b)) | (bi & f_is_zero(a)));
+  return select(select(fmul(a, b), inf, ai | bi), nan, an | bn);
+}
 
 // get_scale_min_k4 (Q4_K, Q5_K): the 6-bit scale (x) and min (y) of sub-block j from the 12 bytes at `s`
 fn k_scale_min(s: u32, j: u32) -> vec2u {

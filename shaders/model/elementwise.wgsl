@@ -2,7 +2,8 @@
 //   add_main     out[i] += a[i]                       (residuals)
 //   bias_main    out[r, i] += a[i]                    (qwen2's q/k/v bias; n = row length)
 //   swiglu_main  out[i] = silu(a[i]) * b[i]           (SwiGLU: a = gate, b = up)
-//   get_rows_main out[t, i] = a[ids[t], i]            (the token embedding; n = row length)
+//   get_rows_main out[t, i] = a[ids[t] - offset, i]   (the token embedding, n = row length; a holds its rows
+//                 offset .. offset + rows - 1, a row slice of the matrix, and fills only the tokens among them)
 //   sumsq_main   out[offset + c] += sum over rows r of a[r, c]^2, rows in order (the imatrix's Σx²)
 struct Params { total: u32, n: u32, rows: u32, offset: u32, zero: u32, p5: u32, p6: u32, p7: u32 }
 
@@ -40,8 +41,8 @@ fn swiglu_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn get_rows_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i < params.total) {
-    let t = i / params.n;
-    out[i] = a[ids[t] * params.n + i % params.n];
+    let r = ids[i / params.n];
+    if (r >= params.offset && r - params.offset < params.rows) { out[i] = a[(r - params.offset) * params.n + i % params.n]; }
   }
 }
 

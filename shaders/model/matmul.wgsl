@@ -1,6 +1,8 @@
 // out (T x m) = x (T x n) . w^T, w row-major (m x n): every matmul of the forward pass (src/model/gpu-matmul.ts).
 // 16x16 tiles through workgroup memory; F32 accumulation. Out-of-range tile entries read as 0.
-struct Params { t: u32, n: u32, m: u32, pad: u32 }
+// m: the weight rows multiplied (a row slice of the weight), written to output columns col0.. of rows
+// `ldo` wide (the whole weight's rows; col0 = 0 and ldo = m for an unsliced weight)
+struct Params { t: u32, n: u32, m: u32, col0: u32, ldo: u32, p5: u32, p6: u32, p7: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -32,6 +34,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     workgroupBarrier();
   }
   if (t < p.t && o < p.m) {
-    out[t * p.m + o] = acc;
+    out[t * p.ldo + p.col0 + o] = acc;
   }
 }

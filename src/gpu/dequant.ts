@@ -3,13 +3,16 @@
  * the device into an F32 buffer, by the WGSL dequantizer its descriptor declares (`QuantTraits.gpuDequant`,
  * shaders/dequant/<type>.wgsl, assembled here with shaders/lib/dequant-abi.wgsl). F32 tensors are uploaded
  * as they are; a type without a GPU dequantizer is dequantized on the CPU (dequantizeRows) and its F32
- * values uploaded. Nothing here lists types: the table derives from the descriptors in the registry.
+ * values uploaded. A type whose quantize kernel declares type tables (`gpu.tables`: the i-quant grids) gets
+ * shaders/lib/dequant-iq.wgsl and those same tables at binding 3, uploaded once per device.
+ * Nothing here lists types: the table derives from the descriptors in the registry.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { GpuError } from '../errors.js';
 import { dequantizeRows, implementedTypes, quantType, type QuantTraits } from '../quant/registry.js';
 import { BASE_LIBS, wgslU32Const } from './kernels.js';
 import dequantAbiWgsl from '../../shaders/lib/dequant-abi.wgsl';
+import dequantIqWgsl from '../../shaders/lib/dequant-iq.wgsl';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_STORAGE, BUFFER_UNIFORM } from './webgpu-consts.js';
 
 /** Where a tensor's values were made: uploaded as F32, dequantized by a WGSL kernel, or on the CPU. */
@@ -24,7 +27,7 @@ export function dequantModule(t: QuantTraits): string {
   if (values !== t.layout.blockSize || bytes !== t.layout.typeSize) {
     throw new Error(`dequant/${t.layout.name.toLowerCase()}.wgsl declares ${values} values/${bytes} bytes per block, ggml has ${t.layout.blockSize}/${t.layout.typeSize}`);
   }
-  return [dequantAbiWgsl, BASE_LIBS.exactF32, BASE_LIBS.half, src].join('\n');
+  return [dequantAbiWgsl, ...(t.gpu?.tables ? [dequantIqWgsl] : []), BASE_LIBS.exactF32, BASE_LIBS.half, src].join('\n');
 }
 
 const DEQUANT_TYPES = new Set(implementedTypes().filter((t) => t.gpuDequant).map((t) => t.layout.type));
@@ -44,6 +47,8 @@ const WORKGROUP = 64;
 
 export class GpuDequantizer {
   private readonly pipelines = new Map<GgmlType, GPUComputePipeline>();
+  /** the grid tables (binding 3) by the array `gpu.tables()` returns (IQ1_S and IQ1_M share one) */
+  private readonly tables = new Map<Uint32Array, GPUBuffer>();
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -55,6 +60,26 @@ export class GpuDequantizer {
       this.pipelines.set(type, p);
     }
     return p;
+  }
+
+  /** binding 3 of a type whose descriptor declares type tables, uploaded on first use */
+  private tablesOf(t: QuantTraits): GPUBuffer[] {
+    const make = t.gpu?.tables;
+    if (!make) return [];
+    const data = make();
+    let b = this.tables.get(data);
+    if (!b) {
+      b = this.device.createBuffer({ size: Math.max(16, data.byteLength), usage: BUFFER_STORAGE | BUFFER_COPY_DST });
+      this.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+      this.tables.set(data, b);
+    }
+    return [b];
+  }
+
+  /** Frees the grid tables (the pipelines need nothing). */
+  destroy(): void {
+    for (const b of this.tables.values()) b.destroy();
+    this.tables.clear();
   }
 
   private checkSize(bytes: number, what: string): void {
@@ -103,7 +128,7 @@ export class GpuDequantizer {
     const pipeline = this.pipeline(type);
     const bind = d.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [params, inBuf, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [params, inBuf, out, ...this.tablesOf(quantType(type)!)].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     const groups = Math.ceil(nBlocks / WORKGROUP);
     const maxX = d.limits.maxComputeWorkgroupsPerDimension;

@@ -15,7 +15,11 @@
  * dequantizes the types without a WGSL dequantizer). A model whose F32 weights fit the memory budget stays
  * resident (dequantized once); otherwise its layers are streamed: each chunk uploads, dequantizes, runs and
  * releases one layer at a time, waiting for the device before the next, so at most one layer's weights
- * (or the embedding/output matrix) are on the device at once.
+ * (or the embedding/output matrix) are on the device at once. A weight whose bytes (stored or F32) exceed
+ * one storage binding is cut into row slices, each within the binding limit (and, when streamed, the
+ * budget): each slice is dequantized on its own and its matmul writes its own output columns (the token
+ * embedding reads its rows from the slice that holds them), so the results are those of the unsliced pass
+ * bit for bit; a streamed model waits for the device after each slice of such a weight.
  *
  * Browser-safe: the device comes from the caller (Dawn in Node, navigator.gpu in a page).
  */
@@ -41,6 +45,8 @@ const ROUND_MODE: Record<Exclude<ActRound, 'f32'>, { mode: number; unit: number 
   f16: { mode: 1, unit: 1 }, bf16: { mode: 2, unit: 1 }, q8_0: { mode: 3, unit: 32 }, q8_K: { mode: 4, unit: 256 },
 };
 const MAX_HEAD_DIM = 256;
+/** a streamed weight larger than the budget is sliced to the budget, but never below this */
+const MIN_BUDGET_SLICE = 16 * 2 ** 20;
 
 export interface GpuForwardOptions {
   /**
@@ -53,7 +59,15 @@ export interface GpuForwardOptions {
    * is left of it stays on the device; otherwise its layers are streamed through it chunk by chunk.
    */
   budgetBytes?: number;
+  /**
+   * Test-only: the largest storage binding a weight slice may use, below the device's own limit
+   * (maxStorageBufferBindingSize, maxBufferSize), to run the sliced path on a small model.
+   */
+  maxBindingBytes?: number;
 }
+
+/** rows [row0, row0 + rows) of a weight: one dequantization and one storage binding */
+interface RowSlice { row0: number; rows: number }
 
 /** What the pass knows about one model on this device. */
 interface ModelState {
@@ -86,21 +100,26 @@ export class GpuForward implements MatmulBackend {
   private readonly dequant: GpuDequantizer;
   private readonly budget: number;
   private readonly rowsMatmul: boolean;
+  /** the bytes one weight slice may bind (F32 values and stored bytes alike) */
+  private readonly sliceBytes: number;
   private readonly states = new Map<LlamaModel, ModelState>();
   private residentBytes = 0;
-  /** resident weights by their stored bytes (a tied output shares its embedding's buffer) */
-  private readonly weights = new Map<Uint8Array, GPUBuffer>();
+  /** resident weights' slices by their stored bytes (a tied output shares its embedding's buffers) */
+  private readonly weights = new Map<Uint8Array, GPUBuffer[]>();
   private readonly vectors = new Map<Float32Array, GPUBuffer>();
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly acts = new Map<string, Acts>();
   private matmulOnly?: GpuMatmul;
   /** where each weight's values were made, by weight name (the last model run) */
   readonly paths = new Map<string, DequantPath>();
+  /** into how many row slices each weight was cut, by weight name (the last model run) */
+  readonly slicesByWeight = new Map<string, number>();
 
   constructor(device: GPUDevice, readonly adapterName: string, opts: GpuForwardOptions = {}) {
     this.d = device;
     this.budget = opts.budgetBytes ?? 4 * 2 ** 30;
     this.rowsMatmul = opts.software ?? false;
+    this.sliceBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, opts.maxBindingBytes ?? Infinity);
     this.dequant = new GpuDequantizer(device);
     const pipe = (code: string, entryPoint = 'main') =>
       device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
@@ -265,16 +284,31 @@ export class GpuForward implements MatmulBackend {
     this.dispatch(pass, pipe, entries, Math.min(groups, maxX), Math.ceil(groups / maxX));
   }
 
-  /** the F32 values of `w` on the device: resident (made once) or streamed (made now, released by the caller) */
-  private weight(w: Weight, st: ModelState, pass: GPUComputePassEncoder, temps: GPUBuffer[]): GPUBuffer {
-    if (st.resident) {
-      const b = this.weights.get(w.stored);
-      if (b) return b;
-    }
-    const { buffer, path } = this.dequant.values(w.type, w.stored, w.rows * w.cols, pass, temps, w.name);
+  /** `w`'s row slices: all its rows when it fits one binding, else as many rows per slice as fit */
+  private slices(w: Weight, st: ModelState): RowSlice[] {
+    const rowBytes = Math.max(w.cols * 4, w.stored.byteLength / w.rows);
+    const cap = st.resident ? this.sliceBytes : Math.min(this.sliceBytes, Math.max(this.budget, MIN_BUDGET_SLICE));
+    if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
+    const per = Math.floor(cap / rowBytes);
+    const out: RowSlice[] = [];
+    for (let row0 = 0; row0 < w.rows; row0 += per) out.push({ row0, rows: Math.min(per, w.rows - row0) });
+    return out;
+  }
+
+  /** the F32 values of slice `i` of `w` on the device: resident (made once) or streamed (made now, released by the caller) */
+  private weightSlice(w: Weight, st: ModelState, slices: RowSlice[], i: number, pass: GPUComputePassEncoder, temps: GPUBuffer[]): GPUBuffer {
+    let made = st.resident ? this.weights.get(w.stored) : undefined;
+    if (made?.[i]) return made[i];
+    const { row0, rows } = slices[i];
+    const rowStored = w.stored.byteLength / w.rows;
+    const stored = slices.length === 1 ? w.stored : w.stored.subarray(row0 * rowStored, (row0 + rows) * rowStored);
+    const what = slices.length === 1 ? w.name : `${w.name} rows ${row0}..${row0 + rows - 1}`;
+    const { buffer, path } = this.dequant.values(w.type, stored, rows * w.cols, pass, temps, what);
     this.paths.set(w.name, path);
-    if (st.resident) this.weights.set(w.stored, buffer);
-    else temps.push(buffer);
+    if (st.resident) {
+      if (!made) this.weights.set(w.stored, (made = []));
+      made[i] = buffer;
+    } else temps.push(buffer);
     return buffer;
   }
 
@@ -346,25 +380,6 @@ export class GpuForward implements MatmulBackend {
       if (values % r.unit) throw new RangeError(`${mode} activations: ${values} values are not whole blocks of ${r.unit}`);
       this.dispatch1d(pass, P.round, [[0, this.uniform([values / r.unit, r.mode])], [1, x], [3, out]], values / r.unit);
     };
-    /** the matmuls that read `x` (T × n): each weight's activations rounded once per dot-product type */
-    const mm = (x: GPUBuffer, n: number, ws: [Weight, GPUBuffer][]) => {
-      const done = new Set<ActRound>();
-      for (const [w, out] of ws) {
-        let xin = x;
-        if (round && w.round !== 'f32') {
-          xin = roundedBuf(w.round);
-          if (!done.has(w.round)) roundInto(x, T * n, w.round, xin);
-          done.add(w.round);
-        }
-        const wb = this.weight(w, st, pass, temps);
-        const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([T, n, w.rows, 0])]];
-        if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(w.rows / WG), T);
-        else this.dispatch(pass, P.matmul, entries, Math.ceil(w.rows / TILE), Math.ceil(T / TILE));
-      }
-    };
-    const add = (out: GPUBuffer, a: GPUBuffer, n: number) => this.dispatch1d(pass, P.add, [[0, this.uniform([n])], [1, a], [3, out]], n);
-    const rope = (a: GPUBuffer, heads: number, neox: boolean) =>
-      this.dispatch1d(pass, P.rope, [[0, this.uniform([T, heads, headDim, ropeDims, 0, neox ? 1 : 0])], [1, A.rope], [3, a]], (T * heads * ropeDims) / 2);
     /** streamed layers: run what is encoded, wait for the device, release the layer's buffers */
     const flush = async () => {
       pass.end();
@@ -375,16 +390,47 @@ export class GpuForward implements MatmulBackend {
       enc = d.createCommandEncoder();
       pass = enc.beginComputePass();
     };
+    /** `run` on each row slice of `w`; a streamed model waits for the device after each slice of a sliced weight */
+    const eachSlice = async (w: Weight, run: (values: GPUBuffer, s: RowSlice) => void) => {
+      const slices = this.slices(w, st);
+      this.slicesByWeight.set(w.name, slices.length);
+      for (let i = 0; i < slices.length; i++) {
+        run(this.weightSlice(w, st, slices, i, pass, temps), slices[i]);
+        if (!st.resident && slices.length > 1) await flush();
+      }
+    };
+    /** the matmuls that read `x` (T × n): each weight's activations rounded once per dot-product type */
+    const mm = async (x: GPUBuffer, n: number, ws: [Weight, GPUBuffer][]) => {
+      const done = new Set<ActRound>();
+      for (const [w, out] of ws) {
+        let xin = x;
+        if (round && w.round !== 'f32') {
+          xin = roundedBuf(w.round);
+          if (!done.has(w.round)) roundInto(x, T * n, w.round, xin);
+          done.add(w.round);
+        }
+        // a slice's rows are output columns row0.. of the T × w.rows product
+        await eachSlice(w, (wb, { row0, rows }) => {
+          const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([T, n, rows, row0, w.rows])]];
+          if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(rows / WG), T);
+          else this.dispatch(pass, P.matmul, entries, Math.ceil(rows / TILE), Math.ceil(T / TILE));
+        });
+      }
+    };
+    const add = (out: GPUBuffer, a: GPUBuffer, n: number) => this.dispatch1d(pass, P.add, [[0, this.uniform([n])], [1, a], [3, out]], n);
+    const rope = (a: GPUBuffer, heads: number, neox: boolean) =>
+      this.dispatch1d(pass, P.rope, [[0, this.uniform([T, heads, headDim, ropeDims, 0, neox ? 1 : 0])], [1, A.rope], [3, a]], (T * heads * ropeDims) / 2);
 
-    const embd = this.weight(model.tokEmbd, st, pass, temps);
-    this.dispatch1d(pass, P.getRows, [[0, this.uniform([T * nEmbd, nEmbd])], [1, embd], [4, A.ids], [3, A.x]], T * nEmbd);
+    // each slice of the embedding fills the tokens whose rows it holds
+    await eachSlice(model.tokEmbd, (embd, { row0, rows }) =>
+      this.dispatch1d(pass, P.getRows, [[0, this.uniform([T * nEmbd, nEmbd, rows, row0])], [1, embd], [4, A.ids], [3, A.x]], T * nEmbd));
     if (!st.resident) await flush();
     const qn = nHead * headDim;
     const kvn = nHeadKv * headDim;
     for (const L of model.layers) {
       rms(A.x, L.attnNorm, T, nEmbd, A.cur);
       sumsq(A.cur, nEmbd);
-      mm(A.cur, nEmbd, [[L.q, A.q], [L.k, A.k], [L.v, A.v]]);
+      await mm(A.cur, nEmbd, [[L.q, A.q], [L.k, A.k], [L.v, A.v]]);
       // q/k/v biases when the file has them (qwen2); per-head RMSNorm of q and k (qwen3)
       for (const [b, buf, n] of [[L.qBias, A.q, qn], [L.kBias, A.k, kvn], [L.vBias, A.v, kvn]] as const) {
         if (b) this.dispatch1d(pass, P.bias, [[0, this.uniform([T * n, n])], [1, this.vector(b)], [3, buf]], T * n);
@@ -407,20 +453,20 @@ export class GpuForward implements MatmulBackend {
       this.dispatch1d(pass, this.attention(headDim), [[0, this.uniform([T, nHead, nHeadKv, headDim, 0, fa16], [Math.fround(1 / Math.sqrt(headDim)), 0])],
         [1, A.q], [2, A.k16], [4, A.v16], [3, A.att]], T * nHead);
       sumsq(A.att, qn);
-      mm(A.att, qn, [[L.o, A.proj]]);
+      await mm(A.att, qn, [[L.o, A.proj]]);
       add(A.x, A.proj, T * nEmbd);
       rms(A.x, L.ffnNorm, T, nEmbd, A.cur);
       sumsq(A.cur, nEmbd);
-      mm(A.cur, nEmbd, [[L.gate, A.gate], [L.up, A.up]]);
+      await mm(A.cur, nEmbd, [[L.gate, A.gate], [L.up, A.up]]);
       this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
       sumsq(A.act, nFf);
-      mm(A.act, nFf, [[L.down, A.proj]]);
+      await mm(A.act, nFf, [[L.down, A.proj]]);
       add(A.x, A.proj, T * nEmbd);
       if (!st.resident) await flush();
     }
     rms(A.x, model.outNorm, T, nEmbd, A.cur);
     sumsq(A.cur, nEmbd);
-    mm(A.cur, nEmbd, [[model.output, A.logits]]);
+    await mm(A.cur, nEmbd, [[model.output, A.logits]]);
     if (model.outputBias) {
       this.dispatch1d(pass, P.bias, [[0, this.uniform([T * nVocab, nVocab])], [1, this.vector(model.outputBias)], [3, A.logits]], T * nVocab);
     }
@@ -445,7 +491,7 @@ export class GpuForward implements MatmulBackend {
   }
 
   destroy(): void {
-    for (const b of [...this.weights.values(), ...this.vectors.values(), ...this.uniforms.values()]) b.destroy();
+    for (const b of [...[...this.weights.values()].flat(), ...this.vectors.values(), ...this.uniforms.values()]) b.destroy();
     for (const a of this.acts.values()) {
       for (const b of [a.ids, a.rope, a.x, a.cur, a.q, a.k, a.v, a.k16, a.v16, a.att, a.proj, a.gate, a.up, a.act, a.logits, ...a.rounded.values()]) b.destroy();
     }
@@ -456,6 +502,7 @@ export class GpuForward implements MatmulBackend {
     this.states.clear();
     this.residentBytes = 0;
     this.matmulOnly?.destroy();
+    this.dequant.destroy();
   }
 }
 

@@ -51,8 +51,9 @@ export class GpuMatmul implements MatmulBackend {
     d.queue.writeBuffer(xb, 0, x.buffer, x.byteOffset, T * n * 4);
     const ob = this.buffer(T * m * 4, STORAGE | COPY_SRC);
     const rb = d.createBuffer({ size: ob.size, usage: MAP_READ | COPY_DST });
-    const ub = d.createBuffer({ size: 16, usage: UNIFORM | COPY_DST });
-    d.queue.writeBuffer(ub, 0, Uint32Array.of(T, n, m, 0));
+    const ub = d.createBuffer({ size: 32, usage: UNIFORM | COPY_DST });
+    // the whole weight: m rows into output columns 0.. of rows m wide
+    d.queue.writeBuffer(ub, 0, Uint32Array.of(T, n, m, 0, m, 0, 0, 0));
     const bind = d.createBindGroup({
       layout: this.pipeline.getBindGroupLayout(0),
       entries: [xb, wb, ob, ub].map((buffer, binding) => ({ binding, resource: { buffer } })),

@@ -11,6 +11,7 @@ import { putFp16, F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { f, nearestInt } from '../core/fp32.js';
 import { iqGrid, iqGridGpuTables, type IqGrid } from './iq-grids.js';
 import wgsl from '../../shaders/iq1_s.wgsl';
+import gpuDequant from '../../shaders/dequant/iq1_s.wgsl';
 import {
   IQ1_DELTA, IQ1_XM, IQ1_XP, absMax, iq1ScaleError, groupKey, iq1BestNeighbour, stableSortByValue,
 } from './iq1-search.js';
@@ -186,4 +187,5 @@ export const IQ1_S: QuantTraits = {
     }
   },
   gpu: { wgsl, libs: ['iq1Search'], tables: () => iqGridGpuTables('iq1s') },
+  gpuDequant,
 };

@@ -11,6 +11,7 @@ import { F_0_1 } from '../core/fp32.js';
 import { putFp16 } from '../core/half.js';
 import { iqGridGpuTables, iqGrid } from './iq-grids.js';
 import wgsl from '../../shaders/iq2_s.wgsl';
+import gpuDequant from '../../shaders/dequant/iq2_s.wgsl';
 import {
   extractSigns, gridSearch, gridTypeRows, imatrixWeights, plainWeights, Recompute, scaleCode, superBlockSigma2,
   type GridSearch,
@@ -89,4 +90,5 @@ export const IQ2_S: QuantTraits = {
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2s') },
+  gpuDequant,
 };

@@ -10,6 +10,7 @@ import { F_0_1, GROUP_MAX_EPS } from '../core/fp32.js';
 import { putFp16 } from '../core/half.js';
 import { iqGrid, iqGridGpuTables, KSIGNS_IQ2XS } from './iq-grids.js';
 import wgsl from '../../shaders/iq2_xs.wgsl';
+import gpuDequant from '../../shaders/dequant/iq2_xs.wgsl';
 import {
   extractSigns, gridSearch, gridTypeRows, imatrixWeights, Recompute, scaleCode, superBlockSigma2, type GridSearch,
 } from './iq-search.js';
@@ -83,4 +84,5 @@ export const IQ2_XS: QuantTraits = {
   imatrix: 'required',
   ...gridTypeRows('required', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq2xs') },
+  gpuDequant,
 };

@@ -9,6 +9,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { putFp16 } from '../core/half.js';
 import { iqGridGpuTables, iqGrid, KSIGNS_IQ2XS } from './iq-grids.js';
 import wgsl from '../../shaders/iq2_xxs.wgsl';
+import gpuDequant from '../../shaders/dequant/iq2_xxs.wgsl';
 import { makeQpQuants } from './solvers-asymmetric.js';
 import { extractSigns, gridSearch, gridTypeRows, imatrixWeights, Recompute, scaleCode, superBlockSigma2, type GridSearch } from './iq-search.js';
 import { GROUP_MAX_EPS, F_0_1 } from '../core/fp32.js';
@@ -72,6 +73,7 @@ export const IQ2_XXS: QuantTraits = {
   imatrix: 'required',
   ...gridTypeRows('required', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: { wgsl, libs: ['iqGridSearch', 'search', 'kSearch'], tables: () => iqGridGpuTables('iq2xxs') },
+  gpuDequant,
 };
 
 function decodeBlock(src: Uint8Array, o: number, d: number, dst: Float32Array, y0: number): void {

@@ -15,6 +15,7 @@ import {
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
 import wgsl from '../../shaders/iq3_s.wgsl';
+import gpuDequant from '../../shaders/dequant/iq3_s.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 110;
@@ -95,4 +96,5 @@ export const IQ3_S: QuantTraits = {
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3s') },
+  gpuDequant,
 };

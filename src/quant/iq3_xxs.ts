@@ -14,6 +14,7 @@ import {
 } from './iq-search.js';
 import type { QuantTraits } from './traits.js';
 import wgsl from '../../shaders/iq3_xxs.wgsl';
+import gpuDequant from '../../shaders/dequant/iq3_xxs.wgsl';
 
 const f = Math.fround;
 const BLOCK_BYTES = 98;
@@ -94,4 +95,5 @@ export const IQ3_XXS: QuantTraits = {
   imatrix: 'optional',
   ...gridTypeRows('optional', BLOCK_BYTES, quantizeBlock, decodeBlock),
   gpu: { wgsl, libs: ['iqGridSearch'], tables: () => iqGridGpuTables('iq3xxs') },
+  gpuDequant,
 };

@@ -8,6 +8,7 @@ import { F16_TO_F32, F16_TO_F32_BITS, fixNaNs } from '../core/half.js';
 import { ternaryTrits } from './ternary.js';
 import type { QuantTraits } from './traits.js';
 import tq1_0Wgsl from '../../shaders/tq1_0.wgsl';
+import gpuDequant from '../../shaders/dequant/tq1_0.wgsl';
 
 const BLOCK_BYTES = 54;
 const T = new Uint8Array(QK_K);
@@ -66,4 +67,5 @@ export const TQ1_0: QuantTraits = {
     }
   },
   gpu: { wgsl: tq1_0Wgsl, libs: ['ternary'] },
+  gpuDequant,
 };

@@ -2,7 +2,8 @@
  * The forward pass on WebGPU (src/model/gpu-forward.ts) against the CPU path (src/model/llama.ts) and against
  * llama-perplexity's per-chunk perplexities (../shared/golden/llama-tools-v050), on whatever adapter this
  * machine has (SwiftShader without a GPU): stories260K (F32), and a generated model whose matrices use
- * twelve storage types (eleven dequantized on the device, one on the CPU), resident and streamed.
+ * twelve storage types (all dequantized on the device), resident and streamed, and with its weights cut
+ * into row slices (GpuForwardOptions.maxBindingBytes) resident and streamed, bit for bit the unsliced pass.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -94,6 +95,14 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         expect(dl).toBeLessThan(0.06);
         expect(ds).toBeLessThan(3e-3);
         expect([...g.paths.values()].every((p) => p === 'f32')).toBe(true);
+        // F32 weights uploaded in 32 KiB row slices (128 rows of 64 values): the same logits and Σx², bit for bit
+        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 32 * 1024 });
+        const ss = new Map<string, Float32Array>();
+        const viaSlices = await model.forward(chunk, { matmul: sliced, onMatmulSums: sumsInto(ss) });
+        expect(sliced.slicesByWeight.get('token_embd.weight')).toBe(4);
+        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength)), 'sliced = unsliced').toBe(true);
+        for (const [name, s] of gs) expect([...ss.get(name)!], name).toEqual([...s]);
+        sliced.destroy();
       }
     }
     expect(g.isResident(model)).toBe(true);
@@ -120,6 +129,12 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         const pc = await model.forward(ids, { roundActivations: false, attention: 'f32' });
         const plain = maxDiff(pg, pc);
         const gpu = await model.forward(ids, { matmul: g });
+        // in 64 KiB row slices (qwen2: the tied output reuses the embedding's 5 slices, then its bias), bit for bit
+        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 64 * 1024 });
+        const viaSlices = await model.forward(ids, { matmul: sliced });
+        expect(sliced.slicesByWeight.get('token_embd.weight'), arch).toBe(5);
+        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(gpu.buffer, gpu.byteOffset, gpu.byteLength)), `${arch}: sliced = unsliced`).toBe(true);
+        sliced.destroy();
         const cpu = await model.forward(ids);
         const V = model.hp.nVocab;
         const d0 = maxDiff(gpu.subarray(0, V), cpu.subarray(0, V));
@@ -142,7 +157,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
   describe('a generated model with twelve weight types', () => {
     let dir: string;
     let file: string;
-    // each matrix's type: eleven with a WGSL dequantizer, TQ1_0 through the CPU (F32 is the norms and stories260K)
+    // each matrix's type, every one with a WGSL dequantizer (F32 is the norms and stories260K)
     const TYPES: Record<string, string> = {
       'token_embd': 'q8_0', 'output': 'q6_K',
       'blk.0.attn_q': 'q4_0', 'blk.0.attn_k': 'q4_1', 'blk.0.attn_v': 'q5_0', 'blk.0.attn_output': 'q5_1',
@@ -174,7 +189,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       const gs = new Map<string, Float32Array>();
       const gpu = await model.forward(ids, { matmul: resident, onMatmulSums: sumsInto(gs) });
       expect(resident.isResident(model)).toBe(true);
-      expect(Object.fromEntries(resident.paths)).toEqual(Object.fromEntries(all.map((w) => [w.name, w.type === GgmlType.TQ1_0 ? 'cpu' : 'gpu'])));
+      expect(Object.fromEntries(resident.paths)).toEqual(Object.fromEntries(all.map((w) => [w.name, 'gpu'])));
       const cs = new Map<string, Float32Array>();
       const cpu = await model.forward(ids, { onMatmulSums: sumsInto(cs) });
       const dl = maxDiff(gpu, cpu);
@@ -184,7 +199,8 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       const plainCpu = await model.forward(ids, { roundActivations: false, attention: 'f32' });
       const dp = maxDiff(plainGpu, plainCpu);
       const tiled = new GpuForward(dev, env.handle!.adapterName, { software: false });
-      const dt = maxDiff(await model.forward(ids, { matmul: tiled, roundActivations: false, attention: 'f32' }), plainCpu);
+      const tiledOut = await model.forward(ids, { matmul: tiled, roundActivations: false, attention: 'f32' });
+      const dt = maxDiff(tiledOut, plainCpu);
       tiled.destroy();
       const dr = maxDiff(gpu, plainCpu);
       // position 0 attends to itself only: no rounding decision there depends on the order of float additions
@@ -219,6 +235,35 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       expect(Buffer.from(again.buffer, again.byteOffset, again.byteLength).equals(Buffer.from(gpu.buffer, gpu.byteOffset, gpu.byteLength))).toBe(true);
       for (const [name, s] of gs) expect([...ss.get(name)!], name).toEqual([...s]);
       streamed.destroy();
+
+      // weights bigger than one storage binding: 64 KiB slices (64 rows of 256 F32 values, 32 of 512), each
+      // dequantized and multiplied on its own into its output columns; resident and streamed (a wait per slice)
+      const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      const SLICES = { token_embd: 5, output: 5, attn_q: 4, attn_k: 1, attn_v: 1, attn_output: 4, ffn_gate: 8, ffn_up: 8, ffn_down: 8 };
+      for (const budgetBytes of [undefined, 0]) {
+        const sliced = new GpuForward(dev, env.handle!.adapterName, { budgetBytes, software: true, maxBindingBytes: 64 * 1024 });
+        const sl = new Map<string, Float32Array>();
+        const out = await model.forward(ids, { matmul: sliced, onMatmulSums: sumsInto(sl) });
+        expect(sliced.isResident(model)).toBe(budgetBytes === undefined);
+        expect(Object.fromEntries(sliced.slicesByWeight)).toEqual(Object.fromEntries(all.map((w) => [w.name, SLICES[w.name.replace(/^blk\.\d\.|\.weight$/g, '') as keyof typeof SLICES]])));
+        let differ = 0;
+        for (let i = 0; i < gpu.length; i++) if (Object.is(out[i], gpu[i]) === false) differ++;
+        console.log(`sliced weights (${budgetBytes === 0 ? 'streamed' : 'resident'}): ${gpu.length - differ} of ${gpu.length} logits identical to the unsliced pass`);
+        expect(differ).toBe(0);
+        expect(sameBits(out, gpu)).toBe(true);
+        expect([...sl.keys()]).toEqual([...gs.keys()]);
+        for (const [name, s] of gs) expect(sameBits(sl.get(name)!, s), name).toBe(true);
+        sliced.destroy();
+      }
+      // the tiled matmul (GPUs) sliced the same way
+      const tiledSliced = new GpuForward(dev, env.handle!.adapterName, { software: false, maxBindingBytes: 64 * 1024 });
+      expect(sameBits(await model.forward(ids, { matmul: tiledSliced, roundActivations: false, attention: 'f32' }), tiledOut), 'tiled matmul: sliced = unsliced').toBe(true);
+      expect(tiledSliced.slicesByWeight.get('output.weight')).toBe(5);
+      tiledSliced.destroy();
+      // a row wider than the binding cannot be sliced: one clear line
+      const tooSmall = new GpuForward(dev, env.handle!.adapterName, { software: true, maxBindingBytes: 1000 });
+      await expect(model.forward(ids, { matmul: tooSmall })).rejects.toThrow('token_embd.weight: one row of 1024 bytes exceeds the 1000 bytes a weight slice may bind on this adapter');
+      tooSmall.destroy();
     });
   });
 });

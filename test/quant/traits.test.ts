@@ -42,6 +42,19 @@ describe('QuantTraits registry', () => {
     expect(files.length).toBe(gpuKernelTypes().length);
   });
 
+  it('every shaders/dequant/<type>.wgsl is the forward pass\'s dequantizer (gpuDequant) of that type, and every implemented type has one', () => {
+    const dir = path.join(ROOT, 'shaders/dequant');
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.wgsl'));
+    const orphans = files.filter((f) => {
+      const layout = typeByName(f.slice(0, -'.wgsl'.length));
+      const t = layout && quantType(layout.type);
+      return t?.gpuDequant !== fs.readFileSync(path.join(dir, f), 'utf8');
+    });
+    expect(orphans, 'dequantizer files not attached to the descriptor of their type').toEqual([]);
+    expect(names(implementedTypes().filter((t) => !files.includes(`${t.layout.name.toLowerCase()}.wgsl`))), 'types without shaders/dequant/<type>.wgsl').toEqual([]);
+    expect(files.length).toBe(implementedTypes().length);
+  });
+
   it('every QuantTraits exported by a src/quant file is registered (registry.ts lists all type files)', async () => {
     const dir = path.join(ROOT, 'src/quant');
     const exported: QuantTraits[] = [];
