@@ -12,8 +12,8 @@
  * row) is excluded and shown on its own ("gpu 1st s").
  *
  * `--profile`: the GPU's device time per kernel of each type's timed run, from timestamp queries
- * (src/gpu/kernel-profile.ts), printed as one table per type after the main table; one line instead when
- * the adapter has no timestamp-query feature.
+ * (src/gpu/kernel-profile.ts), printed under each type's row (so that a run cut short keeps them); one line
+ * instead when the adapter has no timestamp-query feature.
  */
 import os from 'node:os';
 import { CpuWorkerBackend } from '../src/node/cpu-workers.js';
@@ -35,7 +35,7 @@ const USAGE = `usage: node dist/bench/quantize-throughput.js [--rows 8] [--full]
   --rows N rows of each Llama-3-8B weight shape (default 8, about 1 MB of f32 per type); --full uses the
   whole shapes (about 3.3 GB per type: slow, and large in memory). Nothing is written to disk.
   --profile: each type's GPU device time per kernel (timestamp queries, where the adapter has them): passes,
-  device ms, blocks, ns per block, share of the timed run's wall time; tables after the main one.`;
+  device ms, blocks, ns per block, share of the timed run's wall time; printed under each type's row.`;
 
 /** Llama-3-8B weight shapes: [n_per_row, rows] */
 const SHAPES: [string, number, number][] = [
@@ -120,7 +120,6 @@ async function main() {
   const widths = header.map((h, c) => (c === 0 ? 12 : Math.max(h.length, 9)));
   const print = (r: string[]) => console.log(r.map((v, c) => v.padStart(widths[c])).join('  '));
   print(header);
-  const kernelTables: string[] = [];
   for (const type of types) {
     const layout = typeLayout(type);
     const traits = quantType(type);
@@ -142,6 +141,7 @@ async function main() {
     let gpuCols = [gpu ? 'no kernel' : 'no gpu', '-', '-', '-', '-'];
     let gpuS = NaN;
     let gpuSame = '-';
+    let kernelLines: string[] = [];
     if (gpu?.supports(type)) {
       const firstS = await time(() => gpu!.quantize(job(warm))); // shader compile
       const before = gpu.blockCounts!();
@@ -149,7 +149,7 @@ async function main() {
       const kernels = gpu.kernelProfile?.() ?? null;
       kernels?.reset(); // the timed run's passes only (not the first call's)
       gpuS = await time(async () => { for (const t of tensors) outs.push(await gpu!.quantize(job(t))); });
-      if (kernels) kernelTables.push(`${layout.name}${withImatrix ? ' with imatrix' : ''}: ${(gpuS * 1000).toFixed(0)} ms wall, ${blocks} blocks`, ...kernels.lines(gpuS * 1000));
+      if (kernels) kernelLines = kernels.lines(gpuS * 1000);
       const c = blockCountsSince(gpu.blockCounts!(), before);
       gpuSame = same(outs, ref);
       gpuCols = [rate(gpuS, blocks), rate(gpuS, inBytes / 1e6), firstS.toFixed(2), String(c.device), `${c.fallback} (${c.ordinaryFallback})`];
@@ -170,15 +170,13 @@ async function main() {
     print([layout.name + (withImatrix && !useImatrix ? ' +im' : ''), String(blocks), ...gpuCols,
       rate(cpuS, blocks), rate(cpuS, inBytes / 1e6), rate(oracleS, blocks), rate(oracleS, inBytes / 1e6),
       ratio(gpuS, oracleS), ratio(cpuS, oracleS), ratio(gpuS, cpuS), gpuSame, oracleSame]);
+    // --profile: this type's timed GPU run, per kernel (wall = the "gpu" column's seconds)
+    for (const line of kernelLines) console.log(`${' '.repeat(widths[0] + 2)}${line}`);
   }
   console.log('ratios are speed-ups (a/b = b seconds / a seconds). "+im": the type requires an imatrix, so it got one.');
   console.log('device / host fb: blocks of the timed GPU run computed on the device / re-quantized on the host (flagged');
   console.log('subnormal/overflow inputs; "ordinary" must be 0). blocks = values / block size of the type.');
-  if (profile) {
-    console.log('');
-    console.log(`GPU device time per kernel (--profile; ${gpuName}), each type's timed run:`);
-    for (const line of kernelTables.length ? kernelTables : ['(no GPU run)']) console.log(line);
-  }
+  if (profile) console.log('--profile: under each row, the device time of its timed GPU run per kernel (timestamp queries); "of wall": of that run\'s seconds.');
   await cpu.close();
   await gpu?.close();
   await oracle?.close();
