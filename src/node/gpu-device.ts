@@ -41,8 +41,9 @@ export interface NodeDeviceOptions {
 }
 
 /**
- * Dawn rounds timestamps (to about 0.1 ms on SwiftShader, measured) unless its `timestamp_quantization`
- * toggle is off: too coarse for one chunk's pass on a real GPU. Only a profiled run turns it off.
+ * Dawn rounds timestamps unless its `timestamp_quantization` toggle is off (measured on SwiftShader: every
+ * value a multiple of 65,536 ns, some of 2^20): too coarse for one chunk's pass on a real GPU. Only a
+ * profiled run turns it off (a `create()` toggle, which Dawn applies to the devices it creates).
  */
 const PROFILE_TOGGLES = ['disable-dawn-features=timestamp_quantization'];
 
