@@ -500,13 +500,16 @@ export class GpuQuantizer {
     }
     const map = slot.read.mapAsync(MAP_MODE_READ, 0, lay.total);
     map.catch(() => {}); // observed below, or superseded by a scope error
+    // profiling: the pass times are mapped alongside the output (not after it)
+    const times = timer?.collect(this.kernelProfile!, c.nBlocks);
+    times?.catch(() => {});
     return (async () => {
       const [v, o] = await Promise.all([validation, oom]);
       const where = `${c.nBlocks} ${kernel.name} blocks from row ${c.row0}`;
       if (o) throw new GpuError('out-of-memory', `${o.message} (${where}, ${data.byteLength} bytes in)`, req.label);
       if (v) throw new GpuError('validation', `${v.message} (${where})`, req.label);
       await map;
-      if (timer) await timer.collect(this.kernelProfile!, c.nBlocks);
+      await times;
     })();
   }
 
