@@ -112,8 +112,13 @@ describe.skipIf(!env.handle)('kernel profile (timestamp queries)', () => {
     }
   });
 
-  test('a device without timestamp-query: one line says so', async () => {
+  test('a device without timestamp-query: one line says so; unprofiled by default', async () => {
+    // WEBGPU_QUANTIZE_PROFILE is not set: the device was requested without the feature, a quantizer holds no profile
+    expect(stageClock.on).toBe(false);
     expect(env.handle!.device.features.has('timestamp-query'), 'requested without timestamps').toBe(false);
+    const byDefault = await GpuQuantizer.create({ handle: { ...timed, owned: false } });
+    expect(byDefault.kernelProfile, 'no profile unless asked for').toBeNull();
+    await byDefault.destroy();
     const q = await GpuQuantizer.create({ handle: { ...env.handle!, owned: false }, maxChunkValues: CHUNK_VALUES, profileKernels: true });
     try {
       const a = f16Rows(3);
