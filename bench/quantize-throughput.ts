@@ -10,6 +10,10 @@
  * adapters). Types ggml cannot quantize without an imatrix (IQ1_S, IQ2_XXS, IQ2_XS) always get one (marked
  * "+im"). The GPU figure includes upload and readback; the first GPU call of each type (shader compile, one
  * row) is excluded and shown on its own ("gpu 1st s").
+ *
+ * `--profile`: the GPU's device time per kernel of each type's timed run, from timestamp queries
+ * (src/gpu/kernel-profile.ts), printed under each type's row (so that a run cut short keeps them); one line
+ * instead when the adapter has no timestamp-query feature.
  */
 import os from 'node:os';
 import { CpuWorkerBackend } from '../src/node/cpu-workers.js';
@@ -20,7 +24,7 @@ import { mulberry32 } from '../src/synthetic-model.js';
 import { parseBenchFlags } from './lib/bench-cli.js';
 import { OracleThreads, shared } from './lib/oracle-threads.js';
 
-const USAGE = `usage: node dist/bench/quantize-throughput.js [--rows 8] [--full] [--types q8_0,q4_K,...|imatrix] [--threads N] [--imatrix] [--no-gpu] [--no-oracle]
+const USAGE = `usage: node dist/bench/quantize-throughput.js [--rows 8] [--full] [--types q8_0,q4_K,...|imatrix] [--threads N] [--imatrix] [--profile] [--no-gpu] [--no-oracle]
        npm run bench -- [the same options]
 
   Per type (default: every implemented type), side by side on the same tensors: the GPU path (blocks/s,
@@ -29,7 +33,9 @@ const USAGE = `usage: node dist/bench/quantize-throughput.js [--rows 8] [--full]
   llama_model_quantize does); ratios, and whether the GPU's and llama.cpp's bytes equal the CPU path's.
   --types imatrix: every type that reads an imatrix. Rows are printed as each type finishes.
   --rows N rows of each Llama-3-8B weight shape (default 8, about 1 MB of f32 per type); --full uses the
-  whole shapes (about 3.3 GB per type: slow, and large in memory). Nothing is written to disk.`;
+  whole shapes (about 3.3 GB per type: slow, and large in memory). Nothing is written to disk.
+  --profile: each type's GPU device time per kernel (timestamp queries, where the adapter has them): passes,
+  device ms, blocks, ns per block, share of the timed run's wall time; printed under each type's row.`;
 
 /** Llama-3-8B weight shapes: [n_per_row, rows] */
 const SHAPES: [string, number, number][] = [
@@ -63,7 +69,9 @@ async function main() {
   const f = parseBenchFlags(process.argv.slice(2), {
     rows: { kind: 'int', default: '8' }, full: { kind: 'bool' }, types: { kind: 'string', default: DEFAULT_TYPES.join(',') },
     threads: { kind: 'int', default: String(os.availableParallelism()) }, imatrix: { kind: 'bool' }, 'no-gpu': { kind: 'bool' }, 'no-oracle': { kind: 'bool' },
+    profile: { kind: 'bool' },
   }, USAGE);
+  const profile = f.profile as boolean;
   const full = f.full as boolean;
   const rowsArg = Number(f.rows);
   const useImatrix = f.imatrix as boolean;
@@ -90,7 +98,7 @@ async function main() {
   if (!f['no-gpu']) {
     try {
       const { createGpuBackend } = await import('../src/node/gpu-backend.js');
-      const b = await createGpuBackend({ info: () => {}, warn: (l) => console.log(l) });
+      const b = await createGpuBackend({ info: () => {}, warn: (l) => console.log(l) }, { profileKernels: profile });
       gpu = b;
       gpuName = b.description;
     } catch (e) {
@@ -133,11 +141,15 @@ async function main() {
     let gpuCols = [gpu ? 'no kernel' : 'no gpu', '-', '-', '-', '-'];
     let gpuS = NaN;
     let gpuSame = '-';
+    let kernelLines: string[] = [];
     if (gpu?.supports(type)) {
       const firstS = await time(() => gpu!.quantize(job(warm))); // shader compile
       const before = gpu.blockCounts!();
       const outs: Uint8Array[] = [];
+      const kernels = gpu.kernelProfile?.() ?? null;
+      kernels?.reset(); // the timed run's passes only (not the first call's)
       gpuS = await time(async () => { for (const t of tensors) outs.push(await gpu!.quantize(job(t))); });
+      if (kernels) kernelLines = kernels.lines(gpuS * 1000);
       const c = blockCountsSince(gpu.blockCounts!(), before);
       gpuSame = same(outs, ref);
       gpuCols = [rate(gpuS, blocks), rate(gpuS, inBytes / 1e6), firstS.toFixed(2), String(c.device), `${c.fallback} (${c.ordinaryFallback})`];
@@ -158,10 +170,13 @@ async function main() {
     print([layout.name + (withImatrix && !useImatrix ? ' +im' : ''), String(blocks), ...gpuCols,
       rate(cpuS, blocks), rate(cpuS, inBytes / 1e6), rate(oracleS, blocks), rate(oracleS, inBytes / 1e6),
       ratio(gpuS, oracleS), ratio(cpuS, oracleS), ratio(gpuS, cpuS), gpuSame, oracleSame]);
+    // --profile: this type's timed GPU run, per kernel (wall = the "gpu" column's seconds)
+    for (const line of kernelLines) console.log(`${' '.repeat(widths[0] + 2)}${line}`);
   }
   console.log('ratios are speed-ups (a/b = b seconds / a seconds). "+im": the type requires an imatrix, so it got one.');
   console.log('device / host fb: blocks of the timed GPU run computed on the device / re-quantized on the host (flagged');
   console.log('subnormal/overflow inputs; "ordinary" must be 0). blocks = values / block size of the type.');
+  if (profile) console.log('--profile: under each row, the device time of its timed GPU run per kernel (timestamp queries); "of wall": of that run\'s seconds.');
   await cpu.close();
   await gpu?.close();
   await oracle?.close();

@@ -2,31 +2,63 @@
 # Run on the lent GPU machine (see prepare.sh); results in $OUT.
 #   bash bench/device/run.sh whole-model   issue 8's whole-model benchmark (dist/device-whole-model.js): Llama-3-8B
 #                                          shapes, 4 layers, F16 (~3.9 GB) + imatrix; ours --backend gpu vs
-#                                          llama_model_quantize on all cores vs the read floor; 6 runs; < 8 min
-#                                          -> $OUT/device-whole-model.{json,txt}, $OUT/profile-*.txt
+#                                          llama_model_quantize on all cores vs the read floor; 6 runs; then one
+#                                          profiled Q4_K_M+imatrix CLI run (host stages + device time per kernel)
+#                                          and the per-kernel device profile (timestamp queries) of the key types:
+#                                          q4_K +imatrix, then q8_0, q4_0, q6_K, iq2_xxs (+imatrix: it needs one),
+#                                          iq4_xs (KROWS rows of each 8B shape, default 128).
+#                                          The whole command stays under BUDGET_S seconds (default 460, < 8 min,
+#                                          setup included): each step's timeout is cut to what is left, keeping
+#                                          a reserve for the steps after it.
+#                                          -> $OUT/device-whole-model.{json,txt}, whole-model.txt,
+#                                             profile-q4_k_m-imatrix.txt, kernel-profile.txt
 #   bash bench/device/run.sh checks        throughput of every implemented type (GPU, CPU workers, llama.cpp on as many
 #                                          threads; device/host-fallback block counts), without and with an imatrix
 #                                          (ROWS rows of each shape, default 256), GPU-vs-CPU compare on the demo
 #                                          model, and a whole-file GPU/CPU identity check
+# WQ_DRY_RUN=1: a rehearsal on a machine without the device (here, SwiftShader): no packages installed, this
+# machine's node, the --small model and 2 of the 6 runs, KROWS 2, F16 widened on the device as on a GPU, a
+# 900 s budget (150 s for the profiled run); the same steps and files otherwise.
 set -u
 MODE=${1:-checks}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 ROWS=${ROWS:-256}
-for f in .dev/run/debs/*.deb; do dpkg -x "$f" /; done; ldconfig
-xz -dc .dev/run/node.xz > /tmp/node && chmod +x /tmp/node
-[ -d node_modules ] || tar xJf .dev/run/nm.tar.xz
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export XDG_RUNTIME_DIR=/tmp
-N=/tmp/node
+START=$(date +%s)
+DRY=${WQ_DRY_RUN:-0}
+# the profiled Q4_K_M+imatrix run's cap (the dry run's software adapter needs longer, and gets a longer budget)
+PROF_S=${PROF_S:-40}
+[ "$DRY" = 1 ] && PROF_S=150
+BUDGET_S=${BUDGET_S:-$([ "$DRY" = 1 ] && echo 900 || echo 460)}
+# seconds for a step: at most $1, and no more than what is left of the budget less $2 (the later steps' reserve)
+cap() { local l=$(( BUDGET_S - ($(date +%s) - START) - $2 )); [ "$l" -lt "$1" ] && set -- "$l"; [ "$1" -lt 5 ] && set -- 5; echo "$1"; }
+if [ "$DRY" = 1 ]; then
+  N=$(command -v node)
+  export WEBGPU_QUANTIZE_WIDEN=${WEBGPU_QUANTIZE_WIDEN:-device} # as on a hardware adapter: stored F16 widened on the device
+else
+  for f in .dev/run/debs/*.deb; do dpkg -x "$f" /; done; ldconfig
+  xz -dc .dev/run/node.xz > /tmp/node && chmod +x /tmp/node
+  [ -d node_modules ] || tar xJf .dev/run/nm.tar.xz
+  export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+  export XDG_RUNTIME_DIR=/tmp
+  N=/tmp/node
+fi
 T=$(nproc)
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; nproc; free -g | head -2; } | tee "$OUT/machine.txt"
 if [ "$MODE" = whole-model ]; then
   W=/tmp/wq-whole; rm -rf "$W"; mkdir -p "$W"
+  SMALL=(); KROWS=${KROWS:-128}
+  [ "$DRY" = 1 ] && { SMALL=(--small --runs Q4_K_M+im,Q8_0); KROWS=2; }
   # the table and JSON rows are rewritten after every run, so a cut-short run keeps what it finished
-  timeout 360 $N dist/bench/device-whole-model.js --dir "$W" --keep --json "$OUT/device-whole-model.json" 2>&1 | tee "$OUT/whole-model.txt"
-  # one profiled run (stage timings) of the headline case, if time is left
-  timeout 30 env WEBGPU_QUANTIZE_PROFILE=1 $N bin/webgpu-quantize.js --backend gpu --imatrix "$W/imatrix.gguf" "$W/model-f16.gguf" "$W/prof.gguf" Q4_K_M 2>&1 | grep -E "profile|backend|quantize time" | tee "$OUT/profile-q4_k_m-imatrix.txt"
+  timeout "$(cap 330 $((PROF_S + 75)))" $N dist/bench/device-whole-model.js "${SMALL[@]}" --dir "$W" --keep --json "$OUT/device-whole-model.json" 2>&1 | tee "$OUT/whole-model.txt"
+  # one profiled run of the headline case: host stages, then the device time of each kernel (convert f16, q4_K, q6_K)
+  timeout "$(cap "$PROF_S" 75)" env WEBGPU_QUANTIZE_PROFILE=1 $N bin/webgpu-quantize.js --backend gpu --imatrix "$W/imatrix.gguf" "$W/model-f16.gguf" "$W/prof.gguf" Q4_K_M 2>&1 | grep -E "profile|backend|quantize time" | tee "$OUT/profile-q4_k_m-imatrix.txt"
   rm -rf "$W"
+  # the key types' device time per kernel (timestamp queries; one line instead if the adapter lacks them),
+  # printed under each type's row as it finishes; the CPU path and llama.cpp check the same bytes
+  K=(dist/bench/quantize-throughput.js --rows "$KROWS" --threads "$T" --profile)
+  { timeout "$(cap 25 50)" $N "${K[@]}" --types q4_K --imatrix
+    timeout "$(cap 50 2)" $N "${K[@]}" --types q8_0,q4_0,q6_K,iq2_xxs,iq4_xs; } 2>&1 | tee "$OUT/kernel-profile.txt"
+  echo "run.sh whole-model: $(( $(date +%s) - START )) s of a ${BUDGET_S} s budget" | tee -a "$OUT/machine.txt"
   exit 0
 fi
 # every implemented type (the registry's list), rows printed as each type finishes: a timeout keeps them

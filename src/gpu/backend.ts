@@ -12,6 +12,7 @@ import { stageClock } from '../pipeline/stage-clock.js';
 import { typeLayout, type GgmlType } from '../core/ggml-type.js';
 import { quantType } from '../quant/registry.js';
 import type { GpuQuantizer } from './quantize-gpu.js';
+import type { KernelProfile } from './kernel-profile.js';
 
 export interface GpuBackendOptions {
   /** run types without a kernel on the CPU reference (saying so once per type) instead of refusing them */
@@ -86,6 +87,10 @@ export class GpuBackend implements QuantizeBackend {
   blockCounts(): BlockCounts {
     const s = this.quantizer.stats;
     return { device: s.blocks - s.fallbackBlocks, fallback: s.fallbackBlocks, ordinaryFallback: s.ordinaryFallbackBlocks, noKernel: this.noKernelBlocks };
+  }
+
+  kernelProfile(): KernelProfile | null {
+    return this.quantizer.kernelProfile;
   }
 
   close(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM } from './webgpu-consts.js';
 import { CONVERT_PARAMS_BYTES } from './convert.js';
+import type { PassTimer } from './kernel-profile.js';
 
 export const PARAMS_BYTES = 32;
 
@@ -20,6 +21,8 @@ export class Slot {
   rowStats!: GPUBuffer;
   readonly uniform: GPUBuffer;
   readonly convertUniform: GPUBuffer;
+  /** the timestamp queries of the slot's chunk, when kernels are profiled (kernel-profile.ts) */
+  timer?: PassTimer;
   private srcSize = 0;
   private storedSize = 0;
   private dstSize = 0;
@@ -75,6 +78,7 @@ export class Slot {
 
   destroy(): void {
     this.destroyData();
+    this.timer?.destroy();
     this.uniform.destroy();
     this.convertUniform.destroy();
   }

@@ -62,8 +62,16 @@ export function isSoftwareAdapter(info: AdapterInfoLike | undefined): boolean {
   return /swiftshader|llvmpipe|lavapipe|softpipe|basic render|\bwarp\b/.test(s);
 }
 
+export interface DeviceRequestOptions {
+  /**
+   * also request `timestamp-query` where the adapter has it (kernel profiling, src/gpu/kernel-profile.ts);
+   * off by default: an unprofiled run asks for no optional feature
+   */
+  timestamps?: boolean;
+}
+
 /** Asks `gpu` (navigator.gpu or Dawn's `create()` result) for an adapter and a device; null without adapter. */
-export async function requestGpuDevice(gpu: GPU, powerPreference: GPUPowerPreference = 'high-performance'): Promise<GpuDeviceHandle | null> {
+export async function requestGpuDevice(gpu: GPU, powerPreference: GPUPowerPreference = 'high-performance', opts: DeviceRequestOptions = {}): Promise<GpuDeviceHandle | null> {
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (!adapter) return null;
   const info: AdapterInfoLike | undefined = (adapter as { info?: GPUAdapterInfo }).info;
@@ -72,6 +80,7 @@ export async function requestGpuDevice(gpu: GPU, powerPreference: GPUPowerPrefer
   try {
     device = await adapter.requestDevice({
       label: 'webgpu-quantize',
+      requiredFeatures: opts.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
       // the defaults (128 MiB bindings, 256 MiB buffers) are below what most adapters offer
       requiredLimits: { maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize },
     });

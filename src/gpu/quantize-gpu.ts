@@ -20,6 +20,7 @@ import { toFloat32 } from '../formats/gguf-model.js';
 import { nonFiniteError, storedValueBytes, type StoredRows } from '../pipeline/stored-rows.js';
 import { rowSigma2 } from './row-stats.js';
 import { stageClock } from '../pipeline/stage-clock.js';
+import { KernelProfile, PassTimer } from './kernel-profile.js';
 import { BUFFER_COPY_DST, BUFFER_STORAGE, MAP_MODE_READ } from './webgpu-consts.js';
 
 const DEFAULT_CHUNK_VALUES = 4 << 20;
@@ -41,6 +42,11 @@ export interface GpuQuantizerOptions {
   inFlight?: number;
   /** lower the per-dimension workgroup limit (tests of the folded dispatch) */
   maxWorkgroupsPerDimension?: number;
+  /**
+   * time each compute pass with timestamp queries where the device has them (`kernelProfile`; see
+   * kernel-profile.ts); default: when WEBGPU_QUANTIZE_PROFILE=1
+   */
+  profileKernels?: boolean;
 }
 
 export type { StoredRows } from '../pipeline/stored-rows.js';
@@ -78,6 +84,8 @@ interface JobContext {
   main: GPUComputePipeline;
   rowPass: GPUComputePipeline | null;
   convertPass: GPUComputePipeline | null;
+  /** the passes' names in the kernel profile */
+  names: { main: string; rowPass: string; convert: string };
   rows: RequestRows;
   imatrixBuffer: GPUBuffer;
 }
@@ -168,6 +176,8 @@ export class GpuQuantizer {
   private readonly active = new Set<Promise<unknown>>();
   private lostMessage: string | null = null;
   private nextOrder = 0;
+  /** device time per kernel, when profiling (null otherwise: then no pass is timed) */
+  readonly kernelProfile: KernelProfile | null;
   /** running totals, for logs and tests */
   readonly stats: GpuQuantizerStats = { chunks: 0, blocks: 0, fallbackBlocks: 0, fallbackRows: 0, ordinaryFallbackBlocks: 0, uploadedBytes: 0 };
   private destroyed = false;
@@ -180,7 +190,7 @@ export class GpuQuantizer {
     if (!handle) {
       const gpu = opts.gpu ?? browserGpu();
       if (!gpu) throw new GpuError('unavailable', 'WebGPU is not available here (no navigator.gpu); in Node use createNodeGpuQuantizer() from src/node/gpu-device.ts');
-      const h = await requestGpuDevice(gpu);
+      const h = await requestGpuDevice(gpu, 'high-performance', { timestamps: opts.profileKernels ?? stageClock.on });
       if (!h) throw new GpuError('unavailable', 'no WebGPU adapter found');
       handle = h;
     }
@@ -202,6 +212,7 @@ export class GpuQuantizer {
     this.pipelines = new PipelineCache(this.device, this.bindGroupLayout);
     this.convert = new ConvertPipelines(this.device);
     this.dummy = this.device.createBuffer({ label: 'webgpu-quantize unused binding', size: 16, usage: BUFFER_STORAGE });
+    this.kernelProfile = opts.profileKernels ?? stageClock.on ? new KernelProfile(this.device.features.has('timestamp-query'), this.adapterName) : null;
     const log = opts.log ?? ((line: string) => console.error(line));
     this.device.lost.then((info) => {
       if (this.destroyed) return;
@@ -296,7 +307,12 @@ export class GpuQuantizer {
       storedType !== null ? this.convert.get(storedType) : Promise.resolve(null),
     ]);
     const imatrixBuffer = useImatrix ? this.uploadImatrix(req.imatrix!, req.label) : this.dummy;
-    const job: JobContext = { req, kernel, main, rowPass, convertPass, rows, imatrixBuffer };
+    const names = {
+      main: `${kernel.name} quantize${useImatrix ? ' +imatrix' : ''}`,
+      rowPass: `${kernel.name} row-sigma2`,
+      convert: `${kernel.name} convert ${storedType !== null ? typeLayout(storedType).name : ''}`,
+    };
+    const job: JobContext = { req, kernel, main, rowPass, convertPass, names, rows, imatrixBuffer };
     const chunks = planChunks({
       nrows: req.nrows, nPerRow: req.nPerRow, blockValues: kernel.blockValues, blockBytes: kernel.blockBytes,
       maxChunkBlocks: this.maxChunkBlocks(kernel),
@@ -400,6 +416,9 @@ export class GpuQuantizer {
     const rowStatsBytes = job.rowPass ? c.nRows * 4 : 4;
     const rowGroups = foldDispatch(c.nRows, WORKGROUP_SIZE, this.maxPerDim);
     const blockGroups = foldDispatch(c.nBlocks, kernel.blocksPerWorkgroup, this.maxPerDim);
+    // profiling: each pass writes its begin/end timestamps into the slot's query set
+    const timer = this.kernelProfile?.timestamps ? (slot.timer ??= new PassTimer(d, String(slot.index))) : null;
+    timer?.begin();
     // no await between push and pop: the scopes catch exactly this chunk's calls, and are popped even
     // when encoding throws, so that they stay balanced for the next chunk
     d.pushErrorScope('out-of-memory');
@@ -434,7 +453,10 @@ export class GpuQuantizer {
       if (job.convertPass) {
         // the stored values: widened into src (F16/BF16) and checked for Inf/NaN (all stored types)
         q.writeBuffer(slot.convertUniform, 0, new Uint32Array([nValues, 0, 0, 0]));
-        const cpass = enc.beginComputePass({ label: `webgpu-quantize convert ${req.label} rows ${c.row0}+${c.nRows}` });
+        const cpass = enc.beginComputePass({
+          label: `webgpu-quantize convert ${req.label} rows ${c.row0}+${c.nRows}`,
+          ...(timer && { timestampWrites: timer.pass(job.names.convert) }),
+        });
         cpass.setPipeline(job.convertPass);
         cpass.setBindGroup(0, d.createBindGroup({
           label: `webgpu-quantize convert ${req.label}`,
@@ -449,16 +471,28 @@ export class GpuQuantizer {
         cpass.dispatchWorkgroups(...foldDispatch(convertInvocations(nValues, job.rows.valueBytes), CONVERT_WORKGROUP, this.maxPerDim));
         cpass.end();
       }
-      const pass = enc.beginComputePass({ label: `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}` });
+      const passLabel = `webgpu-quantize ${kernel.name} ${req.label} rows ${c.row0}+${c.nRows}`;
+      const rowFirst = job.rowPass !== null && input.sigma2 === null;
+      // profiling: the row statistic gets a pass of its own, so that each kernel's time is its own
+      const rowApart = rowFirst && timer !== null;
+      if (rowApart) {
+        const rpass = enc.beginComputePass({ label: `${passLabel} row-sigma2`, timestampWrites: timer.pass(job.names.rowPass) });
+        rpass.setBindGroup(0, bindGroup);
+        rpass.setPipeline(job.rowPass!);
+        rpass.dispatchWorkgroups(...rowGroups);
+        rpass.end();
+      }
+      const pass = enc.beginComputePass({ label: passLabel, ...(timer && { timestampWrites: timer.pass(job.names.main) }) });
       pass.setBindGroup(0, bindGroup);
-      if (job.rowPass && input.sigma2 === null) {
-        pass.setPipeline(job.rowPass);
+      if (rowFirst && !rowApart) {
+        pass.setPipeline(job.rowPass!);
         pass.dispatchWorkgroups(...rowGroups);
       }
       pass.setPipeline(job.main);
       pass.dispatchWorkgroups(...blockGroups);
       pass.end();
       enc.copyBufferToBuffer(slot.dst, 0, slot.read, 0, lay.total);
+      timer?.resolve(enc);
       q.submit([enc.finish()]);
     } finally {
       validation = d.popErrorScope();
@@ -466,12 +500,16 @@ export class GpuQuantizer {
     }
     const map = slot.read.mapAsync(MAP_MODE_READ, 0, lay.total);
     map.catch(() => {}); // observed below, or superseded by a scope error
+    // profiling: the pass times are mapped alongside the output (not after it)
+    const times = timer?.collect(this.kernelProfile!, c.nBlocks);
+    times?.catch(() => {});
     return (async () => {
       const [v, o] = await Promise.all([validation, oom]);
       const where = `${c.nBlocks} ${kernel.name} blocks from row ${c.row0}`;
       if (o) throw new GpuError('out-of-memory', `${o.message} (${where}, ${data.byteLength} bytes in)`, req.label);
       if (v) throw new GpuError('validation', `${v.message} (${where})`, req.label);
       await map;
+      await times;
     })();
   }
 

@@ -18,6 +18,7 @@ import { create } from 'webgpu';
 import { GpuError } from '../errors.js';
 import { requestGpuDevice, type GpuDeviceHandle } from '../gpu/device.js';
 import { GpuQuantizer, type GpuQuantizerOptions } from '../gpu/quantize-gpu.js';
+import { stageClock } from '../pipeline/stage-clock.js';
 
 /** Dawn frees its native instance when the create() object is collected: keep every one, forever. */
 const KEEP_ALIVE: unknown[] = [];
@@ -32,7 +33,19 @@ export interface NodeDeviceOptions {
   /** 'auto' (default): SwiftShader only when no adapter is found; 'force': SwiftShader even with a GPU */
   software?: SoftwareFallback;
   log?: (line: string) => void;
+  /**
+   * request `timestamp-query` where the adapter has it, with Dawn's timestamp quantization off (kernel
+   * profiling: src/gpu/kernel-profile.ts); default: when WEBGPU_QUANTIZE_PROFILE=1
+   */
+  timestamps?: boolean;
 }
+
+/**
+ * Dawn rounds timestamps unless its `timestamp_quantization` toggle is off (measured on SwiftShader: every
+ * value a multiple of 65,536 ns, some of 2^20): too coarse for one chunk's pass on a real GPU. Only a
+ * profiled run turns it off (a `create()` toggle, which Dawn applies to the devices it creates).
+ */
+const PROFILE_TOGGLES = ['disable-dawn-features=timestamp_quantization'];
 
 function swiftShaderIcdCandidates(): string[] {
   const list: string[] = [];
@@ -68,10 +81,10 @@ function preload(lib: string): boolean {
   }
 }
 
-async function tryDawn(): Promise<GpuDeviceHandle | null> {
-  const gpu = create([]) as GPU;
+async function tryDawn(timestamps: boolean): Promise<GpuDeviceHandle | null> {
+  const gpu = create(timestamps ? PROFILE_TOGGLES : []) as GPU;
   KEEP_ALIVE.push(gpu);
-  const h = await requestGpuDevice(gpu);
+  const h = await requestGpuDevice(gpu, 'high-performance', { timestamps });
   if (h) KEEP_ALIVE.push(...h.keepAlive);
   return h;
 }
@@ -82,12 +95,13 @@ async function tryDawn(): Promise<GpuDeviceHandle | null> {
  */
 export async function nodeGpuDevice(opts: NodeDeviceOptions = {}): Promise<GpuDeviceHandle> {
   const mode = opts.software ?? 'auto';
+  const timestamps = opts.timestamps ?? stageClock.on;
   const log = opts.log ?? ((line: string) => console.error(line));
   const linux = process.platform === 'linux';
   // Without a Vulkan loader Dawn finds nothing on Linux, and says so on stderr: skip that attempt.
   const systemVulkan = !linux || preload('libvulkan.so.1');
   if (mode !== 'force' && systemVulkan) {
-    const h = await tryDawn();
+    const h = await tryDawn(timestamps);
     if (h) {
       if (h.isSoftware) log(`webgpu-quantize: only a software GPU adapter found, using ${h.adapterName}; output is identical, but slow`);
       return h;
@@ -106,7 +120,7 @@ export async function nodeGpuDevice(opts: NodeDeviceOptions = {}): Promise<GpuDe
   if (!systemVulkan && !preload(path.join(path.dirname(icd), 'libvulkan.so.1'))) {
     throw new GpuError('unavailable', `no Vulkan loader: libvulkan.so.1 is neither installed nor next to ${icd}`);
   }
-  const h = await tryDawn();
+  const h = await tryDawn(timestamps);
   if (!h) throw new GpuError('unavailable', `SwiftShader (${icd}) gave no WebGPU adapter`);
   log(`webgpu-quantize: ${mode === 'force' ? 'software rendering requested' : 'no GPU adapter found'}, using SwiftShader (software Vulkan) — ${h.adapterName}; output is identical, but much slower than a GPU`);
   return h;
@@ -115,6 +129,6 @@ export async function nodeGpuDevice(opts: NodeDeviceOptions = {}): Promise<GpuDe
 /** GpuQuantizer on a Node device (see nodeGpuDevice), unless `opts.device` is given. */
 export async function createNodeGpuQuantizer(opts: GpuQuantizerOptions & NodeDeviceOptions = {}): Promise<GpuQuantizer> {
   if (opts.device) return GpuQuantizer.create(opts);
-  const handle = await nodeGpuDevice(opts);
+  const handle = await nodeGpuDevice({ timestamps: opts.profileKernels, ...opts });
   return GpuQuantizer.create({ ...opts, handle });
 }

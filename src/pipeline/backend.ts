@@ -7,6 +7,7 @@ import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { quantType, quantizeChunk } from '../quant/registry.js';
 import { UnsupportedTypeError } from '../errors.js';
 import type { StoredRows } from './stored-rows.js';
+import type { KernelProfile } from '../gpu/kernel-profile.js';
 
 export interface QuantizeJob {
   type: GgmlType;
@@ -37,6 +38,8 @@ export interface QuantizeBackend {
   close(): Promise<void>;
   /** Running totals of where a GPU backend's blocks were computed. Undefined for CPU backends. */
   blockCounts?(): BlockCounts;
+  /** The GPU's device time per kernel when kernels are profiled (WEBGPU_QUANTIZE_PROFILE=1), else null. */
+  kernelProfile?(): KernelProfile | null;
 }
 
 /**

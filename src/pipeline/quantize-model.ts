@@ -203,6 +203,9 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
   let sizeOut = 0;
   const t0 = Date.now();
   stageClock.reset();
+  // the GPU's device time per kernel (timestamp queries), reported with the host stages
+  const kernels = stageClock.on ? req.backend.kernelProfile?.() ?? null : null;
+  kernels?.reset();
   let index = 0;
 
   if (options.dryRun) {
@@ -255,7 +258,10 @@ async function runPlan(req: RunRequest & { backend: QuantizeBackend }, plan: Typ
     }
   }
   const quantizeMs = Date.now() - t0;
-  if (stageClock.on) for (const line of stageClock.report()) log.info(line);
+  if (stageClock.on) {
+    const wall = stageClock.wallMs();
+    for (const line of [...stageClock.report(), ...(kernels?.lines(wall) ?? [])]) log.info(line);
+  }
   for (const line of report.totalsLines(sizeIn, sizeOut, nElements)) log.info(line);
   if (options.dryRun && plan.willRequireImatrix && !req.imatrix) {
     log.warn('llama_model_quantize_impl: WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!');

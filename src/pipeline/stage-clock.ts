@@ -52,9 +52,14 @@ export class StageClock {
     }
   }
 
+  /** Milliseconds since reset(). */
+  wallMs(): number {
+    return performance.now() - this.t0;
+  }
+
   /** One line per stage: summed ms, count, and the share of the wall time it was active. */
   report(): string[] {
-    const wall = performance.now() - this.t0;
+    const wall = this.wallMs();
     const lines = [`profile: wall ${wall.toFixed(0)} ms`];
     for (const [name, s] of [...this.stages.entries()].sort((a, b) => b[1].covered - a[1].covered)) {
       lines.push(`profile: ${name.padEnd(14)} busy ${s.busy.toFixed(0).padStart(7)} ms  active ${(100 * s.covered / wall).toFixed(1).padStart(5)}% of wall  n=${s.n}`);
