@@ -16,6 +16,7 @@ import { GpuMatmul } from '../../src/model/gpu-matmul.js';
 import { GpuForward } from '../../src/model/gpu-forward.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';
+import { computeImatrix } from '../../src/eval/imatrix.js';
 import { mulberry32, syntheticModel } from '../../src/synthetic-model.js';
 import { GgmlType, typeByName } from '../../src/core/ggml-type.js';
 import { SHARED } from '../golden/shared-paths.js';
@@ -185,6 +186,19 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         expect(d0).toBeLessThan(2e-4);
         expect(meanAbs).toBeLessThan(0.02);
         expect(ds).toBeLessThan(0.02);
+        if (what === 'F16') {
+          // the imatrix from the device's sums: [n, 4] sums and 4 counts per expert matrix, as from the CPU's
+          const opts = { nCtx: 20, chunks: 2, bos: null };
+          const gi = await computeImatrix(model, ids, { ...opts, matmul: g });
+          const ci = await computeImatrix(model, ids, opts);
+          expect([...gi.entries.keys()].sort()).toEqual([...ci.entries.keys()].sort());
+          for (const [name, c] of ci.entries) {
+            expect(gi.entries.get(name)!.counts, name).toEqual(c.counts);
+            expect(c.counts, name).toHaveLength(name.includes('_exps') ? 4 : 1);
+          }
+          expect(ci.entries.get('blk.1.ffn_down_exps.weight')!.counts.reduce((a, b) => a + b, 0)).toBe(2 * 40);
+          expect(sumsDiff(new Map([...gi.entries].map(([n, e]) => [n, e.sums])), new Map([...ci.entries].map(([n, e]) => [n, e.sums])))).toBeLessThan(0.02);
+        }
         if (what === 'Q4_K_M') {
           const streamed = new GpuForward(env.handle!.device, env.handle!.adapterName, { budgetBytes: 0, software: env.handle!.isSoftware });
           const again = await model.forward(ids, { matmul: streamed });
