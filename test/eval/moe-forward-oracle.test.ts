@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel, mulberry32, type SyntheticSpec } from '../../src/synthetic-model.js';
 import { FileSink, openGgufModelFile } from '../../src/node/file-io.js';
 import { quantizeFile } from '../../src/node/index.js';
-import { LlamaModel } from '../../src/model/llama.js';
+import { LlamaModel, matmul, routeTokens } from '../../src/model/llama.js';
 import { GgmlType } from '../../src/core/ggml-type.js';
 import { chunkTokens, planChunks } from '../../src/eval/chunks.js';
 import { computeImatrix, imatrixGguf } from '../../src/eval/imatrix.js';
@@ -25,6 +25,7 @@ import { requireOracle } from '../oracle/require-oracle.js';
 import { openDecodeOracle } from '../oracle/llama-decode.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { SHARED } from '../golden/shared-paths.js';
+import { tiedRouterValues } from '../data/moe-values.js';
 
 const STORIES = path.join(SHARED, 'models/stories260K-gguf/stories260K.gguf');
 const T = 128;
@@ -130,6 +131,42 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
       }
     });
   }
+
+  it('tied router rows (experts 2 and 3 share theirs, so their probabilities tie at every token): llama.cpp takes the lower index, and so do we (F32 logits within 1e-3 in one ubatch)', async () => {
+    const f = path.join(tmp, 'moe-tied.gguf');
+    const stories = await openGgufModelFile(STORIES);
+    const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
+    await stories.close();
+    await syntheticModel({
+      ...SPEC, tokenizerKvs, seed: 31,
+      values: tiedRouterValues,
+    }).write(await FileSink.create(f));
+    const model = await loadOurs(f);
+    const ids = IDS.slice(0, 64);
+    // tokens where 2 and 3 tie for the last chosen place (one chosen, the other not)
+    let tiedAtTheEdge = 0;
+    await model.forward(ids, {
+      onMatmulInput: (name, x, rows, cols) => {
+        const L = model.layers[Number(name.split('.')[1])];
+        if (!name.endsWith('ffn_gate_inp.weight') || L.ffn.kind !== 'moe') return;
+        const logits = new Float32Array(rows * N_EXPERT);
+        matmul(x, L.ffn.gateInp.data, rows, cols, N_EXPERT, logits);
+        const { experts } = routeTokens(logits, rows, N_EXPERT, 2);
+        for (let t = 0; t < rows; t++) {
+          expect(logits[t * N_EXPERT + 2]).toBe(logits[t * N_EXPERT + 3]);
+          const chosen = [experts[2 * t], experts[2 * t + 1]];
+          if (chosen.includes(2) !== chosen.includes(3)) tiedAtTheEdge++;
+        }
+      },
+    });
+    const o = openDecodeOracle(f, ids.length)!;
+    const theirs = o.decode(ids, ids.length);
+    o.free();
+    const worst = Math.max(...worstPerPosition(await model.forward(ids, { attention: 'auto' }), theirs, 512));
+    console.log(`moe tied router rows: ${tiedAtTheEdge} of ${2 * ids.length} (token, layer) routings choose between the tied experts; max |Δlogit| ${worst.toExponential(2)}`);
+    expect(tiedAtTheEdge).toBeGreaterThan(10);
+    expect(worst).toBeLessThan(1e-3);
+  });
 
   it('imatrix (with --process-output) = llama-imatrix\'s collection from llama.cpp\'s graph, MUL_MAT_ID per expert: same tensors, counts per expert, values within 1e-4 of the tensor max; the file we write quantizes (Q4_K_M, IQ3_XXS) to the same bytes as llama_model_quantize given it', async () => {
     const nCtx = 64;

@@ -21,6 +21,7 @@ import { mulberry32, syntheticModel } from '../../src/synthetic-model.js';
 import { GgmlType, typeByName } from '../../src/core/ggml-type.js';
 import { SHARED } from '../golden/shared-paths.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
+import { tiedRouterValues } from '../data/moe-values.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -141,14 +142,18 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
     }
   });
 
-  it('mixture of experts (llama, 4 experts, 2 per token; F16 and Q4_K experts): the CPU pass\'s logits, and its imatrix (per-expert sums and counts), resident and streamed', async () => {
+  it('mixture of experts (llama, 4 experts, 2 per token; F16 with two tied, Q4_K with one unchosen): the CPU pass\'s logits, and its imatrix (per-expert sums and counts), resident and streamed', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-forward-moe-'));
     try {
       const spec = { nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, nVocab: 320, nExpert: 4, untiedOutput: true, seed: 23 };
+      // F16: experts 2 and 3 share their router row (the top-k's tie order decides between them)
       const f16 = path.join(dir, 'moe-f16.gguf');
-      await syntheticModel({ ...spec, dtype: GgmlType.F16 }).write(await FileSink.create(f16));
+      await syntheticModel({ ...spec, dtype: GgmlType.F16, values: tiedRouterValues }).write(await FileSink.create(f16));
+      // Q4_K_M (from the default values, where one expert of layer 0 gets no token of these)
+      const plain16 = path.join(dir, 'moe-plain-f16.gguf');
+      await syntheticModel({ ...spec, dtype: GgmlType.F16 }).write(await FileSink.create(plain16));
       const q4k = path.join(dir, 'moe-q4k.gguf');
-      await quantizeFile({ input: f16, output: q4k, options: { ftype: 15, ftypeName: 'Q4_K_M', backend: 'cpu', nthreads: 1 } });
+      await quantizeFile({ input: plain16, output: q4k, options: { ftype: 15, ftypeName: 'Q4_K_M', backend: 'cpu', nthreads: 1 } });
       const rnd = mulberry32(4);
       const ids = Array.from({ length: 40 }, () => 3 + Math.floor(rnd() * 317));
       for (const [what, f] of [['F16', f16], ['Q4_K_M', q4k]] as const) {
@@ -182,6 +187,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         expect(Object.fromEntries(gc)).toEqual(Object.fromEntries(cc));
         for (const r of rows) expect(r.reduce((a, b) => a + b, 0)).toBe(2 * ids.length);
         expect(new Set(rows.flat()).size).toBeGreaterThan(2);
+        if (what === 'Q4_K_M') expect(rows[0]).toContain(0);
         expect(plain).toBeLessThan(1e-3);
         expect(d0).toBeLessThan(2e-4);
         expect(meanAbs).toBeLessThan(0.02);
