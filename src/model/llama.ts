@@ -43,18 +43,26 @@ export interface ArchConfig {
   readonly qkNorm: boolean;
   /** `output.bias` (optional) is added to the logits */
   readonly outputBias: boolean;
+  /**
+   * the FFN: 'dense'; 'optional' experts (llama: with `<arch>.expert_count` > 0 every layer is a mixture whose
+   * experts are feed_forward_length wide); 'required' (qwen3moe: always a mixture, its experts
+   * expert_feed_forward_length wide, else feed_forward_length / expert_used_count)
+   */
+  readonly experts: 'dense' | 'optional' | 'required';
 }
 
 export const ARCHS: Readonly<Record<string, ArchConfig>> = {
-  llama: { rope: 'norm', qkNorm: false, outputBias: false },
-  qwen2: { rope: 'neox', qkNorm: false, outputBias: true },
-  qwen3: { rope: 'neox', qkNorm: true, outputBias: false },
+  llama: { rope: 'norm', qkNorm: false, outputBias: false, experts: 'optional' },
+  qwen2: { rope: 'neox', qkNorm: false, outputBias: true, experts: 'dense' },
+  qwen3: { rope: 'neox', qkNorm: true, outputBias: false, experts: 'dense' },
+  qwen3moe: { rope: 'neox', qkNorm: true, outputBias: false, experts: 'required' },
 };
 
 export interface LlamaHParams {
   readonly arch: string;
   readonly archConfig: ArchConfig;
   readonly nEmbd: number;
+  /** the FFN's width (each expert's, in a mixture of experts) */
   readonly nFf: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -225,16 +233,18 @@ function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, Gguf
   const embd = tensors.get('token_embd.weight');
   if (!embd) throw new QuantizeError(`${file}: tensor 'token_embd.weight' is missing`);
   const tok = findKv(kvs, 'tokenizer.ggml.tokens');
-  const nExpert = opt('expert_count', 0);
-  const nExpertUsed = opt('expert_used_count', 0);
-  if (nExpert > 0 && arch !== 'llama') throw new QuantizeError(`${file}: ${arch} with experts (${arch}.expert_count ${nExpert}) is not supported by the forward pass (llama only)`);
+  const nExpert = archConfig.experts === 'dense' ? 0 : opt('expert_count', 0);
+  const nExpertUsed = nExpert ? opt('expert_used_count', 0) : 0;
+  if (archConfig.experts === 'required' && nExpert === 0) throw new QuantizeError(`${file}: key '${arch}.expert_count' is missing or 0 (${arch} is a mixture of experts)`);
   if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) {
     throw new QuantizeError(`${file}: ${arch}.expert_used_count is ${nExpertUsed}, expected 1 to ${arch}.expert_count (${nExpert})`);
   }
+  const nFf = archConfig.experts === 'required'
+    ? opt('expert_feed_forward_length', 0) || Math.floor(need('feed_forward_length') / nExpertUsed)
+    : need('feed_forward_length');
   return {
-    nExpert, nExpertUsed,
+    nExpert, nExpertUsed, nFf,
     arch, archConfig, nEmbd, nHead, headDim, ropeDims,
-    nFf: need('feed_forward_length'),
     nLayer: need('block_count'),
     nHeadKv: opt('attention.head_count_kv', nHead),
     ropeBase: opt('rope.freq_base', 10000),

@@ -132,6 +132,33 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     });
   }
 
+  it('qwen3moe (per-head Q/K RMSNorm, NEOX RoPE, head size 64, experts expert_feed_forward_length = 128 wide, tied output): F32 logits within 2e-2 in ubatches of 32, 1e-3 in one of 128; its imatrix counts per expert', async () => {
+    const f = path.join(tmp, 'qwen3moe.gguf');
+    const stories = await openGgufModelFile(STORIES);
+    const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
+    await stories.close();
+    await syntheticModel({ arch: 'qwen3moe', nLayer: 2, nEmbd: 256, nFf: 128, nHead: 8, nHeadKv: 2, headDim: 64, nVocab: 512, nExpert: N_EXPERT, untiedOutput: false, seed: 23, tokenizerKvs }).write(await FileSink.create(f));
+    const model = await loadOurs(f);
+    expect([model.hp.arch, model.hp.nFf, model.hp.nExpert, model.layers[1].ffn.kind, !!model.layers[1].qNorm]).toEqual(['qwen3moe', 128, 4, 'moe', true]);
+    const ids = IDS.slice(0, T);
+    for (const ubatch of [UBATCH, T]) {
+      const o = openDecodeOracle(f, T)!;
+      const theirs = o.decode(ids, ubatch);
+      o.free();
+      const worst = Math.max(...worstPerPosition(await model.forward(ids, { ubatch, attention: 'auto' }), theirs, 512));
+      console.log(`qwen3moe F32 ubatch ${ubatch}: max |Δlogit| ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThan(ubatch === T ? 1e-3 : 2e-2);
+    }
+    const ours = await computeImatrix(model, IDS, { nCtx: 64, chunks: 2, bos: 1, attention: 'auto' });
+    const o = openDecodeOracle(f, 64, { imatrix: {} })!;
+    const plan = planChunks(IDS.length, 64, 2, 'imatrix');
+    for (let c = 0; c < plan.nChunk; c++) o.decode(chunkTokens(IDS, plan, c, 1), 64);
+    expect([...ours.entries.keys()].sort()).toEqual([...o.imatrix.keys()].sort());
+    for (const [name, g] of o.imatrix) expect(ours.entries.get(name)!.counts, name).toEqual(g.counts);
+    console.log(`qwen3moe imatrix: ${o.imatrix.size} tensors, blk.1.ffn_down_exps counts [${o.imatrix.get('blk.1.ffn_down_exps.weight')!.counts}]`);
+    o.free();
+  });
+
   it('tied router rows (experts 2 and 3 share theirs, so their probabilities tie at every token): llama.cpp takes the lower index, and so do we (F32 logits within 1e-3 in one ubatch)', async () => {
     const f = path.join(tmp, 'moe-tied.gguf');
     const stories = await openGgufModelFile(STORIES);

@@ -240,7 +240,7 @@ describe('architectures the forward pass does not run', () => {
     const lines = r.err.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(f);
-    expect(lines[0]).toContain("architecture 'gemma' is not supported by the forward pass (llama, qwen2, qwen3)");
+    expect(lines[0]).toContain("architecture 'gemma' is not supported by the forward pass (llama, qwen2, qwen3, qwen3moe)");
     expect(fs.existsSync(out)).toBe(false);
   });
 });
