@@ -4,7 +4,8 @@
  * RMSNorm -> Q/K/V matmuls (+ biases) -> [per-head Q/K RMSNorm] -> RoPE (NORM or NEOX) -> F16 KV -> causal
  * grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN or mixture of experts
  * (router matmul, moe.wgsl's softmax/top-k, every expert's SwiGLU over all tokens, each token keeping its
- * own experts' outputs by weight) -> residual, then the
+ * own experts' outputs by weight: n_expert / n_expert_used times the FFN work of routing rows, in exchange
+ * for no readback of the routing and the dense matmul kernels as they are) -> residual, then the
  * final RMSNorm and the logits (+ output.bias). The activations stay on the device; a chunk reads back its logits and,
  * for the imatrix (ForwardOptions.onMatmulSums), the Σx² per column of every matmul's input, accumulated on
  * the device (one readback per chunk).
