@@ -2,7 +2,8 @@
  * Mixture of experts (architecture llama, Mixtral-style files: blk.N.ffn_gate_inp.weight and 3-D
  * blk.N.ffn_{gate,up,down}_exps.weight, 4 experts, 2 used per token) against llama.cpp v0.5.0 itself:
  * llama_decode's logits (oracle, test/oracle/llama-decode.ts) on a generated model in F32, F16, Q8_0 and
- * Q4_K_M (quantized by llama_model_quantize); the importance matrix that llama-imatrix's collection rule
+ * Q4_K_M (quantized by llama_model_quantize), from our CPU pass and from the WebGPU pass (SwiftShader
+ * without a GPU); qwen3moe; the importance matrix that llama-imatrix's collection rule
  * gathers from llama.cpp's own graph, MUL_MAT_ID included (one row of sums and one count per expert);
  * quantizing with our MoE imatrix file = llama_model_quantize with the same file; perplexity and KLD from
  * our logits and from llama_decode's.
@@ -26,6 +27,8 @@ import { openDecodeOracle } from '../oracle/llama-decode.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { SHARED } from '../golden/shared-paths.js';
 import { tiedRouterValues } from '../data/moe-values.js';
+import { GpuForward } from '../../src/model/gpu-forward.js';
+import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 
 const STORIES = path.join(SHARED, 'models/stories260K-gguf/stories260K.gguf');
 const T = 128;
@@ -46,6 +49,9 @@ type TypeName = (typeof TYPES)[number];
 const SPEC: SyntheticSpec = { nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, nVocab: 512, nExpert: N_EXPERT, untiedOutput: true, seed: 23 };
 
 const oracle = requireOracle();
+const env = await gpuEnv();
+requireAdapterInCi(env);
+afterAll(() => env.handle?.device.destroy());
 let tmp: string;
 const files = new Map<TypeName, string>();
 const rnd = mulberry32(6);
@@ -131,6 +137,33 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
       }
     });
   }
+
+  it.skipIf(!env.handle)('the WebGPU forward pass (GpuForward; SwiftShader without a GPU): F32 logits within 2e-2 of llama_decode\'s (1e-3 in one ubatch of 128); Q4_K_M position 0 within 1e-5 and the mean within 0.02', async () => {
+    const ids = IDS.slice(0, T);
+    const g = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware });
+    try {
+      for (const type of ['F32', 'Q4_K_M'] as const) {
+        const model = await loadOurs(files.get(type)!);
+        for (const ubatch of [UBATCH, T]) {
+          const o = openDecodeOracle(files.get(type)!, T)!;
+          const theirs = o.decode(ids, ubatch);
+          o.free();
+          const ours = await model.forward(ids, { matmul: g, ubatch, attention: 'auto' });
+          const worst = worstPerPosition(ours, theirs, 512);
+          let mean = 0;
+          for (let i = 0; i < ours.length; i++) mean += Math.abs(ours[i] - theirs[i]) / ours.length;
+          console.log(`moe GPU ${type} ubatch ${ubatch}: max |Δlogit| ${Math.max(...worst).toExponential(2)}, position 0 ${worst[0].toExponential(2)}, mean ${mean.toExponential(2)}`);
+          if (type === 'F32') expect(Math.max(...worst)).toBeLessThan(ubatch === T ? 1e-3 : 2e-2);
+          else {
+            expect(worst[0]).toBeLessThan(1e-5);
+            expect(mean).toBeLessThan(0.02);
+          }
+        }
+      }
+    } finally {
+      g.destroy();
+    }
+  });
 
   it('qwen3moe (per-head Q/K RMSNorm, NEOX RoPE, head size 64, experts expert_feed_forward_length = 128 wide, tied output): F32 logits within 2e-2 in ubatches of 32, 1e-3 in one of 128; its imatrix counts per expert', async () => {
     const f = path.join(tmp, 'qwen3moe.gguf');
