@@ -319,3 +319,19 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     expect(Math.abs(a.mean_kld[0] - b.mean_kld[0])).toBeLessThan(5e-2 * b.mean_kld[0]);
   });
 });
+
+describe('MoE files the forward pass refuses', () => {
+  it('expert_used_count above expert_count: one line naming the file, the key and the numbers', async () => {
+    const f = path.join(tmp, 'moe-bad.gguf');
+    await syntheticModel({ ...SPEC, nLayer: 1, nVocab: 64 }).write(await FileSink.create(f));
+    const b = fs.readFileSync(f);
+    const key = Buffer.from('llama.expert_used_count');
+    const at = b.indexOf(key);
+    expect(at).toBeGreaterThan(0);
+    // the key, its type (u32), then the value
+    expect(b.readUInt32LE(at + key.length + 4)).toBe(2);
+    b.writeUInt32LE(9, at + key.length + 4);
+    fs.writeFileSync(f, b);
+    await expect(loadOurs(f)).rejects.toThrow(`${f}: llama.expert_used_count is 9, expected 1 to llama.expert_count (4)`);
+  });
+});
