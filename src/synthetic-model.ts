@@ -1,5 +1,5 @@
 /**
- * A llama-family GGUF (architecture llama, qwen2 or qwen3) made from seeded random values: the built-in demo model, the generated
+ * A llama-family GGUF (architecture llama, qwen2, qwen3 or qwen3moe) made from seeded random values: the built-in demo model, the generated
  * models that tests quantize with both llama.cpp and this project, and the multi-GB models of the memory
  * benchmark. Streams tensor data row slab by row slab, so a 4 GB model never sits in memory.
  * Browser-safe.
@@ -11,8 +11,11 @@ import { fp32ToBf16, fp32ToFp16 } from './core/half.js';
 import { GgmlType } from './core/ggml-type.js';
 
 export interface SyntheticSpec {
-  /** default llama; qwen2 adds blk.N.attn_{q,k,v}.bias, qwen3 adds blk.N.attn_{q,k}_norm.weight */
-  arch?: 'llama' | 'qwen2' | 'qwen3';
+  /**
+   * default llama; qwen2 adds blk.N.attn_{q,k,v}.bias, qwen3 and qwen3moe add blk.N.attn_{q,k}_norm.weight
+   * (qwen3moe: with nExpert, its experts nFf wide as expert_feed_forward_length)
+   */
+  arch?: 'llama' | 'qwen2' | 'qwen3' | 'qwen3moe';
   /** attention head size (default nEmbd / nHead); when given, written as attention.key_length/value_length */
   headDim?: number;
   nLayer: number;
@@ -94,7 +97,7 @@ export function syntheticTensors(spec: SyntheticSpec): SyntheticTensor[] {
         { name: `${b}attn_v.bias`, ne: [kvDim], type: GgmlType.F32 },
       );
     }
-    if (spec.arch === 'qwen3') {
+    if (spec.arch === 'qwen3' || spec.arch === 'qwen3moe') {
       t.push(
         { name: `${b}attn_q_norm.weight`, ne: [headDim], type: GgmlType.F32 },
         { name: `${b}attn_k_norm.weight`, ne: [headDim], type: GgmlType.F32 },
@@ -130,7 +133,8 @@ export function syntheticKvs(spec: SyntheticSpec): GgufKv[] {
     kvString('general.name', spec.name ?? 'synthetic'),
     kvU32(`${a}.context_length`, 256),
     kvU32(`${a}.embedding_length`, spec.nEmbd),
-    kvU32(`${a}.feed_forward_length`, spec.nFf),
+    // (qwen3moe's experts are expert_feed_forward_length wide; its feed_forward_length, unused, differs here)
+    kvU32(`${a}.feed_forward_length`, a === 'qwen3moe' ? 3 * spec.nFf : spec.nFf),
     kvU32(`${a}.block_count`, spec.nLayer),
     kvU32(`${a}.attention.head_count`, spec.nHead),
     kvU32(`${a}.attention.head_count_kv`, spec.nHeadKv),
@@ -140,6 +144,7 @@ export function syntheticKvs(spec: SyntheticSpec): GgufKv[] {
   if (spec.headDim !== undefined) kvs.push(kvU32(`${a}.attention.key_length`, spec.headDim), kvU32(`${a}.attention.value_length`, spec.headDim));
   if (spec.nExpert && spec.nExpert > 1) {
     kvs.push(kvU32(`${a}.expert_count`, spec.nExpert), kvU32(`${a}.expert_used_count`, 2));
+    if (a === 'qwen3moe') kvs.push(kvU32(`${a}.expert_feed_forward_length`, spec.nFf));
   }
   kvs.push(kvU32('general.file_type', spec.dtype === GgmlType.F16 ? 1 : spec.dtype === GgmlType.BF16 ? 32 : 0));
   if (spec.tokenizerKvs) {

@@ -2,7 +2,10 @@
  * The whole forward pass of a llama-family model (llama, qwen2, qwen3: the ARCHS of llama.ts) on WebGPU,
  * one chunk (one sequence from position 0) at a time, batched over its tokens: token embedding, per layer
  * RMSNorm -> Q/K/V matmuls (+ biases) -> [per-head Q/K RMSNorm] -> RoPE (NORM or NEOX) -> F16 KV -> causal
- * grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN -> residual, then the
+ * grouped-query attention -> output projection -> residual, RMSNorm -> SwiGLU FFN or mixture of experts
+ * (router matmul, moe.wgsl's softmax/top-k, every expert's SwiGLU over all tokens, each token keeping its
+ * own experts' outputs by weight: n_expert / n_expert_used times the FFN work of routing rows, in exchange
+ * for no readback of the routing and the dense matmul kernels as they are) -> residual, then the
  * final RMSNorm and the logits (+ output.bias). The activations stay on the device; a chunk reads back its logits and,
  * for the imatrix (ForwardOptions.onMatmulSums), the Σx² per column of every matmul's input, accumulated on
  * the device (one readback per chunk).
@@ -30,13 +33,14 @@ import actRoundWgsl from '../../shaders/model/act-round.wgsl';
 import ropeWgsl from '../../shaders/model/rope.wgsl';
 import attentionWgsl from '../../shaders/model/attention.wgsl';
 import elementwiseWgsl from '../../shaders/model/elementwise.wgsl';
+import moeWgsl from '../../shaders/model/moe.wgsl';
 import { BASE_LIBS } from '../gpu/kernels.js';
 import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
 import { GpuError } from '../errors.js';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM, MAP_MODE_READ } from '../gpu/webgpu-consts.js';
 import type { ActRound } from './act-round.js';
 import { GpuMatmul } from './gpu-matmul.js';
-import { attentionModes, ropeTable, type ForwardOptions, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
+import { attentionModes, ropeTable, type ExpertSlot, type ForwardOptions, type Layer, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
 
 const WG = 64;
 const TILE = 16;
@@ -74,8 +78,11 @@ interface ModelState {
   resident: boolean;
   /** F32 bytes of its distinct weight matrices */
   weightBytes: number;
-  /** Σx² slots: the input of each matmul group, by the weights that share it */
-  sums: { offset: number; n: number; weights: string[] }[];
+  /**
+   * Σx² slots: the input of each matmul group, by the weights that share it; an expert's slot holds only
+   * the rows routed to it, and their number after its n sums
+   */
+  sums: { offset: number; n: number; weights: string[]; expert?: ExpertSlot }[];
   sumsLength: number;
 }
 
@@ -87,6 +94,8 @@ interface Acts {
   x: GPUBuffer; cur: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; k16: GPUBuffer; v16: GPUBuffer;
   att: GPUBuffer; proj: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; act: GPUBuffer; logits: GPUBuffer;
   rounded: Map<ActRound, GPUBuffer>;
+  /** with experts: router logits (T × n_expert), chosen experts (u32) and weights (T × k), each slot's output (T × k × n_embd) */
+  moe?: { logits: GPUBuffer; sel: GPUBuffer; wts: GPUBuffer; slots: GPUBuffer };
   /** the largest activation row set a matmul reads (T × max(n_embd, n_ff, q width)) */
   maxIn: number;
 }
@@ -110,6 +119,8 @@ export class GpuForward implements MatmulBackend {
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly acts = new Map<string, Acts>();
   private matmulOnly?: GpuMatmul;
+  /** moe.wgsl's entry points, made on the first model with experts */
+  private moePipes?: Record<'route' | 'combine' | 'sum' | 'sumsq', GPUComputePipeline>;
   /** where each weight's values were made, by weight name (the last model run) */
   readonly paths = new Map<string, DequantPath>();
   /** into how many row slices each weight was cut, by weight name (the last model run) */
@@ -210,8 +221,22 @@ export class GpuForward implements MatmulBackend {
     return b;
   }
 
+  private static ffnMatrices(L: Layer): Weight[] {
+    const F = L.ffn;
+    return F.kind === 'dense' ? [F.gate, F.up, F.down] : [F.gateInp, ...F.gate, ...F.up, ...F.down];
+  }
+
   private static matrices(model: LlamaModel): Weight[] {
-    return [model.tokEmbd, ...model.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]), model.output];
+    return [model.tokEmbd, ...model.layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...GpuForward.ffnMatrices(L)]), model.output];
+  }
+
+  private moe(): NonNullable<GpuForward['moePipes']> {
+    if (!this.moePipes) {
+      const module = this.d.createShaderModule({ code: moeWgsl });
+      const p = (entryPoint: string) => this.d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
+      this.moePipes = { route: p('route_main'), combine: p('combine_main'), sum: p('sum_main'), sumsq: p('sumsq_main') };
+    }
+    return this.moePipes;
   }
 
   private state(model: LlamaModel): ModelState {
@@ -228,16 +253,27 @@ export class GpuForward implements MatmulBackend {
     }
     const sums: ModelState['sums'] = [];
     let off = 0;
-    const slot = (n: number, weights: string[]) => {
-      sums.push({ offset: off, n, weights });
-      off += n;
+    const slot = (n: number, weights: string[], expert?: ExpertSlot) => {
+      sums.push({ offset: off, n, weights, expert });
+      off += n + (expert ? 1 : 0);
     };
     for (let i = 0; i < nLayer; i++) {
       const L = model.layers[i];
       slot(nEmbd, [L.q.name, L.k.name, L.v.name]);
       slot(nHead * headDim, [L.o.name]);
-      slot(nEmbd, [L.gate.name, L.up.name]);
-      slot(nFf, [L.down.name]);
+      const F = L.ffn;
+      if (F.kind === 'dense') {
+        slot(nEmbd, [F.gate.name, F.up.name]);
+        slot(nFf, [F.down.name]);
+      } else {
+        if (F.gate.length > 256) throw new GpuError('unavailable', `forward pass on the GPU: ${F.gate.length} experts are above moe.wgsl's 256`);
+        slot(nEmbd, [F.gateInp.name]);
+        F.gate.forEach((w, index) => {
+          const expert = { index, count: F.gate.length };
+          slot(nEmbd, [w.name, F.up[index].name], expert);
+          slot(nFf, [F.down[index].name], expert);
+        });
+      }
     }
     slot(nEmbd, [model.output.name]);
     const resident = this.residentBytes + weightBytes <= this.budget;
@@ -248,7 +284,7 @@ export class GpuForward implements MatmulBackend {
   }
 
   private actsFor(hp: LlamaHParams, T: number): Acts {
-    const key = `${T}/${hp.nEmbd}/${hp.nFf}/${hp.nHead}/${hp.nHeadKv}/${hp.headDim}/${hp.nVocab}/${hp.ropeDims}/${hp.ropeBase}/${hp.ropeFreqScale}`;
+    const key = `${T}/${hp.nEmbd}/${hp.nFf}/${hp.nHead}/${hp.nHeadKv}/${hp.headDim}/${hp.nVocab}/${hp.ropeDims}/${hp.ropeBase}/${hp.ropeFreqScale}/${hp.nExpert}/${hp.nExpertUsed}`;
     let a = this.acts.get(key);
     if (a) return a;
     const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = hp;
@@ -262,6 +298,7 @@ export class GpuForward implements MatmulBackend {
       x: f(T * nEmbd), cur: f(T * nEmbd), q: f(T * nHead * headDim), k: f(T * nHeadKv * headDim), v: f(T * nHeadKv * headDim),
       k16: f(T * nHeadKv * headDim), v16: f(T * nHeadKv * headDim), att: f(T * nHead * headDim), proj: f(T * nEmbd),
       gate: f(T * nFf), up: f(T * nFf), act: f(T * nFf), logits: f(T * nVocab), rounded: new Map(), maxIn,
+      moe: hp.nExpert ? { logits: f(T * hp.nExpert), sel: f(T * hp.nExpertUsed), wts: f(T * hp.nExpertUsed), slots: f(T * hp.nExpertUsed * nEmbd) } : undefined,
     };
     this.acts.set(key, a);
     return a;
@@ -363,8 +400,15 @@ export class GpuForward implements MatmulBackend {
     const sumsq = (x: GPUBuffer, n: number) => {
       const s = st.sums[slot++];
       if (!sumsBuf) return;
-      if (s.n !== n) throw new Error(`forward pass: Σx² slot of ${s.n} columns for an input of ${n}`);
+      if (s.n !== n || s.expert) throw new Error(`forward pass: Σx² slot of ${s.n} columns${s.expert ? ' (an expert)' : ''} for an input of ${n}`);
       this.dispatch1d(pass, P.sumsq, [[0, this.uniform([0, n, T, s.offset])], [1, x], [3, sumsBuf]], n);
+    };
+    /** Σx² over the rows routed to expert e (and their count), from the chosen experts in `sel` */
+    const sumsqExpert = (x: GPUBuffer, n: number, e: number, k: number, sel: GPUBuffer) => {
+      const s = st.sums[slot++];
+      if (!sumsBuf) return;
+      if (s.n !== n || s.expert?.index !== e) throw new Error(`forward pass: Σx² slot of ${s.n} columns (expert ${s.expert?.index}) for an input of ${n} (expert ${e})`);
+      this.dispatch1d(pass, this.moe().sumsq, [[0, this.uniform([0, n, k, e, T, s.offset])], [1, x], [4, sel], [3, sumsBuf]], n + 1);
     };
     const rms = (x: GPUBuffer, w: Float32Array, rows: number, n: number, out: GPUBuffer) => {
       const maxX = d.limits.maxComputeWorkgroupsPerDimension;
@@ -456,11 +500,32 @@ export class GpuForward implements MatmulBackend {
       await mm(A.att, qn, [[L.o, A.proj]]);
       add(A.x, A.proj, T * nEmbd);
       rms(A.x, L.ffnNorm, T, nEmbd, A.cur);
-      sumsq(A.cur, nEmbd);
-      await mm(A.cur, nEmbd, [[L.gate, A.gate], [L.up, A.up]]);
-      this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
-      sumsq(A.act, nFf);
-      await mm(A.act, nFf, [[L.down, A.proj]]);
+      const F = L.ffn;
+      const swiglu = () => this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
+      if (F.kind === 'dense') {
+        sumsq(A.cur, nEmbd);
+        await mm(A.cur, nEmbd, [[F.gate, A.gate], [F.up, A.up]]);
+        swiglu();
+        sumsq(A.act, nFf);
+        await mm(A.act, nFf, [[F.down, A.proj]]);
+      } else {
+        // every expert over all T tokens; combine_main keeps, per token, the slots that chose it
+        const M = A.moe!;
+        const k = F.nUsed;
+        const mp = this.moe();
+        sumsq(A.cur, nEmbd);
+        await mm(A.cur, nEmbd, [[F.gateInp, M.logits]]);
+        this.dispatch1d(pass, mp.route, [[0, this.uniform([0, F.gate.length, k, 0, T])], [1, M.logits], [5, M.sel], [3, M.wts]], T);
+        for (let e = 0; e < F.gate.length; e++) {
+          sumsqExpert(A.cur, nEmbd, e, k, M.sel);
+          await mm(A.cur, nEmbd, [[F.gate[e], A.gate], [F.up[e], A.up]]);
+          swiglu();
+          sumsqExpert(A.act, nFf, e, k, M.sel);
+          await mm(A.act, nFf, [[F.down[e], A.proj]]);
+          this.dispatch1d(pass, mp.combine, [[0, this.uniform([T * nEmbd, nEmbd, k, e])], [1, A.proj], [2, M.wts], [4, M.sel], [3, M.slots]], T * nEmbd);
+        }
+        this.dispatch1d(pass, mp.sum, [[0, this.uniform([T * nEmbd, nEmbd, k])], [1, M.slots], [3, A.proj]], T * nEmbd);
+      }
       add(A.x, A.proj, T * nEmbd);
       if (!st.resident) await flush();
     }
@@ -485,7 +550,11 @@ export class GpuForward implements MatmulBackend {
     for (const b of temps) b.destroy();
     if (opts.onMatmulSums) {
       const sums = all.subarray(T * nVocab);
-      for (const s of st.sums) for (const w of s.weights) opts.onMatmulSums(w, sums.subarray(s.offset, s.offset + s.n), T);
+      for (const s of st.sums) {
+        const rows = s.expert ? sums[s.offset + s.n] : T;
+        if (s.expert && rows === 0) continue; // an expert no token chose (the CPU path makes no call either)
+        for (const w of s.weights) opts.onMatmulSums(w, sums.subarray(s.offset, s.offset + s.n), rows, s.expert);
+      }
     }
     return all.subarray(0, T * nVocab);
   }
@@ -494,6 +563,7 @@ export class GpuForward implements MatmulBackend {
     for (const b of [...[...this.weights.values()].flat(), ...this.vectors.values(), ...this.uniforms.values()]) b.destroy();
     for (const a of this.acts.values()) {
       for (const b of [a.ids, a.rope, a.x, a.cur, a.q, a.k, a.v, a.k16, a.v16, a.att, a.proj, a.gate, a.up, a.act, a.logits, ...a.rounded.values()]) b.destroy();
+      if (a.moe) for (const b of Object.values(a.moe)) b.destroy();
     }
     this.weights.clear();
     this.vectors.clear();

@@ -2,8 +2,10 @@
  * The forward pass of a `llama`-family GGUF model on the CPU, one chunk (one sequence starting at
  * position 0) at a time: token embedding, per layer RMSNorm -> Q/K/V (+ their biases when the file has
  * them) -> [per-head RMSNorm of Q and K] -> RoPE -> causal grouped-query attention -> output projection
- * -> residual, RMSNorm -> SwiGLU FFN -> residual, then the final RMSNorm and the output logits
- * [+ output.bias]. What differs between the architectures is in ARCHS (one entry each).
+ * -> residual, RMSNorm -> FFN -> residual, then the final RMSNorm and the output logits [+ output.bias].
+ * The FFN is SwiGLU, or with `<arch>.expert_count` > 0 (architecture llama: Mixtral-style files) a mixture
+ * of experts (moeFfn: a router picks `expert_used_count` SwiGLU experts per token, see routeTokens).
+ * What differs between the architectures is in ARCHS (one entry each).
  *
  * It computes what llama.cpp's CPU backend computes, including where ggml rounds (see act-round.ts): the
  * activations going into each matmul are rounded to the weight type's dot-product type, K and V are kept
@@ -41,18 +43,26 @@ export interface ArchConfig {
   readonly qkNorm: boolean;
   /** `output.bias` (optional) is added to the logits */
   readonly outputBias: boolean;
+  /**
+   * the FFN: 'dense'; 'optional' experts (llama: with `<arch>.expert_count` > 0 every layer is a mixture whose
+   * experts are feed_forward_length wide); 'required' (qwen3moe: always a mixture, its experts
+   * expert_feed_forward_length wide, else feed_forward_length / expert_used_count)
+   */
+  readonly experts: 'dense' | 'optional' | 'required';
 }
 
 export const ARCHS: Readonly<Record<string, ArchConfig>> = {
-  llama: { rope: 'norm', qkNorm: false, outputBias: false },
-  qwen2: { rope: 'neox', qkNorm: false, outputBias: true },
-  qwen3: { rope: 'neox', qkNorm: true, outputBias: false },
+  llama: { rope: 'norm', qkNorm: false, outputBias: false, experts: 'optional' },
+  qwen2: { rope: 'neox', qkNorm: false, outputBias: true, experts: 'dense' },
+  qwen3: { rope: 'neox', qkNorm: true, outputBias: false, experts: 'dense' },
+  qwen3moe: { rope: 'neox', qkNorm: true, outputBias: false, experts: 'required' },
 };
 
 export interface LlamaHParams {
   readonly arch: string;
   readonly archConfig: ArchConfig;
   readonly nEmbd: number;
+  /** the FFN's width (each expert's, in a mixture of experts) */
   readonly nFf: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -64,6 +74,9 @@ export interface LlamaHParams {
   readonly eps: number;
   readonly nVocab: number;
   readonly nCtxTrain: number;
+  /** experts per layer (0: dense FFN) and the experts each token uses */
+  readonly nExpert: number;
+  readonly nExpertUsed: number;
 }
 
 /** One weight matrix: its stored bytes, and its F32 values made on first use (shared by a tied copy). */
@@ -100,6 +113,30 @@ export class Weight {
   }
 }
 
+/** the dense FFN: down(silu(gate·x) * up·x) */
+export interface DenseFfn {
+  readonly kind: 'dense';
+  readonly gate: Weight;
+  readonly up: Weight;
+  readonly down: Weight;
+}
+
+/**
+ * A mixture of SwiGLU experts (llama.cpp's build_moe_ffn as the llama graph calls it): `gateInp` (the
+ * router, `blk.N.ffn_gate_inp.weight`, n_expert rows) and per expert its gate/up/down matrices, each a
+ * slice of the rows of the 3-D `blk.N.ffn_{gate,up,down}_exps.weight` (every expert's Weight carries the
+ * tensor's name).
+ */
+export interface MoeFfn {
+  readonly kind: 'moe';
+  readonly gateInp: Weight;
+  /** experts per token */
+  readonly nUsed: number;
+  readonly gate: readonly Weight[];
+  readonly up: readonly Weight[];
+  readonly down: readonly Weight[];
+}
+
 export interface Layer {
   attnNorm: Float32Array;
   q: Weight;
@@ -114,9 +151,13 @@ export interface Layer {
   kNorm?: Float32Array;
   o: Weight;
   ffnNorm: Float32Array;
-  gate: Weight;
-  up: Weight;
-  down: Weight;
+  ffn: DenseFfn | MoeFfn;
+}
+
+/** which expert's matrix a matmul multiplies with: `index` of `count` (the imatrix keeps one row of sums per expert) */
+export interface ExpertSlot {
+  readonly index: number;
+  readonly count: number;
 }
 
 /** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts); or the whole pass (gpu-forward.ts) */
@@ -143,14 +184,17 @@ export interface ForwardOptions {
   attention?: 'auto' | 'fa-f16' | 'f32';
   /** tokens per llama_decode ubatch, for attention 'auto' (default: the whole sequence in one) */
   ubatch?: number;
-  /** each matmul's F32 input (rows = tokens), before any rounding, with the weight's name */
-  onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number) => void;
+  /**
+   * each matmul's F32 input (rows = tokens, or for an expert the (slot, token) pairs routed to it, slot by
+   * slot), before any rounding, with the weight's name (and which expert)
+   */
+  onMatmulInput?: (weight: string, x: Float32Array, rows: number, cols: number, expert?: ExpertSlot) => void;
   /**
    * per chunk, for each matmul: Σ x² over the chunk's rows per input column of its F32 input (before any
    * rounding), with the weight's name and the row count; what the imatrix needs, computed where the pass
    * runs (on the device for GpuForward, which reads them back once per chunk)
    */
-  onMatmulSums?: (weight: string, sums: Float32Array, rows: number) => void;
+  onMatmulSums?: (weight: string, sums: Float32Array, rows: number, expert?: ExpertSlot) => void;
 }
 
 const fround = Math.fround;
@@ -189,9 +233,18 @@ function hparams(kvs: readonly GgufKv[], file: string, tensors: Map<string, Gguf
   const embd = tensors.get('token_embd.weight');
   if (!embd) throw new QuantizeError(`${file}: tensor 'token_embd.weight' is missing`);
   const tok = findKv(kvs, 'tokenizer.ggml.tokens');
+  const nExpert = archConfig.experts === 'dense' ? 0 : opt('expert_count', 0);
+  const nExpertUsed = nExpert ? opt('expert_used_count', 0) : 0;
+  if (archConfig.experts === 'required' && nExpert === 0) throw new QuantizeError(`${file}: key '${arch}.expert_count' is missing or 0 (${arch} is a mixture of experts)`);
+  if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) {
+    throw new QuantizeError(`${file}: ${arch}.expert_used_count is ${nExpertUsed}, expected 1 to ${arch}.expert_count (${nExpert})`);
+  }
+  const nFf = archConfig.experts === 'required'
+    ? opt('expert_feed_forward_length', 0) || Math.floor(need('feed_forward_length') / nExpertUsed)
+    : need('feed_forward_length');
   return {
+    nExpert, nExpertUsed, nFf,
     arch, archConfig, nEmbd, nHead, headDim, ropeDims,
-    nFf: need('feed_forward_length'),
     nLayer: need('block_count'),
     nHeadKv: opt('attention.head_count_kv', nHead),
     ropeBase: opt('rope.freq_base', 10000),
@@ -228,9 +281,35 @@ export class LlamaModel {
       }
       return new Weight(name, t.type, rows, cols, bytes);
     };
+    /** the n experts of a 3-D `*_exps` tensor (cols × rows × n): each a Weight over its slice of the stored bytes */
+    const experts = async (name: string, rows: number, cols: number, n: number): Promise<Weight[]> => {
+      const t = byName.get(name);
+      if (t && (t.ne[1] !== rows || t.ne[2] !== n || t.ne[3] !== 1)) {
+        throw new QuantizeError(`${model.name}: tensor '${name}' is ${t.ne.join('x')}, expected ${cols}x${rows}x${n}`);
+      }
+      const all = await load(name, rows * n, cols);
+      const bytes = all.stored.length / n;
+      return Array.from({ length: n }, (_, e) => new Weight(name, all.type, rows, cols, all.stored.subarray(e * bytes, (e + 1) * bytes)));
+    };
     const vec = async (name: string, n: number) => (await load(name, 1, n)).data;
     const optVec = async (name: string, n: number) => (byName.has(name) ? vec(name, n) : undefined);
-    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab, archConfig } = hp;
+    const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab, archConfig, nExpert } = hp;
+    const ffn = async (p: string): Promise<DenseFfn | MoeFfn> => {
+      if (nExpert === 0) {
+        return { kind: 'dense', gate: await load(p + 'ffn_gate.weight', nFf, nEmbd), up: await load(p + 'ffn_up.weight', nFf, nEmbd), down: await load(p + 'ffn_down.weight', nEmbd, nFf) };
+      }
+      for (const s of ['ffn_gate_shexp', 'ffn_up_shexp', 'ffn_down_shexp']) {
+        if (byName.has(`${p}${s}.weight`)) throw new QuantizeError(`${model.name}: tensor '${p}${s}.weight' (a shared expert) is not supported by the forward pass`);
+      }
+      return {
+        kind: 'moe',
+        gateInp: await load(p + 'ffn_gate_inp.weight', nExpert, nEmbd),
+        nUsed: hp.nExpertUsed,
+        gate: await experts(p + 'ffn_gate_exps.weight', nFf, nEmbd, nExpert),
+        up: await experts(p + 'ffn_up_exps.weight', nFf, nEmbd, nExpert),
+        down: await experts(p + 'ffn_down_exps.weight', nEmbd, nFf, nExpert),
+      };
+    };
     const layers: Layer[] = [];
     for (let i = 0; i < hp.nLayer; i++) {
       const p = `blk.${i}.`;
@@ -247,9 +326,7 @@ export class LlamaModel {
         kNorm: archConfig.qkNorm ? await vec(p + 'attn_k_norm.weight', headDim) : undefined,
         o: await load(p + 'attn_output.weight', nEmbd, nHead * headDim),
         ffnNorm: await vec(p + 'ffn_norm.weight', nEmbd),
-        gate: await load(p + 'ffn_gate.weight', nFf, nEmbd),
-        up: await load(p + 'ffn_up.weight', nFf, nEmbd),
-        down: await load(p + 'ffn_down.weight', nEmbd, nFf),
+        ffn: await ffn(p),
       });
     }
     const tokEmbd = await load('token_embd.weight', nVocab, nEmbd);
@@ -280,34 +357,40 @@ export class LlamaModel {
     const v = new Float32Array(T * nHeadKv * headDim);
     const att = new Float32Array(T * nHead * headDim);
     const proj = new Float32Array(T * nEmbd);
-    const gate = new Float32Array(T * nFf);
-    const up = new Float32Array(T * nFf);
     const rounded = new Map<ActRound, Float32Array>();
-    /** inputs of the matmuls that share `src`, rounded once per dot-product type */
-    const mm = async (src: Float32Array, cols: number, ws: [Weight, Float32Array][]) => {
+    /** the matmuls that read `src` (rows × cols), its rounding made once per dot-product type */
+    const mm = async (src: Float32Array, rows: number, cols: number, ws: [Weight, Float32Array][], expert?: ExpertSlot) => {
       rounded.clear();
-      for (const [w] of ws) opts.onMatmulInput?.(w.name, src, T, cols);
+      for (const [w] of ws) opts.onMatmulInput?.(w.name, src, rows, cols, expert);
       if (opts.onMatmulSums) {
-        const sums = columnSquares(src, T, cols);
-        for (const [w] of ws) opts.onMatmulSums(w.name, sums, T);
+        const sums = columnSquares(src, rows, cols);
+        for (const [w] of ws) opts.onMatmulSums(w.name, sums, rows, expert);
       }
       for (const [w, dst] of ws) {
         let xin = src;
         if (round && w.round !== 'f32') {
           let r = rounded.get(w.round);
           if (!r) {
-            r = Float32Array.from(src);
+            r = src.slice(0, rows * cols);
             roundActivations(r, cols, w.round);
             rounded.set(w.round, r);
           }
           xin = r;
         }
-        await backend.matmul(xin, w.data, T, cols, w.rows, dst);
+        await backend.matmul(xin, w.data, rows, cols, w.rows, dst);
       }
     };
+    /** gate and up (rows × nFf) become silu(gate) * up in `gate` */
+    const swiglu = (gate: Float32Array, up: Float32Array, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const g = gate[i];
+        gate[i] = fround(fround(g / (1 + Math.exp(-g))) * up[i]);
+      }
+    };
+    const dense = { gate: new Float32Array(T * nFf), up: new Float32Array(T * nFf) };
     for (const L of this.layers) {
       rmsNorm(x, L.attnNorm, T, nEmbd, eps, cur);
-      await mm(cur, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
+      await mm(cur, T, nEmbd, [[L.q, q], [L.k, k], [L.v, v]]);
       if (L.qBias) addRows(q, L.qBias);
       if (L.kBias) addRows(k, L.kBias);
       if (L.vBias) addRows(v, L.vBias);
@@ -318,22 +401,67 @@ export class LlamaModel {
       for (let i = 0; i < k.length; i++) k[i] = r16(k[i]); // the F16 KV cache
       for (let i = 0; i < v.length; i++) v[i] = r16(v[i]);
       attention(q, k, v, T, nHead, nHeadKv, headDim, attnModes, att);
-      await mm(att, nHead * headDim, [[L.o, proj]]);
+      await mm(att, T, nHead * headDim, [[L.o, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
       rmsNorm(x, L.ffnNorm, T, nEmbd, eps, cur);
-      await mm(cur, nEmbd, [[L.gate, gate], [L.up, up]]);
-      for (let i = 0; i < gate.length; i++) {
-        const g = gate[i];
-        gate[i] = fround(fround(g / (1 + Math.exp(-g))) * up[i]);
+      const F = L.ffn;
+      if (F.kind === 'dense') {
+        await mm(cur, T, nEmbd, [[F.gate, dense.gate], [F.up, dense.up]]);
+        swiglu(dense.gate, dense.up, T * nFf);
+        await mm(dense.gate, T, nFf, [[F.down, proj]]);
+      } else {
+        await this.moeFfn(F, cur, T, mm, swiglu, proj);
       }
-      await mm(gate, nFf, [[L.down, proj]]);
       for (let i = 0; i < x.length; i++) x[i] = fround(x[i] + proj[i]);
     }
     rmsNorm(x, this.outNorm, T, nEmbd, eps, cur);
     const logits = new Float32Array(T * nVocab);
-    await mm(cur, nEmbd, [[this.output, logits]]);
+    await mm(cur, T, nEmbd, [[this.output, logits]]);
     if (this.outputBias) addRows(logits, this.outputBias);
     return logits;
+  }
+
+  /**
+   * The mixture-of-experts FFN of one layer on `cur` (T × n_embd) into `out`: the router's logits
+   * (gateInp·x, a plain matmul), routeTokens, then per expert the rows routed to it, gathered slot by slot
+   * and token by token (ggml-cpu's MUL_MAT_ID and llama-imatrix visit them in that order), through its
+   * SwiGLU; each result scaled by its token's weight for that slot, and the slots summed in order.
+   */
+  private async moeFfn(F: MoeFfn, cur: Float32Array, T: number, mm: MatmulGroup,
+    swiglu: (gate: Float32Array, up: Float32Array, n: number) => void, out: Float32Array): Promise<void> {
+    const { nEmbd, nFf, nExpert } = this.hp;
+    const k = F.nUsed;
+    const logits = new Float32Array(T * nExpert);
+    await mm(cur, T, nEmbd, [[F.gateInp, logits]]);
+    const { experts, weights } = routeTokens(logits, T, nExpert, k);
+    /** each (token, slot)'s expert output, scaled by its weight */
+    const slots = new Float32Array(T * k * nEmbd);
+    for (let e = 0; e < nExpert; e++) {
+      const routed: number[] = []; // t * k + s
+      for (let s = 0; s < k; s++) for (let t = 0; t < T; t++) if (experts[t * k + s] === e) routed.push(t * k + s);
+      const R = routed.length;
+      if (R === 0) continue;
+      const xe = new Float32Array(R * nEmbd);
+      routed.forEach((ts, r) => xe.set(cur.subarray(Math.floor(ts / k) * nEmbd, (Math.floor(ts / k) + 1) * nEmbd), r * nEmbd));
+      const gate = new Float32Array(R * nFf);
+      const up = new Float32Array(R * nFf);
+      const down = new Float32Array(R * nEmbd);
+      const slot = { index: e, count: nExpert };
+      await mm(xe, R, nEmbd, [[F.gate[e], gate], [F.up[e], up]], slot);
+      swiglu(gate, up, R * nFf);
+      await mm(gate, R, nFf, [[F.down[e], down]], slot);
+      routed.forEach((ts, r) => {
+        const w = weights[ts];
+        for (let j = 0; j < nEmbd; j++) slots[ts * nEmbd + j] = fround(down[r * nEmbd + j] * w);
+      });
+    }
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < nEmbd; j++) {
+        let a = slots[t * k * nEmbd + j];
+        for (let s = 1; s < k; s++) a = fround(a + slots[(t * k + s) * nEmbd + j]);
+        out[t * nEmbd + j] = a;
+      }
+    }
   }
 
   /**
@@ -380,6 +508,53 @@ export function ropeTable(hp: LlamaHParams, T: number): Float32Array {
     }
   }
   return cs;
+}
+
+/** the matmuls that share one input (see LlamaModel.forward) */
+type MatmulGroup = (src: Float32Array, rows: number, cols: number, ws: [Weight, Float32Array][], expert?: ExpertSlot) => Promise<void>;
+
+/** the experts each token uses, best first (T × k), and the weight of each (T × k) */
+export interface Routing {
+  readonly experts: Int32Array;
+  readonly weights: Float32Array;
+}
+
+/**
+ * llama.cpp's gating for the llama MoE graph (build_moe_ffn with softmax gating and norm_w): per token the
+ * softmax of the router logits (ggml_soft_max: exp(x - max) in F32, their sum in double, scaled by the F32
+ * reciprocal); the k experts of largest probability by a descending argsort, ties to the lower expert
+ * index (ggml-cpu's std::sort is libstdc++'s insertion sort, stable, for up to 16 experts; past 16 its
+ * tie order is the introsort's and not reproduced here); their probabilities divided by their F32 sum
+ * clamped below at 2^-14. (llama does not read expert_weights_scale: no scaling.)
+ */
+export function routeTokens(logits: Float32Array, T: number, nExpert: number, k: number): Routing {
+  const experts = new Int32Array(T * k);
+  const weights = new Float32Array(T * k);
+  const p = new Float32Array(nExpert);
+  for (let t = 0; t < T; t++) {
+    const row = logits.subarray(t * nExpert, (t + 1) * nExpert);
+    let max = -Infinity;
+    for (let e = 0; e < nExpert; e++) max = Math.max(max, row[e]);
+    let sum = 0;
+    for (let e = 0; e < nExpert; e++) sum += p[e] = fround(Math.exp(fround(row[e] - max)));
+    const inv = fround(1 / sum);
+    for (let e = 0; e < nExpert; e++) p[e] = fround(p[e] * inv);
+    let wsum = 0;
+    for (let s = 0; s < k; s++) {
+      let best = -1;
+      for (let e = 0; e < nExpert; e++) {
+        if (p[e] === -Infinity) continue;
+        if (best < 0 || p[e] > p[best]) best = e;
+      }
+      experts[t * k + s] = best;
+      weights[t * k + s] = p[best];
+      wsum = fround(wsum + p[best]);
+      p[best] = -Infinity; // taken
+    }
+    wsum = Math.max(wsum, 6.103515625e-5);
+    for (let s = 0; s < k; s++) weights[t * k + s] = fround(weights[t * k + s] / wsum);
+  }
+  return { experts, weights };
 }
 
 /** Σ x² per column over the rows, accumulated in F32 row by row */

@@ -1,9 +1,10 @@
 /**
  * The forward pass on WebGPU (src/model/gpu-forward.ts) against the CPU path (src/model/llama.ts) and against
  * llama-perplexity's per-chunk perplexities (../shared/golden/llama-tools-v050), on whatever adapter this
- * machine has (SwiftShader without a GPU): stories260K (F32), and a generated model whose matrices use
- * twelve storage types (all dequantized on the device), resident and streamed, and with its weights cut
- * into row slices (GpuForwardOptions.maxBindingBytes) resident and streamed, bit for bit the unsliced pass.
+ * machine has (SwiftShader without a GPU): stories260K (F32), qwen2/qwen3, a mixture-of-experts llama, and a
+ * generated model whose matrices use twelve storage types (all dequantized on the device), resident and
+ * streamed, and with its weights cut into row slices (GpuForwardOptions.maxBindingBytes) resident and
+ * streamed, bit for bit the unsliced pass.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,10 +17,12 @@ import { GpuMatmul } from '../../src/model/gpu-matmul.js';
 import { GpuForward } from '../../src/model/gpu-forward.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';
+import { computeImatrix } from '../../src/eval/imatrix.js';
 import { mulberry32, syntheticModel } from '../../src/synthetic-model.js';
 import { GgmlType, typeByName } from '../../src/core/ggml-type.js';
 import { SHARED } from '../golden/shared-paths.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
+import { tiedRouterValues } from '../data/moe-values.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -154,6 +157,83 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
     }
   });
 
+  it('mixture of experts (llama, 4 experts, 2 per token; F16 with two tied, Q4_K with one unchosen): the CPU pass\'s logits, and its imatrix (per-expert sums and counts), resident and streamed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-forward-moe-'));
+    try {
+      const spec = { nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, nVocab: 320, nExpert: 4, untiedOutput: true, seed: 23 };
+      // F16: experts 2 and 3 share their router row (the top-k's tie order decides between them)
+      const f16 = path.join(dir, 'moe-f16.gguf');
+      await syntheticModel({ ...spec, dtype: GgmlType.F16, values: tiedRouterValues }).write(await FileSink.create(f16));
+      // Q4_K_M (from the default values, where one expert of layer 0 gets no token of these)
+      const plain16 = path.join(dir, 'moe-plain-f16.gguf');
+      await syntheticModel({ ...spec, dtype: GgmlType.F16 }).write(await FileSink.create(plain16));
+      const q4k = path.join(dir, 'moe-q4k.gguf');
+      await quantizeFile({ input: plain16, output: q4k, options: { ftype: 15, ftypeName: 'Q4_K_M', backend: 'cpu', nthreads: 1 } });
+      const rnd = mulberry32(4);
+      const ids = Array.from({ length: 40 }, () => 3 + Math.floor(rnd() * 317));
+      for (const [what, f] of [['F16', f16], ['Q4_K_M', q4k]] as const) {
+        const { model } = await loadModel(f);
+        expect(model.layers.every((L) => L.ffn.kind === 'moe')).toBe(true);
+        const g = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware });
+        const plain = maxDiff(await model.forward(ids, { matmul: g, roundActivations: false, attention: 'f32' }), await model.forward(ids, { roundActivations: false, attention: 'f32' }));
+        const gs = new Map<string, Float32Array>();
+        const gc = new Map<string, number>();
+        const cs = new Map<string, Float32Array>();
+        const cc = new Map<string, number>();
+        /** Σx² and rows per (weight, expert) */
+        const into = (m: Map<string, Float32Array>, c: Map<string, number>) => (name: string, s: Float32Array, rows: number, e?: { index: number }) => {
+          const key = e ? `${name}#${e.index}` : name;
+          m.set(key, Float32Array.from(s));
+          c.set(key, rows);
+        };
+        const gpu = await model.forward(ids, { matmul: g, onMatmulSums: into(gs, gc) });
+        const cpu = await model.forward(ids, { onMatmulSums: into(cs, cc) });
+        const V = model.hp.nVocab;
+        const d0 = maxDiff(gpu.subarray(0, V), cpu.subarray(0, V));
+        let meanAbs = 0;
+        for (let i = 0; i < gpu.length; i++) meanAbs += Math.abs(gpu[i] - cpu[i]) / gpu.length;
+        const ds = sumsDiff(gs, cs);
+        // rows per expert, per layer (an expert no token chose has no entry)
+        const rows = [0, 1].map((l) => [0, 1, 2, 3].map((e) => cc.get(`blk.${l}.ffn_down_exps.weight#${e}`) ?? 0));
+        console.log(`MoE ${what}: GPU vs CPU max |Δlogit| ${plain.toExponential(2)} without rounding points; with them position 0 ${d0.toExponential(2)}, mean ${meanAbs.toExponential(2)}; ` +
+          `Σx² ${ds.toExponential(2)} of the tensor max over ${gs.size} (weight, expert) inputs; rows per expert ${JSON.stringify(rows)}`);
+        // the same (weight, expert) inputs with the same row counts: per layer q/k/v, o, router, and gate/up/down of each expert chosen
+        expect(gs.size).toBe(2 * 5 + 3 * rows.flat().filter((r) => r > 0).length + 1);
+        expect(Object.fromEntries(gc)).toEqual(Object.fromEntries(cc));
+        for (const r of rows) expect(r.reduce((a, b) => a + b, 0)).toBe(2 * ids.length);
+        expect(new Set(rows.flat()).size).toBeGreaterThan(2);
+        if (what === 'Q4_K_M') expect(rows[0]).toContain(0);
+        expect(plain).toBeLessThan(1e-3);
+        expect(d0).toBeLessThan(2e-4);
+        expect(meanAbs).toBeLessThan(0.02);
+        expect(ds).toBeLessThan(0.02);
+        if (what === 'F16') {
+          // the imatrix from the device's sums: [n, 4] sums and 4 counts per expert matrix, as from the CPU's
+          const opts = { nCtx: 20, chunks: 2, bos: null };
+          const gi = await computeImatrix(model, ids, { ...opts, matmul: g });
+          const ci = await computeImatrix(model, ids, opts);
+          expect([...gi.entries.keys()].sort()).toEqual([...ci.entries.keys()].sort());
+          for (const [name, c] of ci.entries) {
+            expect(gi.entries.get(name)!.counts, name).toEqual(c.counts);
+            expect(c.counts, name).toHaveLength(name.includes('_exps') ? 4 : 1);
+          }
+          expect(ci.entries.get('blk.1.ffn_down_exps.weight')!.counts.reduce((a, b) => a + b, 0)).toBe(2 * 40);
+          expect(sumsDiff(new Map([...gi.entries].map(([n, e]) => [n, e.sums])), new Map([...ci.entries].map(([n, e]) => [n, e.sums])))).toBeLessThan(0.02);
+        }
+        if (what === 'Q4_K_M') {
+          const streamed = new GpuForward(env.handle!.device, env.handle!.adapterName, { budgetBytes: 0, software: env.handle!.isSoftware });
+          const again = await model.forward(ids, { matmul: streamed });
+          expect(streamed.isResident(model)).toBe(false);
+          expect(Buffer.from(again.buffer, again.byteOffset, again.byteLength).equals(Buffer.from(gpu.buffer, gpu.byteOffset, gpu.byteLength))).toBe(true);
+          streamed.destroy();
+        }
+        g.destroy();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('a generated model with twelve weight types', () => {
     let dir: string;
     let file: string;
@@ -178,7 +258,7 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
 
     it('each matrix has its type, dequantized where expected; logits and Σx² match the CPU pass; streamed = resident, bit for bit', async () => {
       const { model } = await loadModel(file);
-      const all = [model.tokEmbd, model.output, ...model.layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gate, L.up, L.down])];
+      const all = [model.tokEmbd, model.output, ...model.layers.flatMap((L) => (L.ffn.kind === 'dense' ? [L.q, L.k, L.v, L.o, L.ffn.gate, L.ffn.up, L.ffn.down] : []))];
       expect(Object.fromEntries(all.map((w) => [w.name.replace(/\.weight$/, ''), typeByName(TYPES[w.name.replace(/\.weight$/, '')])!.type]))).toEqual(
         Object.fromEntries(all.map((w) => [w.name.replace(/\.weight$/, ''), w.type])));
       const rnd = mulberry32(3);

@@ -8,7 +8,10 @@
  * tools/imatrix/imatrix.cpp) collects from the same graph: for each MUL_MAT whose activations are F32 with
  * at least 16 rows and whose weight is named `blk.*` (or `output.weight` with processOutput), Σ x² per
  * column and the row count, under the weight tensor's name as the graph holds it (struct ggml_tensor
- * as in v0.5.0's ggml.h).
+ * as in v0.5.0's ggml.h); and for each MUL_MAT_ID (the experts of a MoE layer, whatever its row count),
+ * as llama-imatrix does: one row of sums and one count per expert (n_mat = the weight's ne[2]), the
+ * routing read from the op's ids tensor (src[2], [n_expert_used, n_tokens]), slot by slot and token by
+ * token; a slot's activations are src1 row (slot mod src1->ne[1]) of that token.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -21,8 +24,14 @@ export interface DecodeOracle {
   decode(tokens: ArrayLike<number>, nUbatch: number): Float32Array;
   readonly nVocab: number;
   /** with the imatrix option: what was collected over every decode so far, by weight name in the order first seen */
-  readonly imatrix: Map<string, { sums: Float32Array; count: number }>;
+  readonly imatrix: Map<string, OracleImatrixEntry>;
   free(): void;
+}
+
+/** sums: n_mat rows of the input's columns (n_mat = 1, or the experts); counts: rows summed per matrix */
+export interface OracleImatrixEntry {
+  sums: Float32Array;
+  counts: number[];
 }
 
 export interface DecodeOracleOptions {
@@ -138,7 +147,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   cp.n_seq_max = 1;
   cp.n_threads = 1;
   cp.n_threads_batch = 1;
-  const imatrix = new Map<string, { sums: Float32Array; count: number }>();
+  const imatrix = new Map<string, OracleImatrixEntry>();
   let cb: unknown = null;
   if (opts.imatrix) {
     const processOutput = !!opts.imatrix.processOutput;
@@ -155,13 +164,33 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         const name = src0.name as string;
         return name.startsWith('blk.') || (processOutput && name === 'output.weight');
       }
-      if (op !== 'MUL_MAT') throw new Error(`imatrix oracle: ${op} (of ${src0.name}) is not handled`);
+      if (op !== 'MUL_MAT' && op !== 'MUL_MAT_ID') throw new Error(`imatrix oracle: ${op} (of ${src0.name}) is not handled`);
       // (koffi gives int64_t/size_t arrays as BigInt64Array/BigUint64Array)
       const [ne0, ne1, ne2, ne3] = Array.from(src1.ne as ArrayLike<bigint>, Number);
       const [nb0, nb1, nb2, nb3] = Array.from(src1.nb as ArrayLike<bigint>, Number);
-      if (nb0 !== 4) throw new Error(`imatrix oracle: ${src0.name}: activations with stride ${nb0}`);
+      if (nb0 !== 4 || src1.type !== GGML_TYPE_F32) throw new Error(`imatrix oracle: ${src0.name}: activations of type ${src1.type} with stride ${nb0}`);
+      if (op === 'MUL_MAT_ID') {
+        const nAs = Number(src0.ne[2]);
+        const ids = koffi.decode(t.src[2], L.tensor);
+        const [nIds, nTok] = Array.from(ids.ne as ArrayLike<bigint>, Number);
+        const [ib0, ib1] = Array.from(ids.nb as ArrayLike<bigint>, Number);
+        if (nTok !== ne2 || ne3 !== 1) throw new Error(`imatrix oracle: ${src0.name}: ids for ${nTok} tokens, activations ${ne0}x${ne1}x${ne2}x${ne3}`);
+        let e = imatrix.get(src0.name);
+        if (!e) imatrix.set(src0.name, (e = { sums: new Float32Array(ne0 * nAs), counts: new Array<number>(nAs).fill(0) }));
+        for (let idx = 0; idx < nIds; idx++) {
+          for (let row = 0; row < nTok; row++) {
+            const ex = koffi.decode(ids.data, row * ib1 + idx * ib0, 'int32_t') as number;
+            if (!(ex >= 0 && ex < nAs)) throw new Error(`imatrix oracle: ${src0.name}: expert id ${ex}`);
+            const x = koffi.decode(src1.data, (idx % ne1) * nb1 + row * nb2, 'float', ne0) as number[];
+            const acc = e.sums.subarray(ex * ne0, (ex + 1) * ne0);
+            for (let j = 0; j < ne0; j++) acc[j] += Math.fround(x[j] * x[j]);
+            e.counts[ex]++;
+          }
+        }
+        return true;
+      }
       let e = imatrix.get(src0.name);
-      if (!e) imatrix.set(src0.name, (e = { sums: new Float32Array(ne0), count: 0 }));
+      if (!e) imatrix.set(src0.name, (e = { sums: new Float32Array(ne0), counts: [0] }));
       for (let i3 = 0; i3 < ne3; i3++) {
         for (let i2 = 0; i2 < ne2; i2++) {
           for (let r = 0; r < ne1; r++) {
@@ -170,7 +199,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
           }
         }
       }
-      e.count += ne1 * ne2 * ne3;
+      e.counts[0] += ne1 * ne2 * ne3;
       return true;
     }, koffi.pointer(L.evalCb));
     cp.cb_eval = cb;

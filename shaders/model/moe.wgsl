@@ -1,0 +1,101 @@
+// The mixture-of-experts steps of the forward pass (llama.cpp's build_moe_ffn as the llama graph uses it;
+// src/model/llama.ts routeTokens / moeFfn are the CPU reference). Every expert's matmuls run over all T
+// tokens (the existing matmul kernels); these entry points route, keep what each token's experts give,
+// and sum it:
+//   route_main    one token per invocation: softmax of its n router logits (a), the k most probable experts
+//                 (ties to the lower index) into sel[t*k + s], their probabilities over their sum (clamped
+//                 below at 2^-14) into out[t*k + s]
+//   combine_main  one (token, column) per invocation, for expert `expert`: out[(t*k + s)*n + c] = a[t*n + c] * b[t*k + s]
+//                 for the slot s whose sel is that expert (a = the expert's down projection, b = the weights)
+//   sum_main      one (token, column) per invocation: out[t*n + c] = sum over slots s in order of a[(t*k + s)*n + c]
+//   sumsq_main    one column per invocation (plus one for the count), for expert `expert`: out[offset + c] +=
+//                 sum over the tokens routed to it of a[t*n + c]^2; invocation c = n adds their number at out[offset + n]
+struct Params { total: u32, n: u32, k: u32, expert: u32, rows: u32, offset: u32, p6: u32, p7: u32 }
+
+const MAX_EXPERT: u32 = 256u;
+/** the smallest normal F16, ggml's clamp of the weights' sum */
+const MIN_SUM: f32 = 6.103515625e-5;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> sel_in: array<u32>;
+@group(0) @binding(5) var<storage, read_write> sel_out: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 64u + lid; }
+
+@compute @workgroup_size(64)
+fn route_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = index(wid, nwg, lid);
+  if (t >= params.rows) { return; }
+  let n = params.n;
+  let k = params.k;
+  var p: array<f32, MAX_EXPERT>;
+  var mx = a[t * n];
+  for (var e = 1u; e < n; e++) { mx = max(mx, a[t * n + e]); }
+  var sum = 0.0;
+  for (var e = 0u; e < n; e++) {
+    p[e] = exp(a[t * n + e] - mx);
+    sum += p[e];
+  }
+  let inv = 1.0 / sum;
+  for (var e = 0u; e < n; e++) { p[e] = p[e] * inv; }
+  var wsum = 0.0;
+  for (var s = 0u; s < k; s++) {
+    var best = 0u;
+    var bp = -1.0;
+    for (var e = 0u; e < n; e++) {
+      if (p[e] > bp) { best = e; bp = p[e]; }
+    }
+    sel_out[t * k + s] = best;
+    out[t * k + s] = bp;
+    wsum += bp;
+    p[best] = -2.0; // taken (probabilities are >= 0)
+  }
+  wsum = max(wsum, MIN_SUM);
+  for (var s = 0u; s < k; s++) { out[t * k + s] = out[t * k + s] / wsum; }
+}
+
+@compute @workgroup_size(64)
+fn combine_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= params.total) { return; }
+  let n = params.n;
+  let k = params.k;
+  let t = i / n;
+  let c = i % n;
+  for (var s = 0u; s < k; s++) {
+    if (sel_in[t * k + s] == params.expert) { out[(t * k + s) * n + c] = a[i] * b[t * k + s]; }
+  }
+}
+
+@compute @workgroup_size(64)
+fn sum_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= params.total) { return; }
+  let n = params.n;
+  let k = params.k;
+  let t = i / n;
+  let c = i % n;
+  var acc = a[t * k * n + c];
+  for (var s = 1u; s < k; s++) { acc += a[(t * k + s) * n + c]; }
+  out[i] = acc;
+}
+
+@compute @workgroup_size(64)
+fn sumsq_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = index(wid, nwg, lid);
+  let n = params.n;
+  let k = params.k;
+  if (c > n) { return; }
+  var acc = out[params.offset + c];
+  for (var t = 0u; t < params.rows; t++) {
+    var routed = false;
+    for (var s = 0u; s < k; s++) { routed = routed || sel_in[t * k + s] == params.expert; }
+    if (routed) {
+      if (c == n) { acc += 1.0; } else { let x = a[t * n + c]; acc += x * x; }
+    }
+  }
+  out[params.offset + c] = acc;
+}
