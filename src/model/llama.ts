@@ -7,15 +7,25 @@
  * of experts (moeFfn: a router picks `expert_used_count` SwiGLU experts per token, see routeTokens).
  * What differs between the architectures is in ARCHS (one entry each).
  *
- * It computes what llama.cpp's CPU backend computes, including where ggml rounds (see act-round.ts): the
- * activations going into each matmul are rounded to the weight type's dot-product type, K and V are kept
- * in an F16 cache, and attention follows ggml's one-row flash-attention loop (Q rounded to F16, the V
- * accumulator held in F16). `attention: 'auto'` follows instead the kernel ggml-cpu picks per ubatch for one
- * sequence (llama_decode through the oracle): its tiled kernel (Q and accumulator in F32) for ubatches of
- * 64 or more queries. The default is what llama-imatrix's own files agree with best
- * (../shared/golden/llama-tools-v050, 388 chunks of 128, made on an AVX2 machine with several sequences
- * per batch: within 2.6e-5 (stories260K) and 6.6e-5 (synth-llama) of the tensor max with 'fa-f16', 3.0e-4
- * and 1.9e-4 with 'auto'; llama-perplexity's per-chunk values agree about equally with both).
+ * It computes what llama.cpp's CPU backend computes on x86-64 (ggml-cpu's AVX-512 variant, the one the
+ * oracle library loads here), down to the order of its float operations where that order reaches the
+ * results (cpu-simd-math.ts holds the pieces):
+ * - the activations going into each matmul are rounded to the weight type's dot-product type (act-round.ts);
+ * - F32, F16 and BF16 weights are multiplied as llamafile's tinyBLAS does (matmulLanes16: 16 lanes of fused
+ *   multiply-adds, vdpbf16ps pairs for BF16, then the lanes' horizontal sum); quantized weights, whose
+ *   integer dot products ggml-cpu scales per block, get the exactly rounded sum;
+ * - RMSNorm sums F32 squares in double; RoPE's two products are one fused multiply-add each; SwiGLU's
+ *   SiLU is ggml_v_silu (vExpf);
+ * - K and V are kept in an F16 cache, and attention follows ggml's one-row flash-attention loop (Q rounded
+ *   to F16, q·k as ggml_vec_dot_f16, the V accumulator held in F16 and fed by fused multiply-adds).
+ *   llama-imatrix and llama-perplexity run 16 sequences per batch in ubatches of 512, which gives each
+ *   sequence 32 queries per ubatch: that loop, the default. `attention: 'auto'` follows instead the kernel
+ *   ggml-cpu picks per ubatch for one sequence (llama_decode through the oracle): its tiled kernel
+ *   (tiledAttentionRow) for ubatches of 64 or more queries.
+ * Measured against llama-imatrix on models and texts the tests never saw (bench/results): every imatrix
+ * entry within 2.2e-5 (F16 llama) and 7.3e-5 (BF16 qwen3) of its tensor's max; what remains comes from
+ * libm's expf, sinf and cosf, which are not correctly rounded and which this path takes as Math.exp,
+ * Math.sin and Math.cos rounded to F32.
  * Weights keep their stored bytes (what the GPU forward pass, gpu-forward.ts, uploads); the CPU path expands
  * them to F32 the first time it needs them, for every type the registry can dequantize.
  *
@@ -29,6 +39,7 @@ import type { GgufTensorInfo } from '../formats/gguf-reader.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { dequantizeRows, quantType } from '../quant/registry.js';
 import { actRoundFor, roundActivations, type ActRound } from './act-round.js';
+import { fma32, reduceAdd16, vecDotF16, vExpf, vSilu } from './cpu-simd-math.js';
 
 /**
  * What an architecture's graph does differently from llama's (llama.cpp v0.5.0, src/models/<arch>.cpp).
@@ -163,13 +174,16 @@ export interface ExpertSlot {
 /** where the matmuls run: the CPU loop here, or the GPU (gpu-matmul.ts); or the whole pass (gpu-forward.ts) */
 export interface MatmulBackend {
   readonly name: string;
-  /** out (T × m) = x (T × n) · wᵀ */
-  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): void | Promise<void>;
+  /** out (T × m) = x (T × n) · wᵀ; `dot`: the weight's dot-product type (its activations' rounding) */
+  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, dot?: ActRound): void | Promise<void>;
   /** the whole forward pass of one chunk, when the backend runs it (LlamaModel.forward then delegates) */
   forward?(model: LlamaModel, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array>;
 }
 
-export const CPU_MATMUL: MatmulBackend = { name: 'cpu', matmul: (x, w, T, n, m, out) => matmul(x, w, T, n, m, out) };
+export const CPU_MATMUL: MatmulBackend = {
+  name: 'cpu',
+  matmul: (x, w, T, n, m, out, dot) => (tinyBlasApplies(dot, T, n, m) ? matmulLanes16(x, w, T, n, m, out, dot === 'bf16') : matmul(x, w, T, n, m, out)),
+};
 
 export interface ForwardOptions {
   /** default: CPU_MATMUL */
@@ -177,8 +191,8 @@ export interface ForwardOptions {
   /** ggml's rounding of activations to each weight's dot-product type (default true) */
   roundActivations?: boolean;
   /**
-   * 'fa-f16' (default): ggml's one-row flash-attention loop (F16 Q and V accumulator); 'f32': F32 Q and
-   * accumulator; 'auto': per ubatch, as ggml-cpu (x86-64, AVX-512 variant) chooses for one sequence: 'f32'
+   * 'fa-f16' (default): ggml's one-row flash-attention loop (F16 Q and V accumulator); 'f32': its tiled
+   * kernel (F32 Q and accumulator, keys in tiles of 64); 'auto': per ubatch, as ggml-cpu (x86-64, AVX-512 variant) chooses for one sequence: 'f32'
    * (its tiled kernel) when the ubatch has at least 64 queries and the head size is a multiple of 16
    */
   attention?: 'auto' | 'fa-f16' | 'f32';
@@ -377,14 +391,19 @@ export class LlamaModel {
           }
           xin = r;
         }
-        await backend.matmul(xin, w.data, rows, cols, w.rows, dst);
+        await backend.matmul(xin, w.data, rows, cols, w.rows, dst, round ? w.round : 'f32');
       }
     };
-    /** gate and up (rows × nFf) become silu(gate) * up in `gate` */
+    /**
+     * gate and up (rows × nFf) become silu(gate) * up in `gate`, as ggml_vec_swiglu_f32 computes each row:
+     * ggml_v_silu 16 lanes at a time, the row's last nFf mod 16 values with expf
+     */
+    const vectorCols = nFf - (nFf % 16);
     const swiglu = (gate: Float32Array, up: Float32Array, n: number) => {
       for (let i = 0; i < n; i++) {
         const g = gate[i];
-        gate[i] = fround(fround(g / (1 + Math.exp(-g))) * up[i]);
+        const silu = i % nFf < vectorCols ? vSilu(g) : fround(g / fround(1 + fround(Math.exp(-g))));
+        gate[i] = fround(silu * up[i]);
       }
     };
     const dense = { gate: new Float32Array(T * nFf), up: new Float32Array(T * nFf) };
@@ -482,8 +501,10 @@ export class LlamaModel {
           const i1 = neox ? i0 + half : i0 + 1;
           const x0 = a[i0];
           const x1 = a[i1];
-          a[i0] = fround(x0 * cs[i] - x1 * cs[i + 1]);
-          a[i1] = fround(x0 * cs[i + 1] + x1 * cs[i]);
+          // ggml-cpu's x0·cos − x1·sin and x0·sin + x1·cos, each contracted by the compiler into one fused
+          // multiply-add over the rounded second product
+          a[i0] = fma32(x0, cs[i], -fround(x1 * cs[i + 1]));
+          a[i1] = fma32(x0, cs[i + 1], fround(x1 * cs[i]));
         }
       }
     }
@@ -578,7 +599,7 @@ function rmsNorm(x: Float32Array, w: Float32Array, T: number, n: number, eps: nu
   for (let t = 0; t < T; t++) {
     const o = t * n;
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += x[o + i] * x[o + i];
+    for (let i = 0; i < n; i++) sum += fround(x[o + i] * x[o + i]);
     const scale = fround(1 / fround(Math.sqrt(fround(fround(sum / n) + eps))));
     for (let i = 0; i < n; i++) out[o + i] = fround(fround(x[o + i] * scale) * w[i]);
   }
@@ -619,6 +640,48 @@ export function matmul(x: Float32Array, w: Float32Array, T: number, n: number, m
   }
 }
 
+/**
+ * Whether ggml-cpu (x86-64, AVX-512 variant with AVX512_BF16) hands this matmul to llamafile's tinyBLAS:
+ * F32, F16 or BF16 weights (activations as F32, or rounded to F16 / BF16), at least 2 rows of
+ * activations, rows of a multiple of 16 values (32 for BF16) and a multiple of 4 weight rows. Other
+ * matmuls keep the exactly rounded sum of `matmul`.
+ */
+function tinyBlasApplies(dot: ActRound | undefined, T: number, n: number, m: number): boolean {
+  if (T < 2 || m % 4 !== 0) return false;
+  if (dot === 'f32' || dot === 'f16') return n % 16 === 0;
+  return dot === 'bf16' && n % 32 === 0;
+}
+
+/**
+ * out (T × m) = x (T × n) · wᵀ as tinyBLAS sums each output with AVX-512: 16 lanes, lane p taking the
+ * products of columns p, p+16, p+32, … by fused multiply-adds (for BF16, vdpbf16ps: lane p takes columns
+ * 2p+1 then 2p of each run of 32, each by a fused multiply-add), then the lanes added as
+ * _mm512_reduce_add_ps adds them
+ */
+export function matmulLanes16(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, bf16 = false): void {
+  const lanes = new Float32Array(16);
+  for (let t = 0; t < T; t++) {
+    const xo = t * n;
+    for (let o = 0; o < m; o++) {
+      const wo = o * n;
+      lanes.fill(0);
+      if (bf16) {
+        for (let l = 0; l < n; l += 32) {
+          for (let p = 0; p < 16; p++) {
+            const i = l + 2 * p;
+            lanes[p] = fma32(x[xo + i], w[wo + i], fma32(x[xo + i + 1], w[wo + i + 1], lanes[p]));
+          }
+        }
+      } else {
+        for (let l = 0; l < n; l += 16) {
+          for (let p = 0; p < 16; p++) lanes[p] = fma32(x[xo + l + p], w[wo + l + p], lanes[p]);
+        }
+      }
+      out[t * m + o] = reduceAdd16(lanes, 0);
+    }
+  }
+}
+
 /** ggml-cpu's tiled flash-attention kernel takes runs of at least this many queries (GGML_FA_TILE_Q) */
 const FA_TILE_Q = 64;
 /** and head sizes that are a multiple of its F32 SIMD width (GGML_F32_EPR: 16 with AVX-512) */
@@ -634,10 +697,14 @@ export function attentionModes(T: number, ubatch: number, d: number, mode: 'auto
   });
 }
 
+/** keys per tile of ggml-cpu's tiled flash-attention kernel (GGML_FA_TILE_KV) */
+const FA_TILE_KV = 64;
+
 /**
  * Causal attention, softmax(q·k/√d)·v per head; query head h reads KV head h / (nHead/nHeadKv).
  * 'fa-f16' follows ggml's flash-attention loop for short query runs: online softmax over the keys in
  * order, Q rounded to F16, the V accumulator rounded to F16 after every scale and every added row.
+ * 'f32' follows ggml's tiled kernel (tiledAttentionRow).
  */
 function attention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nHead: number, nHeadKv: number, d: number,
   modes: readonly ('fa-f16' | 'f32')[], out: Float32Array): void {
@@ -645,39 +712,89 @@ function attention(q: Float32Array, k: Float32Array, v: Float32Array, T: number,
   const group = nHead / nHeadKv;
   const qh = new Float64Array(d);
   const acc = new Float64Array(d);
+  const tile = new Float32Array(FA_TILE_KV);
   for (let t = 0; t < T; t++) {
     const f16 = modes[t] === 'fa-f16';
     for (let h = 0; h < nHead; h++) {
       const qo = (t * nHead + h) * d;
-      for (let i = 0; i < d; i++) qh[i] = f16 ? r16(q[qo + i]) : q[qo + i];
       const kvh = Math.floor(h / group);
+      const oo = (t * nHead + h) * d;
+      if (!f16) {
+        tiledAttentionRow(q, qo, k, v, kvh, nHeadKv, d, t, scale, acc, tile);
+        for (let i = 0; i < d; i++) out[oo + i] = acc[i];
+        continue;
+      }
+      for (let i = 0; i < d; i++) qh[i] = r16(q[qo + i]);
       let M = -Infinity;
       let S = 0;
       acc.fill(0);
       for (let j = 0; j <= t; j++) {
         const ko = (j * nHeadKv + kvh) * d;
-        let s = 0;
-        for (let i = 0; i < d; i++) s += qh[i] * k[ko + i];
-        s = fround(fround(s) * scale);
+        const s = fround(vecDotF16(qh, 0, k, ko, d) * scale);
         let ms = 1;
         let vs = 1;
         if (s > M) {
           const old = M;
           M = s;
           ms = fround(Math.exp(old - M));
-          for (let i = 0; i < d; i++) acc[i] = f16 ? r16(acc[i] * ms) : fround(acc[i] * ms);
+          for (let i = 0; i < d; i++) acc[i] = r16(fround(acc[i] * ms));
         } else {
           vs = fround(Math.exp(s - M));
         }
-        for (let i = 0; i < d; i++) {
-          const a = acc[i] + v[ko + i] * vs;
-          acc[i] = f16 ? r16(a) : fround(a);
-        }
-        S = fround(S * ms + vs);
+        // V row by fused multiply-add (rounded to F32, then to the F16 accumulator); the sum unfused
+        for (let i = 0; i < d; i++) acc[i] = r16(fma32(v[ko + i], vs, acc[i]));
+        S = fround(fround(S * ms) + vs);
       }
       const inv = fround(1 / S);
-      const oo = (t * nHead + h) * d;
       for (let i = 0; i < d; i++) out[oo + i] = fround(acc[i] * inv);
     }
   }
+}
+
+/**
+ * One query row of ggml-cpu's tiled flash-attention kernel (AVX-512 variant), into `acc`: the keys in
+ * tiles of 64 from cell 0; per tile the scores are F32 fused-multiply-add chains over the head dimension,
+ * scaled; the running max moves to the tile's max (rescaling the accumulator and the sum by expf of the
+ * difference); the tile's weights are ggml_v_expf(score - max), summed 16 lanes at a time into the row's
+ * sum; and the accumulator takes each key's V row by fused multiply-adds, key by key. Masked keys (after
+ * the query's position) weigh 0 and change nothing.
+ */
+function tiledAttentionRow(q: Float32Array, qo: number, k: Float32Array, v: Float32Array, kvh: number, nHeadKv: number,
+  d: number, t: number, scale: number, acc: Float64Array, w: Float32Array): void {
+  let M = -Infinity;
+  let S = 0;
+  acc.fill(0);
+  for (let ic = 0; ic <= t; ic += FA_TILE_KV) {
+    let tileMax = -Infinity;
+    for (let tk = 0; tk < FA_TILE_KV; tk++) {
+      const j = ic + tk;
+      if (j > t) {
+        w[tk] = -Infinity;
+        continue;
+      }
+      const ko = (j * nHeadKv + kvh) * d;
+      let s = 0;
+      for (let i = 0; i < d; i++) s = fma32(q[qo + i], k[ko + i], s);
+      w[tk] = fround(s * scale);
+      if (w[tk] > tileMax) tileMax = w[tk];
+    }
+    const Mnew = Math.max(M, tileMax);
+    if (Mnew > M) {
+      const ms = fround(Math.exp(M - Mnew));
+      for (let i = 0; i < d; i++) acc[i] = fround(acc[i] * ms);
+      S = fround(S * ms);
+    }
+    M = Mnew;
+    let sum = 0;
+    for (let tk = 0; tk < FA_TILE_KV; tk++) w[tk] = vExpf(fround(w[tk] - M));
+    for (let g = 0; g < FA_TILE_KV; g += 16) sum += reduceAdd16(w, g);
+    S = fround(S + sum);
+    for (let tk = 0; tk < FA_TILE_KV && ic + tk <= t; tk++) {
+      const vo = ((ic + tk) * nHeadKv + kvh) * d;
+      const p = w[tk];
+      for (let i = 0; i < d; i++) acc[i] = fma32(p, v[vo + i], acc[i]);
+    }
+  }
+  const inv = S === 0 ? 0 : fround(1 / S);
+  for (let i = 0; i < d; i++) acc[i] = fround(acc[i] * inv);
 }
