@@ -13,7 +13,7 @@ import { dequantizeRows, implementedTypes, quantType, quantizeChunk } from '../.
 import { dequantPath, gpuDequantTypes, GpuDequantizer } from '../../src/gpu/dequant.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
-import { specialBlocks } from '../data/special-scales.js';
+import { scaleFields, specialBlocks } from '../data/special-scales.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
@@ -89,7 +89,9 @@ describe.skipIf(!env.handle)('WGSL dequantizers = dequantize_row, bit for bit', 
         }
         compared += count;
         if (stored === random) perType.push(`${layout.name} ${count}+${nq}`);
-        expect(diff, `${layout.name} ${what}: ${diff} of ${count} values differ, first at ${first} (block ${Math.floor(first / layout.blockSize)}): gpu 0x${got.bits[first]?.toString(16)} cpu 0x${wantBits[first]?.toString(16)}`).toBe(0);
+        const blk = Math.floor(first / layout.blockSize);
+        const scales = first < 0 ? '' : scaleFields(type).map((fl) => `, ${fl.name} 0x${fl.get(stored, blk).toString(16)}`).join('');
+        expect(diff, `${layout.name} ${what}: ${diff} of ${count} values differ, first at ${first} (block ${blk}${scales}): gpu 0x${got.bits[first]?.toString(16)} cpu 0x${wantBits[first]?.toString(16)}`).toBe(0);
         if (stored === random) {
           // the forced blocks did produce ±Inf and NaN values (MXFP4: Inf by overflow only), whose bits were compared above
           const v = want.subarray(0, layout.blockSize === 1 ? n : forced * layout.blockSize);
