@@ -6,7 +6,7 @@ fn dequant_block(o: u32, y: u32) {
   let d = in_fp16(o);
   for (var j = 0u; j < runtime_u32(16u); j++) {
     let q = in_byte(o + 2u + j);
-    put_value(y + j, fmul(d, iq4nl_level(q & 15u)));
-    put_value(y + 16u + j, fmul(d, iq4nl_level(q >> 4u)));
+    put_value(y + j, xmul(d, iq4nl_level(q & 15u)));
+    put_value(y + 16u + j, xmul(d, iq4nl_level(q >> 4u)));
   }
 }

@@ -5,6 +5,6 @@ const BLOCK_BYTES: u32 = 18u;
 fn dequant_block(o: u32, y: u32) {
   let d = in_fp16(o);
   for (var j = 0u; j < runtime_u32(64u); j++) {
-    put_value(y + j, fmul(qf(i32((in_byte(o + 2u + (j >> 2u)) >> (2u * (j & 3u))) & 3u) - 1), d));
+    put_value(y + j, xmul(qf(i32((in_byte(o + 2u + (j >> 2u)) >> (2u * (j & 3u))) & 3u) - 1), d));
   }
 }

@@ -12,12 +12,12 @@ fn dequant_block(o: u32, y: u32) {
     let g = (s >> 1u) & 3u;
     let half = s & 1u;
     let sc = in_byte(o + s);
-    let dl = fmul(d, qf(i32(sc & 15u)));
-    let ml = fmul(dmin, qf(i32(sc >> 4u)));
+    let dl = xmul(d, qf(i32(sc & 15u)));
+    let ml = xmul(dmin, qf(i32(sc >> 4u)));
     let qb = o + 16u + 32u * h + 16u * half;
     for (var l = 0u; l < runtime_u32(16u); l++) {
       let q = (in_byte(qb + l) >> (2u * g)) & 3u;
-      put_value(y + 16u * s + l, fsub(fmul(dl, qf(i32(q))), ml));
+      put_value(y + 16u * s + l, xsub(xmul(dl, qf(i32(q))), ml));
     }
   }
 }

@@ -16,8 +16,8 @@ fn dequant_block(o: u32, y: u32) {
         let e = 128u * hf + 32u * g + l;
         let q = (in_byte(o + 32u + 32u * hf + l) >> (2u * g)) & 3u;
         let hm = (in_byte(o + l) >> (4u * hf + g)) & 1u;
-        let dl = fmul(d, qf(q3_scale(o, e >> 4u)));
-        put_value(y + e, fmul(dl, qf(i32(q) - select(4, 0, hm != 0u))));
+        let dl = xmul(d, qf(q3_scale(o, e >> 4u)));
+        put_value(y + e, xmul(dl, qf(i32(q) - select(4, 0, hm != 0u))));
       }
     }
   }

@@ -7,7 +7,7 @@ fn dequant_block(o: u32, y: u32) {
   let m = in_fp16(o + 2u);
   for (var j = 0u; j < runtime_u32(16u); j++) {
     let q = in_byte(o + 4u + j);
-    put_value(y + j, fadd(fmul(qf(i32(q & 15u)), d), m));
-    put_value(y + 16u + j, fadd(fmul(qf(i32(q >> 4u)), d), m));
+    put_value(y + j, xadd(xmul(qf(i32(q & 15u)), d), m));
+    put_value(y + 16u + j, xadd(xmul(qf(i32(q >> 4u)), d), m));
   }
 }

@@ -13,8 +13,8 @@ fn dequant_block(o: u32, y: u32) {
     let y0 = y + 64u * c;
     for (var l = 0u; l < runtime_u32(32u); l++) {
       let b = in_byte(q + l);
-      put_value(y0 + l, fsub(fmul(dm1.x, qf(i32(b & 15u))), dm1.y));
-      put_value(y0 + 32u + l, fsub(fmul(dm2.x, qf(i32(b >> 4u))), dm2.y));
+      put_value(y0 + l, xsub(xmul(dm1.x, qf(i32(b & 15u))), dm1.y));
+      put_value(y0 + 32u + l, xsub(xmul(dm2.x, qf(i32(b >> 4u))), dm2.y));
     }
   }
 }

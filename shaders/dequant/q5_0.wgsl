@@ -9,7 +9,7 @@ fn dequant_block(o: u32, y: u32) {
     let q = in_byte(o + 6u + j);
     let q0 = (q & 15u) | (((qh >> j) << 4u) & 16u);
     let q1 = (q >> 4u) | ((qh >> (j + 12u)) & 16u);
-    put_value(y + j, fmul(qf(i32(q0) - 16), d));
-    put_value(y + 16u + j, fmul(qf(i32(q1) - 16), d));
+    put_value(y + j, xmul(qf(i32(q0) - 16), d));
+    put_value(y + 16u + j, xmul(qf(i32(q1) - 16), d));
   }
 }

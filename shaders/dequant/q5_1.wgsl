@@ -10,7 +10,7 @@ fn dequant_block(o: u32, y: u32) {
     let q = in_byte(o + 8u + j);
     let q0 = (q & 15u) | (((qh >> j) << 4u) & 16u);
     let q1 = (q >> 4u) | ((qh >> (j + 12u)) & 16u);
-    put_value(y + j, fadd(fmul(qf(i32(q0)), d), m));
-    put_value(y + 16u + j, fadd(fmul(qf(i32(q1)), d), m));
+    put_value(y + j, xadd(xmul(qf(i32(q0)), d), m));
+    put_value(y + 16u + j, xadd(xmul(qf(i32(q1)), d), m));
   }
 }

@@ -18,8 +18,8 @@ fn dequant_block(o: u32, y: u32) {
       let h = in_byte(o + 16u + l);
       let q0 = (b & 15u) + select(0u, 16u, (h & u1) != 0u);
       let q1 = (b >> 4u) + select(0u, 16u, (h & u2) != 0u);
-      put_value(y0 + l, fsub(fmul(dm1.x, qf(i32(q0))), dm1.y));
-      put_value(y0 + 32u + l, fsub(fmul(dm2.x, qf(i32(q1))), dm2.y));
+      put_value(y0 + l, xsub(xmul(dm1.x, qf(i32(q0))), dm1.y));
+      put_value(y0 + 32u + l, xsub(xmul(dm2.x, qf(i32(q1))), dm2.y));
     }
   }
 }

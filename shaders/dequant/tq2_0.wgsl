@@ -8,6 +8,6 @@ fn dequant_block(o: u32, y: u32) {
     let h = e >> 7u;
     let n = (e >> 5u) & 3u;
     let m = e & 31u;
-    put_value(y + e, fmul(qf(i32((in_byte(o + 32u * h + m) >> (2u * n)) & 3u) - 1), d));
+    put_value(y + e, xmul(qf(i32((in_byte(o + 32u * h + m) >> (2u * n)) & 3u) - 1), d));
   }
 }

@@ -4,9 +4,12 @@
 //   fn dequant_block(o: u32, y: u32)
 // which reads the block at byte offset `o` of `stored` (in_byte, in_u16, in_i8, in_fp16) and writes its
 // BLOCK_VALUES values at values[y ..] with put_value. Assembled after exact-f32.wgsl and half.wgsl: every
-// product and sum goes through fmul/fadd/fsub (no fused multiply-add, signed zeros as x86 gives them), so
-// the values are bit-identical to the CPU's dequantize_row for finite scales. Block scales are fp16 (normal
-// in f32 even when subnormal in fp16) and the quants small integers, so no operand or result is subnormal.
+// product and sum goes through xmul/xadd/xsub (fmul/fadd/fsub for finite operands: no fused multiply-add,
+// signed zeros as x86 gives them; integer logic for Inf and NaN), so the values are bit-identical to the
+// CPU's dequantize_row (= llama.cpp's on x86) for any block, NaN signs and payloads included: the NaN bits
+// only ever move through integer operations and select. Block scales are fp16 (normal in f32 even when
+// subnormal in fp16) and the quants small integers, so no finite operand or result is subnormal and no
+// finite product or sum overflows.
 
 struct Params {
   n_blocks: u32,
@@ -33,8 +36,7 @@ fn put_value(i: u32, bits: u32) { values[i] = bits; }
 // a small integer quant as f32 bits (+0 for 0)
 fn qf(q: i32) -> u32 { return f_from_i32(q); }
 
-// The product x86 gives for any operands, where a block scale may be Inf or NaN (the i-quant and TQ1_0
-// dequantizers, whose CPU reference defines those blocks' values bit for bit): fmul for finite operands;
+// The product x86 gives for any operands (a block scale or min may be Inf or NaN): fmul for finite operands;
 // a NaN operand comes out as itself, quiet (the first one when both are); Inf times a zero as x86's
 // default NaN 0xffc00000; Inf times anything else as an Inf with the product's sign.
 fn xmul(a: u32, b: u32) -> u32 {
@@ -47,6 +49,23 @@ fn xmul(a: u32, b: u32) -> u32 {
   return select(select(fmul(a, b), inf, ai | bi), nan, an | bn);
 }
 
+// The sum x86 gives for any operands (addss, `a` the first source): fadd for finite operands; a NaN operand
+// comes out as itself, quiet (`a` when both are); Inf + (-Inf) as the default NaN; otherwise an Inf operand.
+fn xadd(a: u32, b: u32) -> u32 {
+  let an = f_is_nan(a);
+  let bn = f_is_nan(b);
+  let ai = (a & F_ABS) == F_INF;
+  let bi = (b & F_ABS) == F_INF;
+  let nan = select(b, a, an) | 0x400000u;
+  let inf = select(select(b, a, ai), 0xffc00000u, ai & bi & (a != b));
+  return select(select(fadd(a, b), inf, ai | bi), nan, an | bn);
+}
+// a - b as x86 computes it (subss): as xadd(a, -b), except that a NaN `b` keeps its sign
+fn xsub(a: u32, b: u32) -> u32 {
+  let an = f_is_nan(a);
+  return select(xadd(a, fneg(b)), select(b, a, an) | 0x400000u, an | f_is_nan(b));
+}
+
 // get_scale_min_k4 (Q4_K, Q5_K): the 6-bit scale (x) and min (y) of sub-block j from the 12 bytes at `s`
 fn k_scale_min(s: u32, j: u32) -> vec2u {
   if (j < 4u) { return vec2u(in_byte(s + j) & 63u, in_byte(s + j + 4u) & 63u); }
@@ -56,7 +75,7 @@ fn k_scale_min(s: u32, j: u32) -> vec2u {
 // Q4_K, Q5_K: sub-block j's scale d·sc (x) and min dmin·m (y), each product rounded
 fn k_dm(s: u32, j: u32, d: u32, dmin: u32) -> vec2u {
   let sm = k_scale_min(s, j);
-  return vec2u(fmul(d, qf(i32(sm.x))), fmul(dmin, qf(i32(sm.y))));
+  return vec2u(xmul(d, qf(i32(sm.x))), xmul(dmin, qf(i32(sm.y))));
 }
 
 // kvalues_iq4nl, the IQ4_NL/IQ4_XS levels (data of the GGUF format)

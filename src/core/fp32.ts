@@ -59,3 +59,34 @@ export const GROUP_MAX_EPS = f(1e-15);
 export function lroundfInt(v: number): number {
   return v > -9223372036854775808 && v < 9223372036854775808 ? roundAway(v) | 0 : 0;
 }
+
+/** The quiet NaN an x86 SSE operation returns for an invalid operation (0·Inf, Inf−Inf). */
+export const X86_DEFAULT_NAN = 0xffc00000;
+
+const opF32 = new Float32Array(3);
+const opU32 = new Uint32Array(opF32.buffer);
+const isNaNBits = (a: number): boolean => (a & 0x7fffffff) > 0x7f800000;
+
+/**
+ * One x86 SSE binary32 operation on bit patterns (`op` gets the operands as numbers; binary64 arithmetic
+ * rounded once to binary32 is correctly rounded for + − ×): a NaN operand comes out as itself, quiet, the
+ * first one when both are NaN; an invalid operation gives X86_DEFAULT_NAN. For the blocks whose scale is
+ * Inf or NaN, where JavaScript does not define which NaN an operation returns.
+ */
+function x86Op(a: number, b: number, op: (x: number, y: number) => number): number {
+  if (isNaNBits(a)) return (a | 0x400000) >>> 0;
+  if (isNaNBits(b)) return (b | 0x400000) >>> 0;
+  opU32[0] = a;
+  opU32[1] = b;
+  opF32[2] = op(opF32[0], opF32[1]);
+  return opF32[2] !== opF32[2] ? X86_DEFAULT_NAN : opU32[2];
+}
+const mulOp = (x: number, y: number) => x * y;
+const addOp = (x: number, y: number) => x + y;
+const subOp = (x: number, y: number) => x - y;
+/** x86 `a * b` on binary32 bits (mulss with `a` the first source) */
+export const x86Mul = (a: number, b: number): number => x86Op(a, b, mulOp);
+/** x86 `a + b` on binary32 bits (addss with `a` the first source) */
+export const x86Add = (a: number, b: number): number => x86Op(a, b, addOp);
+/** x86 `a - b` on binary32 bits (subss: a NaN `b` keeps its sign) */
+export const x86Sub = (a: number, b: number): number => x86Op(a, b, subOp);

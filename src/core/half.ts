@@ -4,6 +4,8 @@
  * Spec §3.3. Also the one fp16 -> fp32 table (every block dequantizer reads its scales through it, and
  * toFloat32 widens F16 tensors with it), and the x86 NaN rule dequantizers need for an Inf/NaN scale.
  */
+import { X86_DEFAULT_NAN } from './fp32.js';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -75,9 +77,6 @@ for (let h = 0; h < 65536; h++) {
     F16_TO_F32[h] = fp16ToFp32(h);
   }
 }
-
-/** The quiet NaN an x86 SSE multiply returns for 0·Inf. */
-const X86_DEFAULT_NAN = 0xffc00000;
 
 /**
  * After a block was dequantized with a non-finite scale (`dBits`, binary32 bits), give its NaN outputs

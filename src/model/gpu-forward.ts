@@ -24,6 +24,13 @@
  * embedding reads its rows from the slice that holds them), so the results are those of the unsliced pass
  * bit for bit; a streamed model waits for the device after each slice of such a weight.
  *
+ * Activations: the logits (T × n_vocab F32: 262 MB for Llama-3-8B at T = 512) are made in token slices of as
+ * many rows as one binding holds, each slice's output matmul (+ bias) reading its rows of the rounded
+ * activations (ggml rounds them per row, so the results are the unsliced pass's) and read back on its own;
+ * a streamed model makes its output weight again for each token slice. Every other activation buffer holds T
+ * rows of at most max(n_embd, n_ff, q width, k × n_embd) values and must fit one binding: a context too long
+ * for that is refused with one line naming the buffer and the longest context that fits.
+ *
  * Browser-safe: the device comes from the caller (Dawn in Node, navigator.gpu in a page).
  */
 import matmulWgsl from '../../shaders/model/matmul.wgsl';
@@ -64,8 +71,8 @@ export interface GpuForwardOptions {
    */
   budgetBytes?: number;
   /**
-   * Test-only: the largest storage binding a weight slice may use, below the device's own limit
-   * (maxStorageBufferBindingSize, maxBufferSize), to run the sliced path on a small model.
+   * Test-only: the largest storage binding a weight slice or a token slice of the logits may use, below the
+   * device's own limit (maxStorageBufferBindingSize, maxBufferSize), to run the sliced paths on a small model.
    */
   maxBindingBytes?: number;
 }
@@ -92,7 +99,10 @@ interface Acts {
   ids: GPUBuffer;
   rope: GPUBuffer;
   x: GPUBuffer; cur: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; k16: GPUBuffer; v16: GPUBuffer;
-  att: GPUBuffer; proj: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; act: GPUBuffer; logits: GPUBuffer;
+  att: GPUBuffer; proj: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; act: GPUBuffer;
+  /** the logits of `logitTokens` tokens (a token slice: all T when T × n_vocab F32 fit one binding) */
+  logits: GPUBuffer;
+  logitTokens: number;
   rounded: Map<ActRound, GPUBuffer>;
   /** with experts: router logits (T × n_expert), chosen experts (u32) and weights (T × k), each slot's output (T × k × n_embd) */
   moe?: { logits: GPUBuffer; sel: GPUBuffer; wts: GPUBuffer; slots: GPUBuffer };
@@ -125,6 +135,8 @@ export class GpuForward implements MatmulBackend {
   readonly paths = new Map<string, DequantPath>();
   /** into how many row slices each weight was cut, by weight name (the last model run) */
   readonly slicesByWeight = new Map<string, number>();
+  /** into how many token slices the logits were cut (the last chunk) */
+  logitSlices = 0;
 
   constructor(device: GPUDevice, readonly adapterName: string, opts: GpuForwardOptions = {}) {
     this.d = device;
@@ -288,6 +300,18 @@ export class GpuForward implements MatmulBackend {
     let a = this.acts.get(key);
     if (a) return a;
     const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = hp;
+    // every other activation buffer holds T rows: one clear line when the widest of them cannot be bound
+    const rows: [string, number][] = [['x/cur/proj', nEmbd], ['q/att', nHead * headDim], ['k/v', nHeadKv * headDim], ['gate/up/act', nFf]];
+    if (hp.nExpert) rows.push(['router logits', hp.nExpert], ['expert slots', hp.nExpertUsed * nEmbd]);
+    const [name, width] = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const limit = Math.min(this.d.limits.maxStorageBufferBindingSize, this.d.limits.maxBufferSize);
+    if (T * width * 4 > limit) {
+      throw new GpuError('unavailable', `forward pass: the ${name} activations of ${T} tokens × ${width} values (${T * width * 4} bytes) exceed this ` +
+        `adapter's storage binding limit of ${limit} bytes; use a context of at most ${Math.floor(limit / (width * 4))} tokens (-c, --eval-ctx)`);
+    }
+    // the logits in token slices of as many rows as one binding holds
+    const logitTokens = Math.min(T, Math.floor(this.sliceBytes / (nVocab * 4)));
+    if (logitTokens < 1) throw new GpuError('unavailable', `forward pass: one token's ${nVocab} logits (${nVocab * 4} bytes) exceed the ${this.sliceBytes} bytes a logits slice may bind on this adapter`);
     const f = (n: number) => this.buffer(n * 4);
     const rope = ropeTable(hp, T);
     const ropeBuf = f(rope.length);
@@ -297,7 +321,7 @@ export class GpuForward implements MatmulBackend {
       T, ids: f(T), rope: ropeBuf,
       x: f(T * nEmbd), cur: f(T * nEmbd), q: f(T * nHead * headDim), k: f(T * nHeadKv * headDim), v: f(T * nHeadKv * headDim),
       k16: f(T * nHeadKv * headDim), v16: f(T * nHeadKv * headDim), att: f(T * nHead * headDim), proj: f(T * nEmbd),
-      gate: f(T * nFf), up: f(T * nFf), act: f(T * nFf), logits: f(T * nVocab), rounded: new Map(), maxIn,
+      gate: f(T * nFf), up: f(T * nFf), act: f(T * nFf), logits: f(logitTokens * nVocab), logitTokens, rounded: new Map(), maxIn,
       moe: hp.nExpert ? { logits: f(T * hp.nExpert), sel: f(T * hp.nExpertUsed), wts: f(T * hp.nExpertUsed), slots: f(T * hp.nExpertUsed * nEmbd) } : undefined,
     };
     this.acts.set(key, a);
@@ -443,23 +467,28 @@ export class GpuForward implements MatmulBackend {
         if (!st.resident && slices.length > 1) await flush();
       }
     };
-    /** the matmuls that read `x` (T × n): each weight's activations rounded once per dot-product type */
+    /** `x` (T × n) as `w`'s matmul reads it: rounded to its dot-product type (once per type and input: `done`) */
+    const input = (x: GPUBuffer, n: number, w: Weight, done: Set<ActRound>) => {
+      if (!round || w.round === 'f32') return x;
+      const xin = roundedBuf(w.round);
+      if (!done.has(w.round)) roundInto(x, T * n, w.round, xin);
+      done.add(w.round);
+      return xin;
+    };
+    /**
+     * out (t × w.rows) = rows t0..t0+t-1 of `xin` . w^T: a slice of w's rows writes output columns row0..;
+     * a token slice (the logits) reads its rows of xin and writes output rows 0..t-1
+     */
+    const matmul = (xin: GPUBuffer, n: number, w: Weight, out: GPUBuffer, t0 = 0, t = T) =>
+      eachSlice(w, (wb, { row0, rows }) => {
+        const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([t, n, rows, row0, w.rows, t0])]];
+        if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(rows / WG), t);
+        else this.dispatch(pass, P.matmul, entries, Math.ceil(rows / TILE), Math.ceil(t / TILE));
+      });
+    /** the matmuls that read `x` (T × n) */
     const mm = async (x: GPUBuffer, n: number, ws: [Weight, GPUBuffer][]) => {
       const done = new Set<ActRound>();
-      for (const [w, out] of ws) {
-        let xin = x;
-        if (round && w.round !== 'f32') {
-          xin = roundedBuf(w.round);
-          if (!done.has(w.round)) roundInto(x, T * n, w.round, xin);
-          done.add(w.round);
-        }
-        // a slice's rows are output columns row0.. of the T × w.rows product
-        await eachSlice(w, (wb, { row0, rows }) => {
-          const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([T, n, rows, row0, w.rows])]];
-          if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(rows / WG), T);
-          else this.dispatch(pass, P.matmul, entries, Math.ceil(rows / TILE), Math.ceil(T / TILE));
-        });
-      }
+      for (const [w, out] of ws) await matmul(input(x, n, w, done), n, w, out);
     };
     const add = (out: GPUBuffer, a: GPUBuffer, n: number) => this.dispatch1d(pass, P.add, [[0, this.uniform([n])], [1, a], [3, out]], n);
     const rope = (a: GPUBuffer, heads: number, neox: boolean) =>
@@ -531,32 +560,55 @@ export class GpuForward implements MatmulBackend {
     }
     rms(A.x, model.outNorm, T, nEmbd, A.cur);
     sumsq(A.cur, nEmbd);
-    await mm(A.cur, nEmbd, [[model.output, A.logits]]);
-    if (model.outputBias) {
-      this.dispatch1d(pass, P.bias, [[0, this.uniform([T * nVocab, nVocab])], [1, this.vector(model.outputBias)], [3, A.logits]], T * nVocab);
+    // the logits, one token slice at a time (all T tokens when they fit one binding): each slice runs the
+    // output matmul (+ bias) on its rows of the rounded activations and is read back into its rows of `logits`,
+    // the Σx² with the first
+    const logits = new Float32Array(T * nVocab);
+    const sums = new Float32Array(sumsBuf ? st.sumsLength : 0);
+    const xin = input(A.cur, nEmbd, model.output, new Set());
+    this.logitSlices = Math.ceil(T / A.logitTokens);
+    for (let t0 = 0; t0 < T; t0 += A.logitTokens) {
+      const t = Math.min(A.logitTokens, T - t0);
+      await matmul(xin, nEmbd, model.output, A.logits, t0, t);
+      if (model.outputBias) {
+        this.dispatch1d(pass, P.bias, [[0, this.uniform([t * nVocab, nVocab])], [1, this.vector(model.outputBias)], [3, A.logits]], t * nVocab);
+      }
+      pass.end();
+      const reads = [this.readBack(enc, A.logits, logits.subarray(t0 * nVocab, (t0 + t) * nVocab))];
+      if (sumsBuf && t0 === 0) reads.push(this.readBack(enc, sumsBuf, sums));
+      d.queue.submit([enc.finish()]);
+      await Promise.all(reads.map((read) => read()));
+      for (const b of temps) b.destroy();
+      temps = [];
+      if (t0 + t < T) {
+        enc = d.createCommandEncoder();
+        pass = enc.beginComputePass();
+      }
     }
-    pass.end();
-    const logitBytes = T * nVocab * 4;
-    const sumsBytes = sumsBuf ? st.sumsLength * 4 : 0;
-    const rb = d.createBuffer({ size: logitBytes + sumsBytes, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
-    enc.copyBufferToBuffer(A.logits, 0, rb, 0, logitBytes);
-    if (sumsBuf) enc.copyBufferToBuffer(sumsBuf, 0, rb, logitBytes, sumsBytes);
-    d.queue.submit([enc.finish()]);
-    await rb.mapAsync(MAP_MODE_READ);
-    const all = new Float32Array(rb.getMappedRange().slice(0));
-    rb.unmap();
-    rb.destroy();
     sumsBuf?.destroy();
-    for (const b of temps) b.destroy();
     if (opts.onMatmulSums) {
-      const sums = all.subarray(T * nVocab);
       for (const s of st.sums) {
         const rows = s.expert ? sums[s.offset + s.n] : T;
         if (s.expert && rows === 0) continue; // an expert no token chose (the CPU path makes no call either)
         for (const w of s.weights) opts.onMatmulSums(w, sums.subarray(s.offset, s.offset + s.n), rows, s.expert);
       }
     }
-    return all.subarray(0, T * nVocab);
+    return logits;
+  }
+
+  /**
+   * Copies the first `into.length` F32 values of `src` to a mappable buffer of that size in `enc`; after the
+   * submit, the returned function waits for them and puts them in `into`.
+   */
+  private readBack(enc: GPUCommandEncoder, src: GPUBuffer, into: Float32Array): () => Promise<void> {
+    const rb = this.d.createBuffer({ size: into.byteLength, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
+    enc.copyBufferToBuffer(src, 0, rb, 0, into.byteLength);
+    return async () => {
+      await rb.mapAsync(MAP_MODE_READ);
+      into.set(new Float32Array(rb.getMappedRange()));
+      rb.unmap();
+      rb.destroy();
+    };
   }
 
   destroy(): void {

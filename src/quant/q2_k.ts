@@ -5,8 +5,8 @@
  * dmin fp16 @82. Reproduces ggml's `quantize_q2_K` (reference `quantize_row_q2_K_ref`, imatrix
  * `quantize_row_q2_K_impl`) and `dequantize_row_q2_K`; spec §1.4, §2.4.1.
  */
-import { fp16ToFp32, fp32ToFp16 } from '../core/half.js';
-import { F_0_1, nearestInt } from '../core/fp32.js';
+import { F16_TO_F32, F16_TO_F32_BITS, fp16ToFp32, fp32ToFp16 } from '../core/half.js';
+import { F_0_1, f32Bits, nearestInt, x86Mul, x86Sub } from '../core/fp32.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { requantizeAsym } from './k-scales.js';
 import type { QuantTraits } from './traits.js';
@@ -111,10 +111,14 @@ function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, im
 
 function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 256;
+  const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
-    const d = fp16ToFp32(src[off + 80] | (src[off + 81] << 8));
-    const dmin = fp16ToFp32(src[off + 82] | (src[off + 83] << 8));
+    const hd = src[off + 80] | (src[off + 81] << 8);
+    const hm = src[off + 82] | (src[off + 83] << 8);
+    const d = F16_TO_F32[hd];
+    const dmin = F16_TO_F32[hm];
+    const exact = Number.isFinite(d) && Number.isFinite(dmin);
     let y = i * 256;
     let is = 0;
     for (let h = 0; h < 2; h++) {
@@ -123,10 +127,17 @@ function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
         const shift = 2 * g;
         for (let half = 0; half < 2; half++) {
           const sc = src[off + is++];
-          const dl = f(d * (sc & 15));
-          const ml = f(dmin * (sc >> 4));
           const qb = q + 16 * half;
-          for (let l = 0; l < 16; l++) dst[y++] = f(dl * ((src[qb + l] >> shift) & 3)) - ml;
+          if (exact) {
+            const dl = f(d * (sc & 15));
+            const ml = f(dmin * (sc >> 4));
+            for (let l = 0; l < 16; l++) dst[y++] = f(dl * ((src[qb + l] >> shift) & 3)) - ml;
+          } else {
+            // an Inf or NaN d or dmin: x86's results bit for bit (which NaN, 0·Inf, Inf−Inf)
+            const dl = x86Mul(F16_TO_F32_BITS[hd], f32Bits(sc & 15));
+            const ml = x86Mul(F16_TO_F32_BITS[hm], f32Bits(sc >> 4));
+            for (let l = 0; l < 16; l++) out[y++] = x86Sub(x86Mul(dl, f32Bits((src[qb + l] >> shift) & 3)), ml);
+          }
         }
       }
     }

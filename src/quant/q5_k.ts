@@ -5,7 +5,8 @@
  * Reproduces ggml's `quantize_q5_K` (reference `quantize_row_q5_K_ref`, imatrix `quantize_row_q5_K_impl`)
  * and `dequantize_row_q5_K`; spec §1.4, §2.4.4.
  */
-import { fp16ToFp32 } from '../core/half.js';
+import { F16_TO_F32, F16_TO_F32_BITS } from '../core/half.js';
+import { f32Bits, x86Mul, x86Sub } from '../core/fp32.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import type { QuantTraits } from './traits.js';
 import q5_kWgsl from '../../shaders/q5_k.wgsl';
@@ -51,11 +52,28 @@ function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 256;
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
-    const d = fp16ToFp32(src[off] | (src[off + 1] << 8));
-    const dmin = fp16ToFp32(src[off + 2] | (src[off + 3] << 8));
+    const hd = src[off] | (src[off + 1] << 8);
+    const hm = src[off + 2] | (src[off + 3] << 8);
+    const d = F16_TO_F32[hd];
+    const dmin = F16_TO_F32[hm];
     unpackScaleMin6(src, off + 4, SC, M);
     const qh = off + 16;
     let y = i * 256;
+    if (!Number.isFinite(d) || !Number.isFinite(dmin)) {
+      // an Inf or NaN d or dmin: x86's results bit for bit (which NaN, 0·Inf, Inf−Inf)
+      const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
+      for (let s = 0; s < 8; s++) {
+        const dl = x86Mul(F16_TO_F32_BITS[hd], f32Bits(SC[s]));
+        const ml = x86Mul(F16_TO_F32_BITS[hm], f32Bits(M[s]));
+        const ql = off + 48 + 32 * (s >> 1);
+        const u = 1 << s;
+        for (let l = 0; l < 32; l++) {
+          const q = (s & 1 ? src[ql + l] >> 4 : src[ql + l] & 15) + (src[qh + l] & u ? 16 : 0);
+          out[y++] = x86Sub(x86Mul(dl, f32Bits(q)), ml);
+        }
+      }
+      continue;
+    }
     for (let c = 0; c < 4; c++) {
       const ql = off + 48 + 32 * c;
       const u1 = 1 << (2 * c);

@@ -1,26 +1,25 @@
 /**
  * The forward pass's WGSL dequantizers (shaders/dequant/<type>.wgsl, attached to each descriptor as
- * `gpuDequant`) against the CPU's dequantize_row (oracle-verified), F32 bit patterns: random block bytes (with
- * -0, subnormal halves and the largest half forced as block scales; for the i-quant and TQ1_0 dequantizers Inf
- * and NaN scales too, elsewhere fp16 scales made finite) and the blocks the CPU quantizer makes of the 14 hard
- * distributions (test/data/distributions.ts). Also which types the forward pass dequantizes where.
+ * `gpuDequant`) against the CPU's dequantize_row (oracle-verified, special scales included:
+ * test/quant/oracle-dequant-special.test.ts), F32 bit patterns, NaN signs and payloads included: blocks with
+ * special scales (test/data/special-scales.ts: ±0, subnormal, largest, ±Inf and NaN halves in every scale and
+ * min field, every d × min pair; F16 and BF16 all 65536 patterns) followed by random blocks, and the blocks
+ * the CPU quantizer makes of the 14 hard distributions (test/data/distributions.ts). Also which types the
+ * forward pass dequantizes where.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, implementedTypes, quantType, quantizeChunk } from '../../src/quant/registry.js';
 import { dequantPath, gpuDequantTypes, GpuDequantizer } from '../../src/gpu/dequant.js';
-import { mulberry32 } from '../../src/synthetic-model.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
+import { scaleFields, specialBlocks } from '../data/special-scales.js';
 
 const env = await gpuEnv();
 requireAdapterInCi(env);
 afterAll(() => env.handle?.device.destroy());
 
 const names = (ts: GgmlType[]) => ts.map((t) => typeLayout(t).name).sort();
-
-/** the types whose WGSL dequantizer also reproduces the CPU's values for a non-finite block scale (xmul) */
-const NON_FINITE = ['iq1_m', 'iq1_s', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq3_s', 'iq3_xxs', 'tq1_0'];
 
 describe('where the forward pass dequantizes each type', () => {
   it('all 26 implemented types on the device, F32 uploaded as is, none on the CPU', () => {
@@ -50,52 +49,18 @@ async function onDevice(dq: GpuDequantizer, type: GgmlType, stored: Uint8Array, 
   return { bits, path };
 }
 
-/** the block scale `h` (fp16 bits) written into block b: its fp16 fields, or IQ1_M's top nibbles of scales[8] @48 */
-function setScale(type: GgmlType, bytes: Uint8Array, b: number, h: number): void {
-  const layout = typeLayout(type);
-  const o = b * layout.typeSize;
-  if (type === GgmlType.IQ1_M) {
-    for (let i = 0; i < 4; i++) bytes[o + 49 + 2 * i] = (bytes[o + 49 + 2 * i] & 0x0f) | (((h >> (4 * i)) & 15) << 4);
-    return;
-  }
-  for (const f of layout.fp16Fields) {
-    bytes[o + f] = h & 255;
-    bytes[o + f + 1] = h >> 8;
-  }
-}
-
-/**
- * fp16 scales forced into blocks 0.. of the random data: -0, +0, the smallest and largest subnormal, the
- * largest half, then (types in NON_FINITE only) +Inf, -Inf, a quiet NaN, a signalling NaN and a negative NaN
- * with a payload
- */
-const FINITE_SCALES = [0x8000, 0x0000, 0x0001, 0x03ff, 0x7bff];
-const NON_FINITE_SCALES = [0x7c00, 0xfc00, 0x7e00, 0x7d01, 0xfe55];
-
 describe.skipIf(!env.handle)('WGSL dequantizers = dequantize_row, bit for bit', () => {
   const dq = env.handle ? new GpuDequantizer(env.handle.device) : null;
   afterAll(() => dq?.destroy());
   let compared = 0;
-  afterAll(() => console.log(`dequantizers: ${compared} values compared bit for bit`));
+  const perType: string[] = [];
+  afterAll(() => console.log(`dequantizers: ${compared} values compared bit for bit (${perType.join(', ')})`));
 
   for (const type of gpuDequantTypes()) {
     const layout = typeLayout(type);
-    const nonFinite = NON_FINITE.includes(layout.name);
-    it(`${layout.name}${nonFinite ? ' (non-finite scales too)' : ''}`, async () => {
-      const rnd = mulberry32(type + 11);
-      // random bytes: 2048 blocks (every grid index, sign code and scale code of every field occurs)
-      const nBlocks = layout.blockSize === 1 ? 4096 : 2048;
-      const n = nBlocks * layout.blockSize;
-      const random = Uint8Array.from({ length: nBlocks * layout.typeSize }, () => (rnd() * 256) | 0);
-      if (layout.isQuantized) {
-        if (!nonFinite) {
-          // the other dequantizers are exact for finite scales only: Inf and NaN halves made finite
-          for (let b = 0; b < nBlocks; b++) {
-            for (const f of layout.fp16Fields) if ((random[b * layout.typeSize + f + 1] & 0x7c) === 0x7c) random[b * layout.typeSize + f + 1] &= 0xbf;
-          }
-        }
-        [...FINITE_SCALES, ...(nonFinite ? NON_FINITE_SCALES : [])].forEach((h, b) => setScale(type, random, b, h));
-      }
+    it(layout.name, async () => {
+      // the special-scale blocks, then 2048 random ones (every grid index, sign code and scale code of every field occurs)
+      const { bytes: random, n, forced } = specialBlocks(type, 2048, type + 11);
       // what the CPU quantizer makes of the 14 hard distributions (2 rows of 512 each), with an imatrix where the type reads one
       const q = quantType(type)!;
       const parts: Uint8Array[] = [];
@@ -107,7 +72,7 @@ describe.skipIf(!env.handle)('WGSL dequantizers = dequantize_row, bit for bit', 
       }
       const quantized = Buffer.concat(parts);
       const nq = DISTRIBUTIONS.length * 1024;
-      for (const [what, stored, count] of [['random blocks', random, n], ['quantized distributions', quantized, nq]] as const) {
+      for (const [what, stored, count] of [['special-scale and random blocks', random, n], ['quantized distributions', quantized, nq]] as const) {
         const want = new Float32Array(count);
         dequantizeRows(type, stored, want, count);
         const wantBits = new Uint32Array(want.buffer);
@@ -123,11 +88,14 @@ describe.skipIf(!env.handle)('WGSL dequantizers = dequantize_row, bit for bit', 
           }
         }
         compared += count;
-        expect(diff, `${layout.name} ${what}: ${diff} of ${count} values differ, first at ${first} (block ${Math.floor(first / layout.blockSize)}): gpu 0x${got.bits[first]?.toString(16)} cpu 0x${wantBits[first]?.toString(16)}`).toBe(0);
-        if (what === 'random blocks' && nonFinite) {
-          // the forced blocks did produce Inf and NaN values (and the CPU gave them the bits compared above)
-          const v = want.subarray(5 * layout.blockSize, 10 * layout.blockSize);
-          expect(v.some((x) => x === Infinity) && v.some((x) => x === -Infinity) && v.some((x) => x !== x), layout.name).toBe(true);
+        if (stored === random) perType.push(`${layout.name} ${count}+${nq}`);
+        const blk = Math.floor(first / layout.blockSize);
+        const scales = first < 0 ? '' : scaleFields(type).map((fl) => `, ${fl.name} 0x${fl.get(stored, blk).toString(16)}`).join('');
+        expect(diff, `${layout.name} ${what}: ${diff} of ${count} values differ, first at ${first} (block ${blk}${scales}): gpu 0x${got.bits[first]?.toString(16)} cpu 0x${wantBits[first]?.toString(16)}`).toBe(0);
+        if (stored === random) {
+          // the forced blocks did produce ±Inf and NaN values (MXFP4: Inf by overflow only), whose bits were compared above
+          const v = want.subarray(0, layout.blockSize === 1 ? n : forced * layout.blockSize);
+          expect([v.some((x) => x === Infinity), v.some((x) => x === -Infinity), v.some((x) => x !== x)], layout.name).toEqual([true, true, layout.name !== 'mxfp4']);
         }
       }
     });

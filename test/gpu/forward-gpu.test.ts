@@ -4,7 +4,8 @@
  * machine has (SwiftShader without a GPU): stories260K (F32), qwen2/qwen3, a mixture-of-experts llama, and a
  * generated model whose matrices use twelve storage types (all dequantized on the device), resident and
  * streamed, and with its weights cut into row slices (GpuForwardOptions.maxBindingBytes) resident and
- * streamed, bit for bit the unsliced pass.
+ * streamed, bit for bit the unsliced pass; likewise the logits in token slices (stories260K, qwen2 with its
+ * output.bias, qwen3), with the imatrix's Σx².
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,6 +56,52 @@ function sumsDiff(gpu: Map<string, Float32Array>, cpu: Map<string, Float32Array>
   return w;
 }
 const sumsInto = (m: Map<string, Float32Array>) => (name: string, s: Float32Array) => void m.set(name, Float32Array.from(s));
+/** how many of a's values differ from b's in their bits */
+function bitsDiffer(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  let n = 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) n++;
+  return n;
+}
+
+/**
+ * `model` on `ids` with weights and logits cut into slices of at most `maxBindingBytes`, resident and streamed:
+ * the logits (`logitSlices` token slices) and every Σx² of the unsliced pass (`want`, `wantSums`), bit for bit.
+ */
+async function expectSlicedSame(what: string, model: LlamaModel, ids: ArrayLike<number>, maxBindingBytes: number, logitSlices: number,
+  want: Float32Array, wantSums: Map<string, Float32Array>): Promise<GpuForward> {
+  const V = model.hp.nVocab;
+  expect(want.length).toBe(ids.length * V);
+  let last: GpuForward | undefined;
+  for (const budgetBytes of [undefined, 0]) {
+    last?.destroy();
+    const g = (last = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, budgetBytes, maxBindingBytes }));
+    const sums = new Map<string, Float32Array>();
+    const t0 = performance.now();
+    const got = await model.forward(ids, { matmul: g, onMatmulSums: sumsInto(sums) });
+    const ms = performance.now() - t0;
+    const how = `${what}, ${budgetBytes === 0 ? 'streamed' : 'resident'}`;
+    expect(g.isResident(model), how).toBe(budgetBytes === undefined);
+    expect(g.logitSlices, how).toBe(logitSlices);
+    const per = Math.floor(maxBindingBytes / (V * 4));
+    expect(ids.length % per, `${how}: a last token slice shorter than the others`).not.toBe(0);
+    const dl = bitsDiffer(got, want);
+    expect([...sums.keys()], how).toEqual([...wantSums.keys()]);
+    let ns = 0;
+    let ds = 0;
+    for (const [name, s] of wantSums) {
+      ns += s.length;
+      ds += bitsDiffer(sums.get(name)!, s);
+    }
+    console.log(`${how}: logits of ${ids.length} tokens in ${g.logitSlices} token slices of ${per}, ${got.length - dl} of ${got.length} logits and ` +
+      `${ns - ds} of ${ns} Σx² values (${sums.size} matmul inputs) bit-identical to the unsliced pass (${ms.toFixed(0)} ms)`);
+    expect(dl, `${how}: ${dl} of ${got.length} logits differ from the unsliced pass`).toBe(0);
+    expect(ds, `${how}: ${ds} of ${ns} Σx² values differ from the unsliced pass`).toBe(0);
+  }
+  return last!;
+}
 
 describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
   it('matmul kernel = CPU matmul within 1e-5 relative, on shapes that do not fill the 16x16 tiles', async () => {
@@ -98,13 +145,10 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         expect(dl).toBeLessThan(0.06);
         expect(ds).toBeLessThan(3e-3);
         expect([...g.paths.values()].every((p) => p === 'f32')).toBe(true);
-        // F32 weights uploaded in 32 KiB row slices (128 rows of 64 values): the same logits and Σx², bit for bit
-        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 32 * 1024 });
-        const ss = new Map<string, Float32Array>();
-        const viaSlices = await model.forward(chunk, { matmul: sliced, onMatmulSums: sumsInto(ss) });
+        // F32 weights uploaded in 40 KiB row slices (160 rows of 64 values), the logits made in 7 token slices
+        // (6 of 20 tokens of 512 logits, then 8): the same logits and Σx², bit for bit, resident and streamed
+        const sliced = await expectSlicedSame('stories260K', model, chunk, 40 * 1024, 7, logits, gs);
         expect(sliced.slicesByWeight.get('token_embd.weight')).toBe(4);
-        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength)), 'sliced = unsliced').toBe(true);
-        for (const [name, s] of gs) expect([...ss.get(name)!], name).toEqual([...s]);
         sliced.destroy();
       }
     }
@@ -131,12 +175,14 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
         const pg = await model.forward(ids, { matmul: g, roundActivations: false, attention: 'f32' });
         const pc = await model.forward(ids, { roundActivations: false, attention: 'f32' });
         const plain = maxDiff(pg, pc);
-        const gpu = await model.forward(ids, { matmul: g });
-        // in 64 KiB row slices (qwen2: the tied output reuses the embedding's 5 slices, then its bias), bit for bit
-        const sliced = new GpuForward(env.handle!.device, env.handle!.adapterName, { software: env.handle!.isSoftware, maxBindingBytes: 64 * 1024 });
-        const viaSlices = await model.forward(ids, { matmul: sliced });
-        expect(sliced.slicesByWeight.get('token_embd.weight'), arch).toBe(5);
-        expect(Buffer.from(viaSlices.buffer, viaSlices.byteOffset, viaSlices.byteLength).equals(Buffer.from(gpu.buffer, gpu.byteOffset, gpu.byteLength)), `${arch}: sliced = unsliced`).toBe(true);
+        const gs = new Map<string, Float32Array>();
+        const gpu = await model.forward(ids, { matmul: g, onMatmulSums: sumsInto(gs) });
+        // in 16 KiB slices: weights of 16 rows of 256 values (qwen2: the tied output reuses the embedding's 20
+        // slices), the logits in 4 token slices (3 of 12 tokens of 320 logits, then 4; qwen2 adds its output.bias
+        // to each); the same logits and Σx², bit for bit, resident and streamed
+        const sliced = await expectSlicedSame(arch, model, ids, 16 * 1024, 4, gpu, gs);
+        expect(sliced.slicesByWeight.get('token_embd.weight'), arch).toBe(20);
+        expect(sliced.slicesByWeight.get('output.weight'), arch).toBe(arch === 'qwen2' ? undefined : 20);
         sliced.destroy();
         const cpu = await model.forward(ids);
         const V = model.hp.nVocab;
@@ -340,10 +386,22 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
       expect(sameBits(await model.forward(ids, { matmul: tiledSliced, roundActivations: false, attention: 'f32' }), tiledOut), 'tiled matmul: sliced = unsliced').toBe(true);
       expect(tiledSliced.slicesByWeight.get('output.weight')).toBe(5);
       tiledSliced.destroy();
-      // a row wider than the binding cannot be sliced: one clear line
+      // a row wider than the binding cannot be sliced: one clear line (a token's logits, checked first; a weight's row)
       const tooSmall = new GpuForward(dev, env.handle!.adapterName, { software: true, maxBindingBytes: 1000 });
-      await expect(model.forward(ids, { matmul: tooSmall })).rejects.toThrow('token_embd.weight: one row of 1024 bytes exceeds the 1000 bytes a weight slice may bind on this adapter');
+      await expect(model.forward(ids, { matmul: tooSmall })).rejects.toThrow("forward pass: one token's 320 logits (1280 bytes) exceed the 1000 bytes a logits slice may bind on this adapter");
       tooSmall.destroy();
+      const rowTooWide = new GpuForward(dev, env.handle!.adapterName, { software: true, maxBindingBytes: 1500 });
+      await expect(model.forward(ids, { matmul: rowTooWide })).rejects.toThrow('blk.0.ffn_down.weight: one row of 2048 bytes exceeds the 1500 bytes a weight slice may bind on this adapter');
+      rowTooWide.destroy();
+      // activations wider than the device's own binding limit (not sliced): one line naming the buffer and the longest context that fits
+      const limit = Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize);
+      const T = Math.floor(limit / (512 * 4)) + 1;
+      console.log(`activations: a context of ${T} tokens (gate/up/act ${T * 2048} bytes) against this adapter's binding limit of ${limit} bytes`);
+      const longCtx = new GpuForward(dev, env.handle!.adapterName, { software: true });
+      await expect(model.forward(new Array<number>(T).fill(3), { matmul: longCtx })).rejects.toThrow(
+        `forward pass: the gate/up/act activations of ${T} tokens × 512 values (${T * 2048} bytes) exceed this adapter's storage binding limit of ${limit} bytes; ` +
+        `use a context of at most ${T - 1} tokens (-c, --eval-ctx)`);
+      longCtx.destroy();
     });
   });
 });

@@ -104,7 +104,7 @@ describe.skipIf(!oracle)('asymmetric quantizers vs llama.cpp', () => {
       const nb = 200;
       const bytes = new Uint8Array(nb * layout.typeSize);
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
-      // keep the fp16 scale fields finite (exponent below 31): NaN payloads are not part of the contract
+      // fp16 fields kept finite here (exponent below 31): Inf/NaN scales and mins are oracle-dequant-special.test.ts
       for (let b = 0; b < nb; b++) {
         for (const off of fp16At) bytes[b * layout.typeSize + off + 1] &= 0xbf;
       }
