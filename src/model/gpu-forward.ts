@@ -34,6 +34,7 @@ import ropeWgsl from '../../shaders/model/rope.wgsl';
 import attentionWgsl from '../../shaders/model/attention.wgsl';
 import elementwiseWgsl from '../../shaders/model/elementwise.wgsl';
 import moeWgsl from '../../shaders/model/moe.wgsl';
+import elementwiseAbiWgsl from '../../shaders/lib/elementwise-abi.wgsl';
 import { BASE_LIBS } from '../gpu/kernels.js';
 import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
 import { GpuError } from '../errors.js';
@@ -135,7 +136,7 @@ export class GpuForward implements MatmulBackend {
     const pipe = (code: string, entryPoint = 'main') =>
       device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
     const exact = [BASE_LIBS.exactF32, BASE_LIBS.half];
-    const elementwise = device.createShaderModule({ code: elementwiseWgsl });
+    const elementwise = device.createShaderModule({ code: [elementwiseAbiWgsl, elementwiseWgsl].join('\n') });
     const ew = (entryPoint: string) => device.createComputePipeline({ layout: 'auto', compute: { module: elementwise, entryPoint } });
     this.pipes = {
       matmul: pipe(matmulWgsl),
@@ -232,7 +233,7 @@ export class GpuForward implements MatmulBackend {
 
   private moe(): NonNullable<GpuForward['moePipes']> {
     if (!this.moePipes) {
-      const module = this.d.createShaderModule({ code: moeWgsl });
+      const module = this.d.createShaderModule({ code: [elementwiseAbiWgsl, moeWgsl].join('\n') });
       const p = (entryPoint: string) => this.d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
       this.moePipes = { route: p('route_main'), combine: p('combine_main'), sum: p('sum_main'), sumsq: p('sumsq_main') };
     }
