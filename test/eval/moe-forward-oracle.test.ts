@@ -17,11 +17,10 @@ import { syntheticModel, mulberry32, type SyntheticSpec } from '../../src/synthe
 import { FileSink } from '../../src/node/file-io.js';
 import { quantizeFile } from '../../src/node/index.js';
 import { matmul, routeTokens } from '../../src/model/llama.js';
-import { GgmlType } from '../../src/core/ggml-type.js';
 import { computeImatrix, imatrixGguf } from '../../src/eval/imatrix.js';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { decodeImatrix, decodeLogits, kldOursAndTheirs, loadOurs, storiesTokenizerKvs, worstPerPosition } from '../oracle/forward-compare.js';
+import { decodeImatrix, decodeLogits, FORWARD_TYPES, kldOursAndTheirs, loadOurs, storiesTokenizerKvs, worstPerPosition, writeForwardModels, type ForwardType } from '../oracle/forward-compare.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
 import { tiedRouterValues } from '../data/moe-values.js';
 import { GpuForward } from '../../src/model/gpu-forward.js';
@@ -30,9 +29,6 @@ import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 const T = 128;
 const UBATCH = 32;
 const N_EXPERT = 4;
-const FTYPE = { Q8_0: 7, Q4_K_M: 15 } as const;
-const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_K_M'] as const;
-type TypeName = (typeof TYPES)[number];
 
 /**
  * Where the first Q8 activation rounding lands differently from llama.cpp's (a float-order difference
@@ -49,25 +45,14 @@ const env = await gpuEnv();
 requireAdapterInCi(env);
 afterAll(() => env.handle?.device.destroy());
 let tmp: string;
-const files = new Map<TypeName, string>();
+let files = new Map<ForwardType, string>();
 const rnd = mulberry32(6);
 const IDS = Array.from({ length: 4 * T }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rnd() * 509)));
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-forward-'));
   if (!oracle) return;
-  const tokenizerKvs = await storiesTokenizerKvs();
-  for (const [type, dtype] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
-    const f = path.join(tmp, `moe-${type}.gguf`);
-    await syntheticModel({ ...SPEC, dtype, tokenizerKvs, name: 'synthetic moe' }).write(await FileSink.create(f));
-    files.set(type, f);
-  }
-  for (const type of ['Q8_0', 'Q4_K_M'] as const) {
-    const q = path.join(tmp, `moe-${type}.gguf`);
-    const status = oracle.modelQuantize(files.get('F32')!, q, { ftype: FTYPE[type] });
-    expect(status, oracle.lastQuantizeError()).toBe(0);
-    files.set(type, q);
-  }
+  files = await writeForwardModels(oracle, tmp, 'moe', SPEC);
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -89,7 +74,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     }
   });
 
-  for (const type of TYPES) {
+  for (const type of FORWARD_TYPES) {
     const quantized = type === 'Q8_0' || type === 'Q4_K_M';
     const claim = quantized
       ? 'logits within 1e-5 up to the first Q8 activation rounding that lands differently (positions 0-14 in ubatches of 32, 0-7 in one of 128)'

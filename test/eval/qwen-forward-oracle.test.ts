@@ -14,11 +14,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel, mulberry32, type SyntheticSpec } from '../../src/synthetic-model.js';
 import { FileSink } from '../../src/node/file-io.js';
-import { GgmlType } from '../../src/core/ggml-type.js';
 import { computeImatrix } from '../../src/eval/imatrix.js';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { decodeImatrix, decodeLogits, kldOursAndTheirs, loadOurs, storiesTokenizerKvs, worstPerPosition } from '../oracle/forward-compare.js';
+import { decodeImatrix, decodeLogits, FORWARD_TYPES, kldOursAndTheirs, loadOurs, worstPerPosition, writeForwardModels, type ForwardType } from '../oracle/forward-compare.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
 const BIN = path.join(REPO_ROOT, 'bin/webgpu-quantize.js');
@@ -29,10 +28,6 @@ const CALIB = path.join(SHARED, 'golden/llama-tools-v050/calib.txt');
  */
 const T = 128;
 const UBATCH = 32;
-/** llama_model_ftype */
-const FTYPE = { Q8_0: 7, Q4_K_M: 15 } as const;
-const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_K_M'] as const;
-type TypeName = (typeof TYPES)[number];
 
 const ARCH_SPECS: Record<'qwen2' | 'qwen3', SyntheticSpec> = {
   // tied output (no output.weight) with an output.bias; biases on Q, K and V
@@ -43,35 +38,22 @@ const ARCH_SPECS: Record<'qwen2' | 'qwen3', SyntheticSpec> = {
 
 const oracle = requireOracle();
 let tmp: string;
-const files = new Map<string, string>();
-const file = (arch: string, type: TypeName) => files.get(`${arch}-${type}`)!;
+const files = new Map<string, Map<ForwardType, string>>();
+const file = (arch: string, type: ForwardType) => files.get(arch)!.get(type)!;
 const rnd = mulberry32(5);
 const IDS = Array.from({ length: 4 * T }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rnd() * 509)));
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-forward-'));
   if (!oracle) return;
-  // the stories260K SentencePiece vocabulary (512 tokens), so that text tokenizes into real pieces
-  const tokenizerKvs = await storiesTokenizerKvs();
-  for (const [arch, spec] of Object.entries(ARCH_SPECS)) {
-    for (const [type, dtype] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
-      const f = path.join(tmp, `${arch}-${type}.gguf`);
-      await syntheticModel({ ...spec, dtype, tokenizerKvs, name: `synthetic ${arch}` }).write(await FileSink.create(f));
-      files.set(`${arch}-${type}`, f);
-    }
-    for (const type of ['Q8_0', 'Q4_K_M'] as const) {
-      const q = path.join(tmp, `${arch}-${type}.gguf`);
-      const status = oracle.modelQuantize(file(arch, 'F32'), q, { ftype: FTYPE[type] });
-      expect(status, oracle.lastQuantizeError()).toBe(0);
-      files.set(`${arch}-${type}`, q);
-    }
-  }
+  // with the stories260K SentencePiece vocabulary (512 tokens), so that text tokenizes into real pieces
+  for (const [arch, spec] of Object.entries(ARCH_SPECS)) files.set(arch, await writeForwardModels(oracle, tmp, arch, spec));
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequence of 128 tokens, in ubatches of 32 and in one of 128)', () => {
   for (const arch of Object.keys(ARCH_SPECS)) {
-    for (const type of TYPES) {
+    for (const type of FORWARD_TYPES) {
       const quantized = type === 'Q8_0' || type === 'Q4_K_M';
       const claim = quantized
         ? 'logits within 1e-5 up to the first Q8 activation rounding that lands differently (positions 0-15 in ubatches of 32, 0-7 in one of 128)'

@@ -2,20 +2,51 @@
  * What the tests that hold our forward pass (src/model/llama.ts) against llama.cpp's llama_decode
  * (llama-decode.ts) share: loading our model from a GGUF, one sequence's logits from llama_decode, the worst
  * logit difference per position, both sides' perplexity/KLD statistics (llama_decode standing in for our
- * model in computeKld), the importance matrix collected from llama.cpp's graph over the imatrix chunks, and
- * the stories260K vocabulary for generated models. Every llama_decode call here needs the oracle: callers
- * check requireOracle() first.
+ * model in computeKld), the importance matrix collected from llama.cpp's graph over the imatrix chunks, the
+ * stories260K vocabulary for generated models, and a generated model in the four types they compare. Every
+ * llama_decode call here needs the oracle: callers check requireOracle() first.
  */
 import path from 'node:path';
-import { openGgufModelFile } from '../../src/node/file-io.js';
+import { expect } from 'vitest';
+import { FileSink, openGgufModelFile } from '../../src/node/file-io.js';
+import { syntheticModel, type SyntheticSpec } from '../../src/synthetic-model.js';
+import { GgmlType } from '../../src/core/ggml-type.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { chunkTokens, planChunks } from '../../src/eval/chunks.js';
 import { computeKld, type KldStats } from '../../src/eval/kld.js';
 import type { GgufKv } from '../../src/formats/gguf-kv.js';
 import { SHARED } from '../golden/shared-paths.js';
 import { openDecodeOracle, type OracleImatrixEntry } from './llama-decode.js';
+import type { Oracle } from './llama-cpp.js';
 
 const STORIES = path.join(SHARED, 'models/stories260K-gguf/stories260K.gguf');
+
+/** the types the forward tests compare */
+export const FORWARD_TYPES = ['F32', 'F16', 'Q8_0', 'Q4_K_M'] as const;
+export type ForwardType = (typeof FORWARD_TYPES)[number];
+/** llama_model_ftype */
+const FTYPE = { Q8_0: 7, Q4_K_M: 15 } as const;
+
+/**
+ * `spec` (with the stories260K vocabulary, named `synthetic <name>`) written by us in F32 and F16 as
+ * <dir>/<name>-<type>.gguf, and quantized from the F32 file to Q8_0 and Q4_K_M by llama_model_quantize
+ */
+export async function writeForwardModels(oracle: Oracle, dir: string, name: string, spec: SyntheticSpec): Promise<Map<ForwardType, string>> {
+  const tokenizerKvs = await storiesTokenizerKvs();
+  const files = new Map<ForwardType, string>();
+  for (const [type, dtype] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
+    const f = path.join(dir, `${name}-${type}.gguf`);
+    await syntheticModel({ ...spec, dtype, tokenizerKvs, name: `synthetic ${name}` }).write(await FileSink.create(f));
+    files.set(type, f);
+  }
+  for (const type of ['Q8_0', 'Q4_K_M'] as const) {
+    const q = path.join(dir, `${name}-${type}.gguf`);
+    const status = oracle.modelQuantize(files.get('F32')!, q, { ftype: FTYPE[type] });
+    expect(status, oracle.lastQuantizeError()).toBe(0);
+    files.set(type, q);
+  }
+  return files;
+}
 
 /** our model from a GGUF file (the file is closed once the weights are read) */
 export async function loadOurs(file: string): Promise<LlamaModel> {
