@@ -14,8 +14,8 @@
  * the weight's dot-product type (act-round.wgsl), K and V rounded to F16, the F16 flash-attention
  * accumulator; the arithmetic is WGSL f32 (not bit-identical to the CPU path).
  *
- * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; the CPU
- * dequantizes the types without a WGSL dequantizer). A model whose F32 weights fit the memory budget stays
+ * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; F32 is uploaded
+ * as it is). A model whose F32 weights fit the memory budget stays
  * resident (dequantized once); otherwise its layers are streamed: each chunk uploads, dequantizes, runs and
  * releases one layer at a time, waiting for the device before the next, so at most one layer's weights
  * (or the embedding/output matrix) are on the device at once. A weight whose bytes (stored or F32) exceed

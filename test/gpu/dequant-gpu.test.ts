@@ -10,6 +10,7 @@ import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, implementedTypes, quantType, quantizeChunk } from '../../src/quant/registry.js';
 import { dequantPath, gpuDequantTypes, GpuDequantizer } from '../../src/gpu/dequant.js';
 import { mulberry32 } from '../../src/synthetic-model.js';
+import { GpuError } from '../../src/errors.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
 
@@ -23,13 +24,14 @@ const names = (ts: GgmlType[]) => ts.map((t) => typeLayout(t).name).sort();
 const NON_FINITE = ['iq1_m', 'iq1_s', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq3_s', 'iq3_xxs', 'tq1_0'];
 
 describe('where the forward pass dequantizes each type', () => {
-  it('all 26 implemented types on the device, F32 uploaded as is, none on the CPU', () => {
+  it('all 26 implemented types on the device, F32 uploaded as is, any other stored type refused in one line', () => {
     expect(names(gpuDequantTypes())).toEqual(['bf16', 'f16', 'iq1_m', 'iq1_s', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq3_s', 'iq3_xxs', 'iq4_nl', 'iq4_xs', 'mxfp4', 'q1_0', 'q2_0', 'q2_K', 'q3_K', 'q4_0', 'q4_1', 'q4_K', 'q5_0', 'q5_1', 'q5_K', 'q6_K', 'q8_0', 'tq1_0', 'tq2_0']);
-    expect(dequantPath(GgmlType.F32)).toBe('f32');
+    expect(dequantPath(GgmlType.F32, 'output.weight')).toBe('f32');
     expect(implementedTypes().length).toBe(26);
-    expect(implementedTypes().map((t) => t.layout.type).filter((t) => dequantPath(t) !== 'gpu')).toEqual([]);
-    // a stored type this tool cannot dequantize at all
-    expect(dequantPath(GgmlType.NVFP4)).toBe('cpu');
+    expect(implementedTypes().map((t) => t.layout.type).filter((t) => dequantPath(t, 'output.weight') !== 'gpu')).toEqual([]);
+    // stored types this tool cannot dequantize at all (LlamaModel.load refuses them first)
+    expect(() => dequantPath(GgmlType.NVFP4, 'blk.0.ffn_up.weight')).toThrow(new GpuError('unavailable', 'blk.0.ffn_up.weight: type nvfp4 cannot be dequantized by this tool'));
+    expect(() => dequantPath(GgmlType.Q8_K, 'output.weight')).toThrow('output.weight: type q8_K cannot be dequantized by this tool');
   });
 });
 
