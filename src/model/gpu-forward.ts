@@ -72,7 +72,23 @@ export interface GpuForwardOptions {
 }
 
 /** rows [row0, row0 + rows) of a weight: one dequantization and one storage binding */
-interface RowSlice { row0: number; rows: number }
+export interface RowSlice { row0: number; rows: number }
+
+/**
+ * The row slices of weight `w`: all its rows when they fit in one slice, else as many rows per slice as fit.
+ * A row takes the larger of its F32 and its stored bytes; a slice may take `bindingBytes` (what one storage
+ * binding holds) and, when the model is streamed (`streamedBudget` not null), also that budget, but never
+ * less than MIN_BUDGET_SLICE.
+ */
+export function rowSlices(w: { name: string; rows: number; cols: number; storedBytes: number }, bindingBytes: number, streamedBudget: number | null): RowSlice[] {
+  const rowBytes = Math.max(w.cols * 4, w.storedBytes / w.rows);
+  const cap = streamedBudget === null ? bindingBytes : Math.min(bindingBytes, Math.max(streamedBudget, MIN_BUDGET_SLICE));
+  if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
+  const per = Math.floor(cap / rowBytes);
+  const out: RowSlice[] = [];
+  for (let row0 = 0; row0 < w.rows; row0 += per) out.push({ row0, rows: Math.min(per, w.rows - row0) });
+  return out;
+}
 
 /** What the pass knows about one model on this device. */
 interface ModelState {
@@ -322,17 +338,6 @@ export class GpuForward implements MatmulBackend {
     this.dispatch(pass, pipe, entries, Math.min(groups, maxX), Math.ceil(groups / maxX));
   }
 
-  /** `w`'s row slices: all its rows when it fits one binding, else as many rows per slice as fit */
-  private slices(w: Weight, st: ModelState): RowSlice[] {
-    const rowBytes = Math.max(w.cols * 4, w.stored.byteLength / w.rows);
-    const cap = st.resident ? this.sliceBytes : Math.min(this.sliceBytes, Math.max(this.budget, MIN_BUDGET_SLICE));
-    if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
-    const per = Math.floor(cap / rowBytes);
-    const out: RowSlice[] = [];
-    for (let row0 = 0; row0 < w.rows; row0 += per) out.push({ row0, rows: Math.min(per, w.rows - row0) });
-    return out;
-  }
-
   /** the F32 values of slice `i` of `w` on the device: resident (made once) or streamed (made now, released by the caller) */
   private weightSlice(w: Weight, st: ModelState, slices: RowSlice[], i: number, pass: GPUComputePassEncoder, temps: GPUBuffer[]): GPUBuffer {
     let made = st.resident ? this.weights.get(w.stored) : undefined;
@@ -437,7 +442,7 @@ export class GpuForward implements MatmulBackend {
     };
     /** `run` on each row slice of `w`; a streamed model waits for the device after each slice of a sliced weight */
     const eachSlice = async (w: Weight, run: (values: GPUBuffer, s: RowSlice) => void) => {
-      const slices = this.slices(w, st);
+      const slices = rowSlices({ name: w.name, rows: w.rows, cols: w.cols, storedBytes: w.stored.byteLength }, this.sliceBytes, st.resident ? null : this.budget);
       this.slicesByWeight.set(w.name, slices.length);
       for (let i = 0; i < slices.length; i++) {
         run(this.weightSlice(w, st, slices, i, pass, temps), slices[i]);
