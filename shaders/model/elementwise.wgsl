@@ -5,31 +5,27 @@
 //   get_rows_main out[t, i] = a[ids[t] - offset, i]   (the token embedding, n = row length; a holds its rows
 //                 offset .. offset + rows - 1, a row slice of the matrix, and fills only the tokens among them)
 //   sumsq_main   out[offset + c] += sum over rows r of a[r, c]^2, rows in order (the imatrix's Σx²)
+// Assembled after lib/elementwise-abi.wgsl (a, b, out, index()).
 struct Params { total: u32, n: u32, rows: u32, offset: u32, zero: u32, p5: u32, p6: u32, p7: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 64u + lid; }
 
 @compute @workgroup_size(64)
-fn add_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn add_main(v: Invocation) {
+  let i = index(v);
   if (i < params.total) { out[i] = out[i] + a[i]; }
 }
 
 @compute @workgroup_size(64)
-fn bias_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn bias_main(v: Invocation) {
+  let i = index(v);
   if (i < params.total) { out[i] = out[i] + a[i % params.n]; }
 }
 
 @compute @workgroup_size(64)
-fn swiglu_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn swiglu_main(v: Invocation) {
+  let i = index(v);
   if (i < params.total) {
     let g = a[i];
     // exp(-g) would overflow below g = -88 (silu(g) is ~0 there)
@@ -38,8 +34,8 @@ fn swiglu_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(64)
-fn get_rows_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn get_rows_main(v: Invocation) {
+  let i = index(v);
   if (i < params.total) {
     let r = ids[i / params.n];
     if (r >= params.offset && r - params.offset < params.rows) { out[i] = a[(r - params.offset) * params.n + i % params.n]; }
@@ -47,8 +43,8 @@ fn get_rows_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 @compute @workgroup_size(64)
-fn sumsq_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = index(wid, nwg, lid);
+fn sumsq_main(v: Invocation) {
+  let c = index(v);
   if (c >= params.n) { return; }
   var s = out[params.offset + c];
   for (var r = 0u; r < params.rows; r++) {

@@ -10,6 +10,7 @@
 //   sum_main      one (token, column) per invocation: out[t*n + c] = sum over slots s in order of a[(t*k + s)*n + c]
 //   sumsq_main    one column per invocation (plus one for the count), for expert `expert`: out[offset + c] +=
 //                 sum over the tokens routed to it of a[t*n + c]^2; invocation c = n adds their number at out[offset + n]
+// Assembled after lib/elementwise-abi.wgsl (a, b, out, index()); slot(t, s) is t*k + s.
 struct Params { total: u32, n: u32, k: u32, expert: u32, rows: u32, offset: u32, p6: u32, p7: u32 }
 
 const MAX_EXPERT: u32 = 256u;
@@ -17,17 +18,14 @@ const MAX_EXPERT: u32 = 256u;
 const MIN_SUM: f32 = 6.103515625e-5;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> sel_in: array<u32>;
 @group(0) @binding(5) var<storage, read_write> sel_out: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 64u + lid; }
+fn slot(t: u32, s: u32) -> u32 { return t * params.k + s; }
 
 @compute @workgroup_size(64)
-fn route_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let t = index(wid, nwg, lid);
+fn route_main(v: Invocation) {
+  let t = index(v);
   if (t >= params.rows) { return; }
   let n = params.n;
   let k = params.k;
@@ -48,51 +46,46 @@ fn route_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     for (var e = 0u; e < n; e++) {
       if (p[e] > bp) { best = e; bp = p[e]; }
     }
-    sel_out[t * k + s] = best;
-    out[t * k + s] = bp;
+    sel_out[slot(t, s)] = best;
+    out[slot(t, s)] = bp;
     wsum += bp;
     p[best] = -2.0; // taken (probabilities are >= 0)
   }
   wsum = max(wsum, MIN_SUM);
-  for (var s = 0u; s < k; s++) { out[t * k + s] = out[t * k + s] / wsum; }
+  for (var s = 0u; s < k; s++) { out[slot(t, s)] = out[slot(t, s)] / wsum; }
 }
 
 @compute @workgroup_size(64)
-fn combine_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn combine_main(v: Invocation) {
+  let i = index(v);
   if (i >= params.total) { return; }
-  let n = params.n;
-  let k = params.k;
-  let t = i / n;
-  let c = i % n;
-  for (var s = 0u; s < k; s++) {
-    if (sel_in[t * k + s] == params.expert) { out[(t * k + s) * n + c] = a[i] * b[t * k + s]; }
+  let t = i / params.n;
+  for (var s = 0u; s < params.k; s++) {
+    if (sel_in[slot(t, s)] == params.expert) { out[slot(t, s) * params.n + i % params.n] = a[i] * b[slot(t, s)]; }
   }
 }
 
 @compute @workgroup_size(64)
-fn sum_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
+fn sum_main(v: Invocation) {
+  let i = index(v);
   if (i >= params.total) { return; }
-  let n = params.n;
-  let k = params.k;
-  let t = i / n;
-  let c = i % n;
-  var acc = a[t * k * n + c];
-  for (var s = 1u; s < k; s++) { acc += a[(t * k + s) * n + c]; }
+  let t = i / params.n;
+  let c = i % params.n;
+  var acc = a[slot(t, 0u) * params.n + c];
+  for (var s = 1u; s < params.k; s++) { acc += a[slot(t, s) * params.n + c]; }
   out[i] = acc;
 }
 
 @compute @workgroup_size(64)
-fn sumsq_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = index(wid, nwg, lid);
+fn sumsq_main(v: Invocation) {
+  let c = index(v);
   let n = params.n;
   let k = params.k;
   if (c > n) { return; }
   var acc = out[params.offset + c];
   for (var t = 0u; t < params.rows; t++) {
     var routed = false;
-    for (var s = 0u; s < k; s++) { routed = routed || sel_in[t * k + s] == params.expert; }
+    for (var s = 0u; s < k; s++) { routed = routed || sel_in[slot(t, s)] == params.expert; }
     if (routed) {
       if (c == n) { acc += 1.0; } else { let x = a[t * n + c]; acc += x * x; }
     }

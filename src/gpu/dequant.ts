@@ -1,27 +1,26 @@
 /**
  * Weights for the forward pass on WebGPU: a tensor's stored bytes uploaded as they are and dequantized on
  * the device into an F32 buffer, by the WGSL dequantizer its descriptor declares (`QuantTraits.gpuDequant`,
- * shaders/dequant/<type>.wgsl, assembled here with shaders/lib/dequant-abi.wgsl). F32 tensors are uploaded
- * as they are; a type without a GPU dequantizer is dequantized on the CPU (dequantizeRows) and its F32
- * values uploaded. A type whose quantize kernel declares type tables (`gpu.tables`: the i-quant grids) gets
- * shaders/lib/dequant-iq.wgsl and those same tables at binding 3, uploaded once per device.
- * Nothing here lists types: the table derives from the descriptors in the registry.
+ * shaders/dequant/<type>.wgsl, assembled here with shaders/lib/dequant-abi.wgsl). Every implemented type has
+ * one; F32 tensors are uploaded as they are; any other stored type (NVFP4, Q8_K, ...) is refused, as
+ * LlamaModel.load refuses it before. A type whose quantize kernel declares type tables (`gpu.tables`: the
+ * i-quant grids) gets shaders/lib/dequant-iq.wgsl and those same tables at binding 3, uploaded once per
+ * device. Nothing here lists types: the table derives from the descriptors in the registry.
  */
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { GpuError } from '../errors.js';
-import { dequantizeRows, implementedTypes, quantType, type QuantTraits } from '../quant/registry.js';
+import { implementedTypes, quantType, type QuantTraits } from '../quant/registry.js';
 import { BASE_LIBS, wgslU32Const } from './kernels.js';
 import dequantAbiWgsl from '../../shaders/lib/dequant-abi.wgsl';
 import dequantIqWgsl from '../../shaders/lib/dequant-iq.wgsl';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_STORAGE, BUFFER_UNIFORM } from './webgpu-consts.js';
 
-/** Where a tensor's values were made: uploaded as F32, dequantized by a WGSL kernel, or on the CPU. */
-export type DequantPath = 'f32' | 'gpu' | 'cpu';
+/** Where a tensor's values were made: uploaded as F32, or dequantized by a WGSL kernel. */
+export type DequantPath = 'f32' | 'gpu';
 
 /** The WGSL module of a type's dequantizer, its constants checked against ggml's layout. */
 export function dequantModule(t: QuantTraits): string {
   const src = t.gpuDequant;
-  if (!src) throw new Error(`${t.layout.name} has no WGSL dequantizer`);
   const values = wgslU32Const(src, 'BLOCK_VALUES');
   const bytes = wgslU32Const(src, 'BLOCK_BYTES');
   if (values !== t.layout.blockSize || bytes !== t.layout.typeSize) {
@@ -30,17 +29,18 @@ export function dequantModule(t: QuantTraits): string {
   return [dequantAbiWgsl, ...(t.gpu?.tables ? [dequantIqWgsl] : []), BASE_LIBS.exactF32, BASE_LIBS.half, src].join('\n');
 }
 
-const DEQUANT_TYPES = new Set(implementedTypes().filter((t) => t.gpuDequant).map((t) => t.layout.type));
+const DEQUANT_TYPES = new Set(implementedTypes().map((t) => t.layout.type));
 
 /** The types whose values the device makes from their stored bytes (F32 needs no dequantizer). */
 export function gpuDequantTypes(): GgmlType[] {
   return [...DEQUANT_TYPES];
 }
 
-/** Where the forward pass makes the values of a tensor of `type`. */
-export function dequantPath(type: GgmlType): DequantPath {
+/** Where the forward pass makes the values of a tensor of `type` (`what`, for the error: a type it cannot dequantize). */
+export function dequantPath(type: GgmlType, what: string): DequantPath {
   if (type === GgmlType.F32) return 'f32';
-  return DEQUANT_TYPES.has(type) ? 'gpu' : 'cpu';
+  if (!DEQUANT_TYPES.has(type)) throw new GpuError('unavailable', `${what}: type ${typeLayout(type).name} cannot be dequantized by this tool`);
+  return 'gpu';
 }
 
 const WORKGROUP = 64;
@@ -94,22 +94,12 @@ export class GpuDequantizer {
    */
   values(type: GgmlType, stored: Uint8Array, n: number, pass: GPUComputePassEncoder, temps: GPUBuffer[], what: string): { buffer: GPUBuffer; path: DequantPath } {
     const d = this.device;
-    const path = dequantPath(type);
+    const path = dequantPath(type, what);
     this.checkSize(n * 4, what);
     const out = d.createBuffer({ size: Math.max(16, Math.ceil(n / 4) * 16), usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
-    if (path === 'f32' || path === 'cpu') {
-      let f32: Float32Array;
-      if (path === 'f32') {
-        const b = stored.byteOffset % 4 ? stored.slice() : stored;
-        f32 = new Float32Array(b.buffer, b.byteOffset, n);
-      }
-      else {
-        const q = quantType(type);
-        if (!q) throw new GpuError('unavailable', `${what}: type ${typeLayout(type).name} cannot be dequantized by this tool`);
-        f32 = new Float32Array(n);
-        dequantizeRows(q, stored, f32, n);
-      }
-      d.queue.writeBuffer(out, 0, f32.buffer, f32.byteOffset, n * 4);
+    if (path === 'f32') {
+      const b = stored.byteOffset % 4 ? stored.slice() : stored;
+      d.queue.writeBuffer(out, 0, b.buffer, b.byteOffset, n * 4);
       return { buffer: out, path };
     }
     this.checkSize(stored.byteLength, what);

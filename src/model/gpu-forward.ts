@@ -14,8 +14,8 @@
  * the weight's dot-product type (act-round.wgsl), K and V rounded to F16, the F16 flash-attention
  * accumulator; the arithmetic is WGSL f32 (not bit-identical to the CPU path).
  *
- * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; the CPU
- * dequantizes the types without a WGSL dequantizer). A model whose F32 weights fit the memory budget stays
+ * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; F32 is uploaded
+ * as it is). A model whose F32 weights fit the memory budget stays
  * resident (dequantized once); otherwise its layers are streamed: each chunk uploads, dequantizes, runs and
  * releases one layer at a time, waiting for the device before the next, so at most one layer's weights
  * (or the embedding/output matrix) are on the device at once. A weight whose bytes (stored or F32) exceed
@@ -41,6 +41,7 @@ import ropeWgsl from '../../shaders/model/rope.wgsl';
 import attentionWgsl from '../../shaders/model/attention.wgsl';
 import elementwiseWgsl from '../../shaders/model/elementwise.wgsl';
 import moeWgsl from '../../shaders/model/moe.wgsl';
+import elementwiseAbiWgsl from '../../shaders/lib/elementwise-abi.wgsl';
 import { BASE_LIBS } from '../gpu/kernels.js';
 import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
 import { GpuError } from '../errors.js';
@@ -78,7 +79,23 @@ export interface GpuForwardOptions {
 }
 
 /** rows [row0, row0 + rows) of a weight: one dequantization and one storage binding */
-interface RowSlice { row0: number; rows: number }
+export interface RowSlice { row0: number; rows: number }
+
+/**
+ * The row slices of weight `w`: all its rows when they fit in one slice, else as many rows per slice as fit.
+ * A row takes the larger of its F32 and its stored bytes; a slice may take `bindingBytes` (what one storage
+ * binding holds) and, when the model is streamed (`streamedBudget` not null), also that budget, but never
+ * less than MIN_BUDGET_SLICE.
+ */
+export function rowSlices(w: { name: string; rows: number; cols: number; storedBytes: number }, bindingBytes: number, streamedBudget: number | null): RowSlice[] {
+  const rowBytes = Math.max(w.cols * 4, w.storedBytes / w.rows);
+  const cap = streamedBudget === null ? bindingBytes : Math.min(bindingBytes, Math.max(streamedBudget, MIN_BUDGET_SLICE));
+  if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
+  const per = Math.floor(cap / rowBytes);
+  const out: RowSlice[] = [];
+  for (let row0 = 0; row0 < w.rows; row0 += per) out.push({ row0, rows: Math.min(per, w.rows - row0) });
+  return out;
+}
 
 /** What the pass knows about one model on this device. */
 interface ModelState {
@@ -147,7 +164,7 @@ export class GpuForward implements MatmulBackend {
     const pipe = (code: string, entryPoint = 'main') =>
       device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
     const exact = [BASE_LIBS.exactF32, BASE_LIBS.half];
-    const elementwise = device.createShaderModule({ code: elementwiseWgsl });
+    const elementwise = device.createShaderModule({ code: [elementwiseAbiWgsl, elementwiseWgsl].join('\n') });
     const ew = (entryPoint: string) => device.createComputePipeline({ layout: 'auto', compute: { module: elementwise, entryPoint } });
     this.pipes = {
       matmul: pipe(matmulWgsl),
@@ -244,7 +261,7 @@ export class GpuForward implements MatmulBackend {
 
   private moe(): NonNullable<GpuForward['moePipes']> {
     if (!this.moePipes) {
-      const module = this.d.createShaderModule({ code: moeWgsl });
+      const module = this.d.createShaderModule({ code: [elementwiseAbiWgsl, moeWgsl].join('\n') });
       const p = (entryPoint: string) => this.d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
       this.moePipes = { route: p('route_main'), combine: p('combine_main'), sum: p('sum_main'), sumsq: p('sumsq_main') };
     }
@@ -343,17 +360,6 @@ export class GpuForward implements MatmulBackend {
     const groups = Math.max(1, Math.ceil(n / WG));
     const maxX = this.d.limits.maxComputeWorkgroupsPerDimension;
     this.dispatch(pass, pipe, entries, Math.min(groups, maxX), Math.ceil(groups / maxX));
-  }
-
-  /** `w`'s row slices: all its rows when it fits one binding, else as many rows per slice as fit */
-  private slices(w: Weight, st: ModelState): RowSlice[] {
-    const rowBytes = Math.max(w.cols * 4, w.stored.byteLength / w.rows);
-    const cap = st.resident ? this.sliceBytes : Math.min(this.sliceBytes, Math.max(this.budget, MIN_BUDGET_SLICE));
-    if (rowBytes > cap) throw new GpuError('unavailable', `${w.name}: one row of ${rowBytes} bytes exceeds the ${cap} bytes a weight slice may bind on this adapter`);
-    const per = Math.floor(cap / rowBytes);
-    const out: RowSlice[] = [];
-    for (let row0 = 0; row0 < w.rows; row0 += per) out.push({ row0, rows: Math.min(per, w.rows - row0) });
-    return out;
   }
 
   /** the F32 values of slice `i` of `w` on the device: resident (made once) or streamed (made now, released by the caller) */
@@ -460,7 +466,7 @@ export class GpuForward implements MatmulBackend {
     };
     /** `run` on each row slice of `w`; a streamed model waits for the device after each slice of a sliced weight */
     const eachSlice = async (w: Weight, run: (values: GPUBuffer, s: RowSlice) => void) => {
-      const slices = this.slices(w, st);
+      const slices = rowSlices({ name: w.name, rows: w.rows, cols: w.cols, storedBytes: w.stored.byteLength }, this.sliceBytes, st.resident ? null : this.budget);
       this.slicesByWeight.set(w.name, slices.length);
       for (let i = 0; i < slices.length; i++) {
         run(this.weightSlice(w, st, slices, i, pass, temps), slices[i]);

@@ -64,7 +64,7 @@ export interface QuantTraits {
   /**
    * The forward pass's WGSL dequantizer: shaders/dequant/<type>.wgsl imported as text (its BLOCK_VALUES,
    * BLOCK_BYTES and `dequant_block`; the ABI is shaders/lib/dequant-abi.wgsl, assembled by
-   * src/gpu/dequant.ts). Absent: the forward pass dequantizes the type on the CPU and uploads F32 values.
+   * src/gpu/dequant.ts). Every type has one: the forward pass dequantizes its weights on the device only.
    */
-  readonly gpuDequant?: string;
+  readonly gpuDequant: string;
 }

@@ -19,6 +19,7 @@ import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eva
 import { loadOracle, oracleUnavailable } from '../oracle/llama-cpp.js';
 import { ORACLE_REQUIRED } from '../oracle/require-oracle.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
+import { loadOurs, worstPerPosition } from '../oracle/forward-compare.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 
@@ -213,15 +214,8 @@ describe('forward pass vs llama_decode (oracle, one sequence of 128 tokens in ub
       }
       const theirs = o.decode(ids, 32);
       o.free();
-      const m = await openGgufModelFile(file);
-      const ours = await (await LlamaModel.load(m)).forward(ids);
-      await m.close();
-      const V = o.nVocab;
-      worst[name] = Array.from({ length: CTX }, (_, t) => {
-        let d = 0;
-        for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(ours[t * V + i] - theirs[t * V + i]));
-        return d;
-      });
+      const ours = await (await loadOurs(file)).forward(ids);
+      worst[name] = worstPerPosition(ours, theirs, o.nVocab);
     }
     console.log(`llama_decode: F32 max |Δlogit| ${Math.max(...worst.F32).toExponential(2)}; Q8_0 positions 0-6 ${Math.max(...worst.Q8_0.slice(0, 7)).toExponential(2)}, all ${Math.max(...worst.Q8_0).toExponential(2)}`);
     expect(Math.max(...worst.F32)).toBeLessThan(2e-2);

@@ -14,29 +14,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel, mulberry32, type SyntheticSpec } from '../../src/synthetic-model.js';
-import { FileSink, openGgufModelFile } from '../../src/node/file-io.js';
+import { FileSink } from '../../src/node/file-io.js';
 import { quantizeFile } from '../../src/node/index.js';
-import { LlamaModel, matmul, routeTokens } from '../../src/model/llama.js';
-import { GgmlType } from '../../src/core/ggml-type.js';
-import { chunkTokens, planChunks } from '../../src/eval/chunks.js';
+import { matmul, routeTokens } from '../../src/model/llama.js';
 import { computeImatrix, imatrixGguf } from '../../src/eval/imatrix.js';
-import { computeKld } from '../../src/eval/kld.js';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { openDecodeOracle } from '../oracle/llama-decode.js';
+import { decodeImatrix, decodeLogits, FORWARD_TYPES, kldOursAndTheirs, loadOurs, storiesTokenizerKvs, worstPerPosition, writeForwardModels, type ForwardType } from '../oracle/forward-compare.js';
 import { loadReferenceImatrix } from '../oracle/imatrix-reference.js';
-import { SHARED } from '../golden/shared-paths.js';
 import { tiedRouterValues } from '../data/moe-values.js';
 import { GpuForward } from '../../src/model/gpu-forward.js';
 import { gpuEnv, requireAdapterInCi } from '../gpu/gpu-env.js';
 
-const STORIES = path.join(SHARED, 'models/stories260K-gguf/stories260K.gguf');
 const T = 128;
 const UBATCH = 32;
 const N_EXPERT = 4;
-const FTYPE = { Q8_0: 7, Q4_K_M: 15 } as const;
-const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_K_M'] as const;
-type TypeName = (typeof TYPES)[number];
 
 /**
  * Where the first Q8 activation rounding lands differently from llama.cpp's (a float-order difference
@@ -53,46 +45,16 @@ const env = await gpuEnv();
 requireAdapterInCi(env);
 afterAll(() => env.handle?.device.destroy());
 let tmp: string;
-const files = new Map<TypeName, string>();
+let files = new Map<ForwardType, string>();
 const rnd = mulberry32(6);
 const IDS = Array.from({ length: 4 * T }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rnd() * 509)));
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-forward-'));
   if (!oracle) return;
-  const stories = await openGgufModelFile(STORIES);
-  const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
-  await stories.close();
-  for (const [type, dtype] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
-    const f = path.join(tmp, `moe-${type}.gguf`);
-    await syntheticModel({ ...SPEC, dtype, tokenizerKvs, name: 'synthetic moe' }).write(await FileSink.create(f));
-    files.set(type, f);
-  }
-  for (const type of ['Q8_0', 'Q4_K_M'] as const) {
-    const q = path.join(tmp, `moe-${type}.gguf`);
-    const status = oracle.modelQuantize(files.get('F32')!, q, { ftype: FTYPE[type] });
-    expect(status, oracle.lastQuantizeError()).toBe(0);
-    files.set(type, q);
-  }
+  files = await writeForwardModels(oracle, tmp, 'moe', SPEC);
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function loadOurs(f: string): Promise<LlamaModel> {
-  const m = await openGgufModelFile(f);
-  try {
-    return await LlamaModel.load(m);
-  } finally {
-    await m.close();
-  }
-}
-
-function worstPerPosition(ours: Float32Array, theirs: Float32Array, V: number): number[] {
-  return Array.from({ length: ours.length / V }, (_, t) => {
-    let d = 0;
-    for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(ours[t * V + i] - theirs[t * V + i]));
-    return d;
-  });
-}
 
 const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
@@ -112,7 +74,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     }
   });
 
-  for (const type of TYPES) {
+  for (const type of FORWARD_TYPES) {
     const quantized = type === 'Q8_0' || type === 'Q4_K_M';
     const claim = quantized
       ? 'logits within 1e-5 up to the first Q8 activation rounding that lands differently (positions 0-14 in ubatches of 32, 0-7 in one of 128)'
@@ -121,10 +83,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
       const ids = IDS.slice(0, T);
       const model = await loadOurs(files.get(type)!);
       for (const ubatch of [UBATCH, T]) {
-        const o = openDecodeOracle(files.get(type)!, T)!;
-        const theirs = o.decode(ids, ubatch);
-        const V = o.nVocab;
-        o.free();
+        const { logits: theirs, nVocab: V } = decodeLogits(files.get(type)!, ids, ubatch);
         expect(V).toBe(512);
         const worst = worstPerPosition(await model.forward(ids, { ubatch, attention: 'auto' }), theirs, V);
         const first = worst.findIndex((d) => d > 1e-5);
@@ -145,9 +104,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
       for (const type of ['F32', 'Q4_K_M'] as const) {
         const model = await loadOurs(files.get(type)!);
         for (const ubatch of [UBATCH, T]) {
-          const o = openDecodeOracle(files.get(type)!, T)!;
-          const theirs = o.decode(ids, ubatch);
-          o.free();
+          const theirs = decodeLogits(files.get(type)!, ids, ubatch).logits;
           const ours = await model.forward(ids, { matmul: g, ubatch, attention: 'auto' });
           const worst = worstPerPosition(ours, theirs, 512);
           let mean = 0;
@@ -167,36 +124,27 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
 
   it('qwen3moe (per-head Q/K RMSNorm, NEOX RoPE, head size 64, experts expert_feed_forward_length = 128 wide, tied output): F32 logits within 2e-2 in ubatches of 32, 1e-3 in one of 128; its imatrix counts per expert', async () => {
     const f = path.join(tmp, 'qwen3moe.gguf');
-    const stories = await openGgufModelFile(STORIES);
-    const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
-    await stories.close();
+    const tokenizerKvs = await storiesTokenizerKvs();
     await syntheticModel({ arch: 'qwen3moe', nLayer: 2, nEmbd: 256, nFf: 128, nHead: 8, nHeadKv: 2, headDim: 64, nVocab: 512, nExpert: N_EXPERT, untiedOutput: false, seed: 23, tokenizerKvs }).write(await FileSink.create(f));
     const model = await loadOurs(f);
     expect([model.hp.arch, model.hp.nFf, model.hp.nExpert, model.layers[1].ffn.kind, !!model.layers[1].qNorm]).toEqual(['qwen3moe', 128, 4, 'moe', true]);
     const ids = IDS.slice(0, T);
     for (const ubatch of [UBATCH, T]) {
-      const o = openDecodeOracle(f, T)!;
-      const theirs = o.decode(ids, ubatch);
-      o.free();
+      const theirs = decodeLogits(f, ids, ubatch).logits;
       const worst = Math.max(...worstPerPosition(await model.forward(ids, { ubatch, attention: 'auto' }), theirs, 512));
       console.log(`qwen3moe F32 ubatch ${ubatch}: max |Δlogit| ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(ubatch === T ? 1e-3 : 2e-2);
     }
     const ours = await computeImatrix(model, IDS, { nCtx: 64, chunks: 2, bos: 1, attention: 'auto' });
-    const o = openDecodeOracle(f, 64, { imatrix: {} })!;
-    const plan = planChunks(IDS.length, 64, 2, 'imatrix');
-    for (let c = 0; c < plan.nChunk; c++) o.decode(chunkTokens(IDS, plan, c, 1), 64);
-    expect([...ours.entries.keys()].sort()).toEqual([...o.imatrix.keys()].sort());
-    for (const [name, g] of o.imatrix) expect(ours.entries.get(name)!.counts, name).toEqual(g.counts);
-    console.log(`qwen3moe imatrix: ${o.imatrix.size} tensors, blk.1.ffn_down_exps counts [${o.imatrix.get('blk.1.ffn_down_exps.weight')!.counts}]`);
-    o.free();
+    const theirs = decodeImatrix(f, IDS, 64, 2, false);
+    expect([...ours.entries.keys()].sort()).toEqual([...theirs.keys()].sort());
+    for (const [name, g] of theirs) expect(ours.entries.get(name)!.counts, name).toEqual(g.counts);
+    console.log(`qwen3moe imatrix: ${theirs.size} tensors, blk.1.ffn_down_exps counts [${theirs.get('blk.1.ffn_down_exps.weight')!.counts}]`);
   });
 
   it('tied router rows (experts 2 and 3 share theirs, so their probabilities tie at every token): llama.cpp takes the lower index, and so do we (F32 logits within 1e-3 in one ubatch)', async () => {
     const f = path.join(tmp, 'moe-tied.gguf');
-    const stories = await openGgufModelFile(STORIES);
-    const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
-    await stories.close();
+    const tokenizerKvs = await storiesTokenizerKvs();
     await syntheticModel({
       ...SPEC, tokenizerKvs, seed: 31,
       values: tiedRouterValues,
@@ -219,9 +167,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
         }
       },
     });
-    const o = openDecodeOracle(f, ids.length)!;
-    const theirs = o.decode(ids, ids.length);
-    o.free();
+    const theirs = decodeLogits(f, ids, ids.length).logits;
     const worst = Math.max(...worstPerPosition(await model.forward(ids, { attention: 'auto' }), theirs, 512));
     console.log(`moe tied router rows: ${tiedAtTheEdge} of ${2 * ids.length} (token, layer) routings choose between the tied experts; max |Δlogit| ${worst.toExponential(2)}`);
     expect(tiedAtTheEdge).toBeGreaterThan(10);
@@ -232,11 +178,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     const nCtx = 64;
     const model = await loadOurs(files.get('F32')!);
     const ours = await computeImatrix(model, IDS, { nCtx, chunks: 3, bos: 1, processOutput: true, attention: 'auto' });
-    const o = openDecodeOracle(files.get('F32')!, nCtx, { imatrix: { processOutput: true } })!;
-    const plan = planChunks(IDS.length, nCtx, 3, 'imatrix');
-    for (let c = 0; c < plan.nChunk; c++) o.decode(chunkTokens(IDS, plan, c, 1), nCtx);
-    const theirs = o.imatrix;
-    o.free();
+    const theirs = decodeImatrix(files.get('F32')!, IDS, nCtx, 3, true);
     const perLayer = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate_inp', 'ffn_gate_exps', 'ffn_up_exps', 'ffn_down_exps'];
     const want = [...[0, 1].flatMap((l) => perLayer.map((w) => `blk.${l}.${w}.weight`)), 'output.weight'];
     expect([...theirs.keys()].sort()).toEqual([...want].sort());
@@ -297,20 +239,8 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
    * Measured with seed 23: ppl_q 0.17% and mean KLD 1.6% apart.
    */
   it('perplexity and KLD (F32 base, Q4_K_M) over 4 chunks of 128 from our logits and from llama_decode\'s (ubatches of 32) agree (base 0.1%; Q4_K_M 0.5%, KLD 5%)', async () => {
-    const ours = { base: await loadOurs(files.get('F32')!), q: await loadOurs(files.get('Q4_K_M')!) };
-    const viaOracle = (f: string) => {
-      const o = openDecodeOracle(f, T)!;
-      return { o, model: { hp: { nVocab: o.nVocab }, forward: async (chunk: ArrayLike<number>) => o.decode(chunk, UBATCH) } as unknown as LlamaModel };
-    };
-    const theirs = { base: viaOracle(files.get('F32')!), q: viaOracle(files.get('Q4_K_M')!) };
-    const opts = { nCtx: T, bos: 1 };
-    const a = await computeKld(ours.base, ours.q, IDS, opts);
-    const b = await computeKld(theirs.base.model, theirs.q.model, IDS, opts);
-    theirs.base.o.free();
-    theirs.q.o.free();
+    const { ours: a, theirs: b } = await kldOursAndTheirs('moe', files.get('F32')!, files.get('Q4_K_M')!, IDS, T, UBATCH);
     const rel = (x: number, y: number) => Math.abs(x - y) / Math.abs(y);
-    console.log(`moe: ppl_base ${a.ppl_base_full[0].toFixed(4)} vs ${b.ppl_base_full[0].toFixed(4)}, ppl_q ${a.ppl_q[0].toFixed(4)} vs ${b.ppl_q[0].toFixed(4)}, ` +
-      `mean KLD ${a.mean_kld[0].toExponential(4)} vs ${b.mean_kld[0].toExponential(4)} (rel ${rel(a.mean_kld[0], b.mean_kld[0]).toExponential(2)}), same top ${a.same_top_p_pct[0].toFixed(2)} vs ${b.same_top_p_pct[0].toFixed(2)} %`);
     expect(a.chunks).toBe(4);
     expect(b.tokens).toBe(4 * (T - 1 - T / 2));
     expect(a.mean_kld[0]).toBeGreaterThan(0);

@@ -13,19 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel, mulberry32, type SyntheticSpec } from '../../src/synthetic-model.js';
-import { FileSink, openGgufModelFile } from '../../src/node/file-io.js';
-import { LlamaModel } from '../../src/model/llama.js';
-import { GgmlType } from '../../src/core/ggml-type.js';
-import { chunkTokens, planChunks } from '../../src/eval/chunks.js';
+import { FileSink } from '../../src/node/file-io.js';
 import { computeImatrix } from '../../src/eval/imatrix.js';
-import { computeKld } from '../../src/eval/kld.js';
 import { loadImatrix } from '../../src/formats/imatrix.js';
 import { requireOracle } from '../oracle/require-oracle.js';
-import { openDecodeOracle } from '../oracle/llama-decode.js';
+import { decodeImatrix, decodeLogits, FORWARD_TYPES, kldOursAndTheirs, loadOurs, worstPerPosition, writeForwardModels, type ForwardType } from '../oracle/forward-compare.js';
 import { REPO_ROOT, SHARED } from '../golden/shared-paths.js';
 
 const BIN = path.join(REPO_ROOT, 'bin/webgpu-quantize.js');
-const STORIES = path.join(SHARED, 'models/stories260K-gguf/stories260K.gguf');
 const CALIB = path.join(SHARED, 'golden/llama-tools-v050/calib.txt');
 /**
  * one sequence of 128 tokens, decoded by llama.cpp in ubatches of 32 (its one-row flash-attention loop, the
@@ -33,10 +28,6 @@ const CALIB = path.join(SHARED, 'golden/llama-tools-v050/calib.txt');
  */
 const T = 128;
 const UBATCH = 32;
-/** llama_model_ftype */
-const FTYPE = { Q8_0: 7, Q4_K_M: 15 } as const;
-const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_K_M'] as const;
-type TypeName = (typeof TYPES)[number];
 
 const ARCH_SPECS: Record<'qwen2' | 'qwen3', SyntheticSpec> = {
   // tied output (no output.weight) with an output.bias; biases on Q, K and V
@@ -47,55 +38,22 @@ const ARCH_SPECS: Record<'qwen2' | 'qwen3', SyntheticSpec> = {
 
 const oracle = requireOracle();
 let tmp: string;
-const files = new Map<string, string>();
-const file = (arch: string, type: TypeName) => files.get(`${arch}-${type}`)!;
+const files = new Map<string, Map<ForwardType, string>>();
+const file = (arch: string, type: ForwardType) => files.get(arch)!.get(type)!;
 const rnd = mulberry32(5);
 const IDS = Array.from({ length: 4 * T }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rnd() * 509)));
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-forward-'));
   if (!oracle) return;
-  // the stories260K SentencePiece vocabulary (512 tokens), so that text tokenizes into real pieces
-  const stories = await openGgufModelFile(STORIES);
-  const tokenizerKvs = stories.kvs.filter((k) => k.key.startsWith('tokenizer.'));
-  await stories.close();
-  for (const [arch, spec] of Object.entries(ARCH_SPECS)) {
-    for (const [type, dtype] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
-      const f = path.join(tmp, `${arch}-${type}.gguf`);
-      await syntheticModel({ ...spec, dtype, tokenizerKvs, name: `synthetic ${arch}` }).write(await FileSink.create(f));
-      files.set(`${arch}-${type}`, f);
-    }
-    for (const type of ['Q8_0', 'Q4_K_M'] as const) {
-      const q = path.join(tmp, `${arch}-${type}.gguf`);
-      const status = oracle.modelQuantize(file(arch, 'F32'), q, { ftype: FTYPE[type] });
-      expect(status, oracle.lastQuantizeError()).toBe(0);
-      files.set(`${arch}-${type}`, q);
-    }
-  }
+  // with the stories260K SentencePiece vocabulary (512 tokens), so that text tokenizes into real pieces
+  for (const [arch, spec] of Object.entries(ARCH_SPECS)) files.set(arch, await writeForwardModels(oracle, tmp, arch, spec));
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function loadOurs(f: string): Promise<LlamaModel> {
-  const m = await openGgufModelFile(f);
-  try {
-    return await LlamaModel.load(m);
-  } finally {
-    await m.close();
-  }
-}
-
-/** max |ours - llama_decode| per position */
-function worstPerPosition(ours: Float32Array, theirs: Float32Array, V: number): number[] {
-  return Array.from({ length: ours.length / V }, (_, t) => {
-    let d = 0;
-    for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(ours[t * V + i] - theirs[t * V + i]));
-    return d;
-  });
-}
-
 describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequence of 128 tokens, in ubatches of 32 and in one of 128)', () => {
   for (const arch of Object.keys(ARCH_SPECS)) {
-    for (const type of TYPES) {
+    for (const type of FORWARD_TYPES) {
       const quantized = type === 'Q8_0' || type === 'Q4_K_M';
       const claim = quantized
         ? 'logits within 1e-5 up to the first Q8 activation rounding that lands differently (positions 0-15 in ubatches of 32, 0-7 in one of 128)'
@@ -105,10 +63,7 @@ describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequen
         const model = await loadOurs(file(arch, type));
         expect(model.hp.arch).toBe(arch);
         for (const ubatch of [UBATCH, T]) {
-          const o = openDecodeOracle(file(arch, type), T)!;
-          const theirs = o.decode(ids, ubatch);
-          const V = o.nVocab;
-          o.free();
+          const { logits: theirs, nVocab: V } = decodeLogits(file(arch, type), ids, ubatch);
           expect(V).toBe(512);
           const worst = worstPerPosition(await model.forward(ids, { ubatch, attention: 'auto' }), theirs, V);
           const first = worst.findIndex((d) => d > 1e-5);
@@ -122,21 +77,8 @@ describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequen
 
   for (const arch of Object.keys(ARCH_SPECS)) {
     it(`${arch}: perplexity and KLD (F32 base, Q4_K_M) over 4 chunks of 128 from our logits and from llama_decode's (ubatches of 32) agree (0.1% / 1%)`, async () => {
-      const ours = { base: await loadOurs(file(arch, 'F32')), q: await loadOurs(file(arch, 'Q4_K_M')) };
-      /** llama_decode standing in for our model in computeKld (it only calls forward and reads nVocab) */
-      const viaOracle = (f: string) => {
-        const o = openDecodeOracle(f, T)!;
-        return { o, model: { hp: { nVocab: o.nVocab }, forward: async (chunk: ArrayLike<number>) => o.decode(chunk, UBATCH) } as unknown as LlamaModel };
-      };
-      const theirs = { base: viaOracle(file(arch, 'F32')), q: viaOracle(file(arch, 'Q4_K_M')) };
-      const opts = { nCtx: T, bos: 1 };
-      const a = await computeKld(ours.base, ours.q, IDS, opts);
-      const b = await computeKld(theirs.base.model, theirs.q.model, IDS, opts);
-      theirs.base.o.free();
-      theirs.q.o.free();
+      const { ours: a, theirs: b } = await kldOursAndTheirs(arch, file(arch, 'F32'), file(arch, 'Q4_K_M'), IDS, T, UBATCH);
       const rel = (x: number, y: number) => Math.abs(x - y) / Math.abs(y);
-      console.log(`${arch}: ppl_base ${a.ppl_base_full[0].toFixed(4)} vs ${b.ppl_base_full[0].toFixed(4)}, ppl_q ${a.ppl_q[0].toFixed(4)} vs ${b.ppl_q[0].toFixed(4)}, ` +
-        `mean KLD ${a.mean_kld[0].toExponential(4)} vs ${b.mean_kld[0].toExponential(4)} (rel ${rel(a.mean_kld[0], b.mean_kld[0]).toExponential(2)}), same top ${a.same_top_p_pct[0].toFixed(2)} vs ${b.same_top_p_pct[0].toFixed(2)} %`);
       expect(a.chunks).toBe(4);
       expect(b.tokens).toBe(4 * (T - 1 - T / 2));
       expect(rel(a.ppl_base_full[0], b.ppl_base_full[0])).toBeLessThan(1e-3);
@@ -151,11 +93,7 @@ describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequen
       const model = await loadOurs(file(arch, 'F32'));
       // each chunk in one ubatch of 64 on both sides: ggml's tiled attention kernel, which 'auto' follows
       const ours = await computeImatrix(model, IDS, { nCtx, chunks: 3, bos: 1, processOutput: true, attention: 'auto' });
-      const o = openDecodeOracle(file(arch, 'F32'), nCtx, { imatrix: { processOutput: true } })!;
-      const plan = planChunks(IDS.length, nCtx, 3, 'imatrix');
-      for (let c = 0; c < plan.nChunk; c++) o.decode(chunkTokens(IDS, plan, c, 1), nCtx);
-      const theirs = o.imatrix;
-      o.free();
+      const theirs = decodeImatrix(file(arch, 'F32'), IDS, nCtx, 3, true);
       // the 7 matmul weights of each layer; output.weight only where the file has one (qwen3): a tied
       // output multiplies with token_embd.weight, which llama-imatrix does not collect
       const perLayer = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'];

@@ -7,10 +7,17 @@
  * the CPU quantizer makes of the 14 hard distributions (test/data/distributions.ts). Also which types the
  * forward pass dequantizes where.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgmlType, typeLayout } from '../../src/core/ggml-type.js';
 import { dequantizeRows, implementedTypes, quantType, quantizeChunk } from '../../src/quant/registry.js';
 import { dequantPath, gpuDequantTypes, GpuDequantizer } from '../../src/gpu/dequant.js';
+import { syntheticModel } from '../../src/synthetic-model.js';
+import { FileSink, openGgufModelFile } from '../../src/node/file-io.js';
+import { LlamaModel } from '../../src/model/llama.js';
+import { GpuError } from '../../src/errors.js';
 import { DISTRIBUTIONS, generate, generateImatrix } from '../data/distributions.js';
 import { gpuEnv, requireAdapterInCi } from './gpu-env.js';
 import { scaleFields, specialBlocks } from '../data/special-scales.js';
@@ -22,13 +29,37 @@ afterAll(() => env.handle?.device.destroy());
 const names = (ts: GgmlType[]) => ts.map((t) => typeLayout(t).name).sort();
 
 describe('where the forward pass dequantizes each type', () => {
-  it('all 26 implemented types on the device, F32 uploaded as is, none on the CPU', () => {
+  it('all 26 implemented types on the device, F32 uploaded as is, any other stored type refused in one line (by LlamaModel.load first)', async () => {
     expect(names(gpuDequantTypes())).toEqual(['bf16', 'f16', 'iq1_m', 'iq1_s', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq3_s', 'iq3_xxs', 'iq4_nl', 'iq4_xs', 'mxfp4', 'q1_0', 'q2_0', 'q2_K', 'q3_K', 'q4_0', 'q4_1', 'q4_K', 'q5_0', 'q5_1', 'q5_K', 'q6_K', 'q8_0', 'tq1_0', 'tq2_0']);
-    expect(dequantPath(GgmlType.F32)).toBe('f32');
+    expect(dequantPath(GgmlType.F32, 'output.weight')).toBe('f32');
     expect(implementedTypes().length).toBe(26);
-    expect(implementedTypes().map((t) => t.layout.type).filter((t) => dequantPath(t) !== 'gpu')).toEqual([]);
-    // a stored type this tool cannot dequantize at all
-    expect(dequantPath(GgmlType.NVFP4)).toBe('cpu');
+    expect(implementedTypes().map((t) => t.layout.type).filter((t) => dequantPath(t, 'output.weight') !== 'gpu')).toEqual([]);
+    // stored types this tool cannot dequantize at all (LlamaModel.load refuses them first)
+    expect(() => dequantPath(GgmlType.NVFP4, 'blk.0.ffn_up.weight')).toThrow(new GpuError('unavailable', 'blk.0.ffn_up.weight: type nvfp4 cannot be dequantized by this tool'));
+    expect(() => dequantPath(GgmlType.Q8_K, 'output.weight')).toThrow('output.weight: type q8_K cannot be dequantized by this tool');
+    // a model file with an NVFP4 matrix never reaches the device: the type field of blk.0.ffn_down.weight's
+    // tensor info (after its name, n_dims and ne; the last tensor, so the data stays packed) patched from F32 to
+    // NVFP4 (128 columns: two blocks a row)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dequant-refuse-'));
+    try {
+      const f = path.join(dir, 'nvfp4.gguf');
+      await syntheticModel({ nLayer: 1, nEmbd: 64, nFf: 128, nHead: 2, nHeadKv: 1, nVocab: 64, seed: 3 }).write(await FileSink.create(f));
+      const b = fs.readFileSync(f);
+      const name = Buffer.from('blk.0.ffn_down.weight');
+      const at = b.indexOf(name) + name.length;
+      expect(b.readUInt32LE(at)).toBe(2);
+      expect(b.readUInt32LE(at + 4 + 16)).toBe(GgmlType.F32);
+      b.writeUInt32LE(GgmlType.NVFP4, at + 4 + 16);
+      fs.writeFileSync(f, b);
+      const m = await openGgufModelFile(f);
+      try {
+        await expect(LlamaModel.load(m)).rejects.toThrow(`${f}: tensor 'blk.0.ffn_down.weight' has type nvfp4, which this tool cannot dequantize yet`);
+      } finally {
+        await m.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,7 +5,8 @@
  * generated model whose matrices use twelve storage types (all dequantized on the device), resident and
  * streamed, and with its weights cut into row slices (GpuForwardOptions.maxBindingBytes) resident and
  * streamed, bit for bit the unsliced pass; likewise the logits in token slices (stories260K, qwen2 with its
- * output.bias, qwen3), with the imatrix's Σx².
+ * output.bias, qwen3), with the imatrix's Σx²; the slicing arithmetic, and a streamed weight sliced at the
+ * 16 MiB floor under a budget below it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +16,7 @@ import { openGgufModelFile, FileSink } from '../../src/node/file-io.js';
 import { quantizeFile } from '../../src/node/index.js';
 import { LlamaModel, matmul } from '../../src/model/llama.js';
 import { GpuMatmul } from '../../src/model/gpu-matmul.js';
-import { GpuForward } from '../../src/model/gpu-forward.js';
+import { GpuForward, rowSlices } from '../../src/model/gpu-forward.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { chunkTokens, planChunks, PplAccumulator, tokenNll } from '../../src/eval/chunks.js';
 import { computeImatrix } from '../../src/eval/imatrix.js';
@@ -102,6 +103,32 @@ async function expectSlicedSame(what: string, model: LlamaModel, ids: ArrayLike<
   }
   return last!;
 }
+
+describe('row slices of a weight (rowSlices)', () => {
+  it('as many rows as fit the binding limit; streamed, also the budget, but never below 16 MiB; a row wider than that refused', () => {
+    const MiB = 2 ** 20;
+    const binding = 128 * MiB;
+    // 4096 x 4096 F32: 16 KiB rows, 64 MiB in all
+    const f32 = { name: 'blk.0.ffn_up.weight', rows: 4096, cols: 4096, storedBytes: 4096 * 4096 * 4 };
+    const quarters = [{ row0: 0, rows: 1024 }, { row0: 1024, rows: 1024 }, { row0: 2048, rows: 1024 }, { row0: 3072, rows: 1024 }];
+    // resident: one slice within the binding limit
+    expect(rowSlices(f32, binding, null)).toEqual([{ row0: 0, rows: 4096 }]);
+    // streamed with budgets below the floor (0, 1 MiB, 16 MiB - 1): 16 MiB slices of 1024 rows
+    for (const budget of [0, MiB, 16 * MiB - 1]) expect(rowSlices(f32, binding, budget), `budget ${budget}`).toEqual(quarters);
+    // a budget above the floor is the cap: 32 MiB = 2048 rows; 40 MiB = 2560 rows, then the other 1536
+    expect(rowSlices(f32, binding, 32 * MiB)).toEqual([{ row0: 0, rows: 2048 }, { row0: 2048, rows: 2048 }]);
+    expect(rowSlices(f32, binding, 40 * MiB)).toEqual([{ row0: 0, rows: 2560 }, { row0: 2560, rows: 1536 }]);
+    // the binding limit below the floor still wins: 8 MiB = 512 rows, 8 slices
+    expect(rowSlices(f32, 8 * MiB, 0)).toHaveLength(8);
+    expect(rowSlices(f32, 8 * MiB, 0)[7]).toEqual({ row0: 3584, rows: 512 });
+    // Q8_0, 4096 x 5000: a row stores 128 blocks x 34 = 4352 bytes but widens to 16384: 1024 rows a slice, the last 904
+    const q8 = { name: 'output.weight', rows: 5000, cols: 4096, storedBytes: 5000 * 4352 };
+    expect(rowSlices(q8, binding, 0)).toEqual([...quarters, { row0: 4096, rows: 904 }]);
+    // a row of 8 Mi F32 values (32 MiB) fits no 16 MiB slice
+    expect(() => rowSlices({ name: 'token_embd.weight', rows: 2, cols: 8 * MiB, storedBytes: 64 * MiB }, binding, 0))
+      .toThrow('token_embd.weight: one row of 33554432 bytes exceeds the 16777216 bytes a weight slice may bind on this adapter');
+  });
+});
 
 describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
   it('matmul kernel = CPU matmul within 1e-5 relative, on shapes that do not fill the 16x16 tiles', async () => {
@@ -274,6 +301,35 @@ describe.skipIf(!env.handle)('forward pass on WebGPU', () => {
           streamed.destroy();
         }
         g.destroy();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a streamed weight above the 16 MiB slice floor, under budgets below it: token_embd (16448 x 256, 16 MiB + 64 KiB in F32) in 2 slices of 16384 and 64 rows, the logits bit for bit the resident unsliced pass', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-forward-floor-'));
+    try {
+      // F16 on disk (8.4 MB); the output is tied, so the logits multiply with the sliced embedding too
+      const f = path.join(dir, 'wide-vocab.gguf');
+      await syntheticModel({ nLayer: 1, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, nVocab: 16448, untiedOutput: false, dtype: GgmlType.F16, seed: 8 }).write(await FileSink.create(f));
+      const { model } = await loadModel(f);
+      const rnd = mulberry32(12);
+      const ids = Array.from({ length: 8 }, () => 3 + Math.floor(rnd() * 16445));
+      const { device, adapterName, isSoftware } = env.handle!;
+      const resident = new GpuForward(device, adapterName, { software: isSoftware });
+      const whole = await model.forward(ids, { matmul: resident });
+      expect(resident.isResident(model)).toBe(true);
+      expect(resident.slicesByWeight.get('token_embd.weight')).toBe(1);
+      resident.destroy();
+      const layer = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'].map((w) => [`blk.0.${w}.weight`, 1]);
+      for (const budgetBytes of [0, 2 ** 20]) {
+        const streamed = new GpuForward(device, adapterName, { budgetBytes, software: isSoftware });
+        const out = await model.forward(ids, { matmul: streamed });
+        expect(streamed.isResident(model)).toBe(false);
+        expect(Object.fromEntries(streamed.slicesByWeight), `budget ${budgetBytes}`).toEqual(Object.fromEntries([['token_embd.weight', 2], ...layer]));
+        expect(Buffer.from(out.buffer, out.byteOffset, out.byteLength).equals(Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength)), `budget ${budgetBytes}: sliced = unsliced`).toBe(true);
+        streamed.destroy();
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
