@@ -25,7 +25,19 @@ export interface DecodeOracle {
   readonly nVocab: number;
   /** with the imatrix option: what was collected over every decode so far, by weight name in the order first seen */
   readonly imatrix: Map<string, OracleImatrixEntry>;
+  /** with the matmuls option: every MUL_MAT of every decode so far, in graph order */
+  readonly matmuls: OracleMatmul[];
   free(): void;
+}
+
+/** one MUL_MAT as llama.cpp computed it: its weight's name, its F32 input (rows × cols) and its F32 output (rows × m) */
+export interface OracleMatmul {
+  weight: string;
+  x: Float32Array;
+  y: Float32Array;
+  rows: number;
+  cols: number;
+  m: number;
 }
 
 /** sums: n_mat rows of the input's columns (n_mat = 1, or the experts); counts: rows summed per matrix */
@@ -37,6 +49,8 @@ export interface OracleImatrixEntry {
 export interface DecodeOracleOptions {
   /** collect the importance matrix as llama-imatrix does during every decode */
   imatrix?: { processOutput?: boolean };
+  /** keep every 2-D MUL_MAT's input and output (not with imatrix) */
+  matmuls?: boolean;
 }
 
 let lib: any = null;
@@ -149,6 +163,31 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   cp.n_threads_batch = 1;
   const imatrix = new Map<string, OracleImatrixEntry>();
   let cb: unknown = null;
+  const matmuls: OracleMatmul[] = [];
+  if (opts.matmuls) {
+    if (opts.imatrix) throw new Error('openDecodeOracle: imatrix and matmuls are separate runs');
+    const rowsOf = (x: any, type: string) => {
+      const [ne0, ne1, ne2, ne3] = Array.from(x.ne as ArrayLike<bigint>, Number);
+      if (ne2 !== 1 || ne3 !== 1) throw new Error(`matmul oracle: ${x.name} is ${ne0}x${ne1}x${ne2}x${ne3}`);
+      const nb1 = Number(x.nb[1]);
+      const out = new Float32Array(ne0 * ne1);
+      for (let r = 0; r < ne1; r++) out.set(koffi.decode(x.data, r * nb1, type, ne0) as number[], r * ne0);
+      return { out, ne0, ne1 };
+    };
+    cb = koffi.register((tp: unknown, ask: boolean) => {
+      const t = koffi.decode(tp, L.tensor);
+      if ((L.opName(t.op) as string) !== 'MUL_MAT') return false;
+      const src1 = koffi.decode(t.src[1], L.tensor);
+      if (src1.type !== 0) return false; // F32 activations only
+      if (ask) return true;
+      const src0 = koffi.decode(t.src[0], L.tensor);
+      const x = rowsOf(src1, 'float');
+      const y = rowsOf(t, 'float');
+      matmuls.push({ weight: src0.name as string, x: x.out, y: y.out, rows: x.ne1, cols: x.ne0, m: y.ne0 });
+      return true;
+    }, koffi.pointer(L.evalCb));
+    cp.cb_eval = cb;
+  }
   if (opts.imatrix) {
     const processOutput = !!opts.imatrix.processOutput;
     const GGML_TYPE_F32 = 0;
@@ -210,6 +249,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   return {
     nVocab,
     imatrix,
+    matmuls,
     decode(tokens, nUbatch) {
       const T = tokens.length;
       L.memoryClear(L.getMemory(ctx), true);
