@@ -57,10 +57,10 @@ export function vSilu(x: number): number {
 
 /** _mm512_reduce_add_ps of v[o .. o+15] as GCC adds the lanes: halves, quarters, then pairs */
 export function reduceAdd16(v: ArrayLike<number>, o: number): number {
-  const t3 = new Array<number>(8);
-  for (let i = 0; i < 8; i++) t3[i] = fround(v[o + 8 + i] + v[o + i]);
-  const t6 = [0, 1, 2, 3].map((i) => fround(t3[4 + i] + t3[i]));
-  return fround(fround(t6[0] + t6[2]) + fround(t6[1] + t6[3]));
+  const h0 = fround(v[o + 8] + v[o]), h1 = fround(v[o + 9] + v[o + 1]), h2 = fround(v[o + 10] + v[o + 2]), h3 = fround(v[o + 11] + v[o + 3]);
+  const h4 = fround(v[o + 12] + v[o + 4]), h5 = fround(v[o + 13] + v[o + 5]), h6 = fround(v[o + 14] + v[o + 6]), h7 = fround(v[o + 15] + v[o + 7]);
+  const q0 = fround(h4 + h0), q1 = fround(h5 + h1), q2 = fround(h6 + h2), q3 = fround(h7 + h3);
+  return fround(fround(q0 + q2) + fround(q1 + q3));
 }
 
 const dotLanes = new Float32Array(64);

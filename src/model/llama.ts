@@ -182,7 +182,7 @@ export interface MatmulBackend {
 
 export const CPU_MATMUL: MatmulBackend = {
   name: 'cpu',
-  matmul: (x, w, T, n, m, out, dot) => (tinyBlasApplies(dot, T, n, m) ? matmulLanes16(x, w, T, n, m, out, dot === 'bf16') : matmul(x, w, T, n, m, out)),
+  matmul: (x, w, T, n, m, out, dot) => (tinyBlasApplies(dot, T, n, m) ? matmulLanes16(x, w, T, n, m, out, dot as 'f32' | 'f16' | 'bf16') : matmul(x, w, T, n, m, out)),
 };
 
 export interface ForwardOptions {
@@ -656,26 +656,29 @@ function tinyBlasApplies(dot: ActRound | undefined, T: number, n: number, m: num
  * out (T × m) = x (T × n) · wᵀ as tinyBLAS sums each output with AVX-512: 16 lanes, lane p taking the
  * products of columns p, p+16, p+32, … by fused multiply-adds (for BF16, vdpbf16ps: lane p takes columns
  * 2p+1 then 2p of each run of 32, each by a fused multiply-add), then the lanes added as
- * _mm512_reduce_add_ps adds them
+ * _mm512_reduce_add_ps adds them. `dot` is the weight's dot-product type: with F16 or BF16 values on both
+ * sides a product has at most 22 significant bits, so the double sum of it and an F32 accumulator is exact
+ * whenever it can change the F32 result, and rounding that sum once is the fused multiply-add; F32 products
+ * take fma32, which settles the double sums that land halfway between two F32 values.
  */
-export function matmulLanes16(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, bf16 = false): void {
-  const lanes = new Float32Array(16);
+export function matmulLanes16(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, dot: 'f32' | 'f16' | 'bf16'): void {
+  const lanes = new Float64Array(16);
   for (let t = 0; t < T; t++) {
     const xo = t * n;
     for (let o = 0; o < m; o++) {
       const wo = o * n;
-      lanes.fill(0);
-      if (bf16) {
-        for (let l = 0; l < n; l += 32) {
-          for (let p = 0; p < 16; p++) {
-            const i = l + 2 * p;
-            lanes[p] = fma32(x[xo + i], w[wo + i], fma32(x[xo + i + 1], w[wo + i + 1], lanes[p]));
+      for (let p = 0; p < 16; p++) {
+        let a = 0;
+        if (dot === 'bf16') {
+          for (let i = xo + 2 * p, j = wo + 2 * p, end = xo + n; i < end; i += 32, j += 32) {
+            a = fround(x[i] * w[j] + fround(x[i + 1] * w[j + 1] + a));
           }
+        } else if (dot === 'f16') {
+          for (let i = xo + p, j = wo + p, end = xo + n; i < end; i += 16, j += 16) a = fround(x[i] * w[j] + a);
+        } else {
+          for (let i = xo + p, j = wo + p, end = xo + n; i < end; i += 16, j += 16) a = fma32(x[i], w[j], a);
         }
-      } else {
-        for (let l = 0; l < n; l += 16) {
-          for (let p = 0; p < 16; p++) lanes[p] = fma32(x[xo + l + p], w[wo + l + p], lanes[p]);
-        }
+        lanes[p] = a;
       }
       out[t * m + o] = reduceAdd16(lanes, 0);
     }
