@@ -88,7 +88,7 @@ describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequen
   }
 
   for (const arch of Object.keys(ARCH_SPECS)) {
-    it(`${arch}: imatrix (with --process-output) = llama-imatrix's collection from llama.cpp's graph: same tensors, counts, values within 1e-4 of the tensor max`, async () => {
+    it(`${arch}: imatrix (with --process-output) = llama-imatrix's collection from llama.cpp's graph: same tensors, counts, values within 2e-5 of the tensor max (the issue's target: 1e-4)`, async () => {
       const nCtx = 64;
       const model = await loadOurs(file(arch, 'F32'));
       // each chunk in one ubatch of 64 on both sides: ggml's tiled attention kernel, which 'auto' follows
@@ -110,7 +110,7 @@ describe.skipIf(!oracle)('qwen2 / qwen3 forward pass vs llama_decode (one sequen
         for (let j = 0; j < g.sums.length; j++) worst = Math.max(worst, Math.abs(e.sums[j] - g.sums[j]) / max);
       }
       console.log(`${arch} imatrix: ${theirs.size} tensors, max |ours - llama.cpp| / tensor max = ${worst.toExponential(3)}`);
-      expect(worst).toBeLessThan(1e-4);
+      expect(worst).toBeLessThan(2e-5);
     });
   }
 });
