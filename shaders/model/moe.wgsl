@@ -12,7 +12,8 @@
 //                 for the slot s whose sel is that expert (a = the expert's down projection, b = the weights)
 //   sum_main      one (token, column) per invocation: out[t*n + c] = sum over slots s in order of a[(t*k + s)*n + c]
 //   sumsq_main    one column per invocation (plus one for the count), for expert `expert`: out[offset + c] +=
-//                 sum over the tokens routed to it of a[t*n + c]^2; invocation c = n adds their number at out[offset + n]
+//                 sum over the tokens routed to it of a[t*n + c]^2 (slot by slot, as routeTokens' rows are gathered;
+//                 each square fused); invocation c = n adds their number at out[offset + n]
 struct Params { total: u32, n: u32, k: u32, expert: u32, rows: u32, offset: u32, p6: u32, zero: u32 }
 
 const MAX_EXPERT: u32 = 256u;
@@ -98,11 +99,12 @@ fn sumsq_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   if (c > n) { return; }
   g_fzero = params.zero;
   var acc = out[params.offset + c];
-  for (var t = 0u; t < params.rows; t++) {
-    var routed = false;
-    for (var s = 0u; s < k; s++) { routed = routed || sel_in[t * k + s] == params.expert; }
-    if (routed) {
-      if (c == n) { acc += 1.0; } else { let x = a[t * n + c]; acc = fma_exact(x, x, acc); }
+  // in the order the CPU path gathers the expert's rows: slot by slot, the tokens in order within each
+  for (var s = 0u; s < k; s++) {
+    for (var t = 0u; t < params.rows; t++) {
+      if (sel_in[t * k + s] == params.expert) {
+        if (c == n) { acc += 1.0; } else { let x = a[t * n + c]; acc = fma_exact(x, x, acc); }
+      }
     }
   }
   out[params.offset + c] = acc;
