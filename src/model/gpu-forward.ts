@@ -12,7 +12,11 @@
  *
  * It mirrors the CPU path (llama.ts) including ggml's rounding points: each matmul's activations rounded to
  * the weight's dot-product type (act-round.wgsl), K and V rounded to F16, the F16 flash-attention
- * accumulator; the arithmetic is WGSL f32 (not bit-identical to the CPU path).
+ * accumulator; and its float operations in their order (shaders/lib/fused-f32.wgsl: fused multiply-adds
+ * built from f32 arithmetic, ggml_v_expf, float-float where the CPU path uses double): for F32, F16 and
+ * BF16 weights the logits and Σx² are the CPU path's bit for bit (test/gpu/forward-gpu.test.ts). Not
+ * mirrored: quantized weights' matmuls (a plain F32 sum, the CPU's is double) and the 'f32' attention
+ * kernel (the CPU's tiled one); values that reach F32 subnormals (flushed by SwiftShader).
  *
  * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; the CPU
  * dequantizes the types without a WGSL dequantizer). A model whose F32 weights fit the memory budget stays

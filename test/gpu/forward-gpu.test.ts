@@ -5,7 +5,8 @@
  * generated model whose matrices use twelve storage types (all dequantized on the device), resident and
  * streamed, and with its weights cut into row slices (GpuForwardOptions.maxBindingBytes) resident and
  * streamed, bit for bit the unsliced pass; likewise the logits in token slices (stories260K, qwen2 with its
- * output.bias, qwen3), with the imatrix's Σx².
+ * output.bias, qwen3), with the imatrix's Σx². With F32/F16/BF16 weights (stories260K F32, qwen2 F16, qwen3
+ * BF16, the MoE in F16) the logits and Σx² equal the CPU pass's bit for bit (counts of identical values).
  */
 import fs from 'node:fs';
 import os from 'node:os';
