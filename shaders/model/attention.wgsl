@@ -7,8 +7,8 @@
 // running max's and the weights' e^x rounded from float-float (exp_ff, as fround(Math.exp)); the V
 // accumulator in F16, scaled by the max's change and fed by fused multiply-adds (fma_exact); the sum
 // S = S*ms + vs unfused; the row divided by S with a correctly rounded 1/S (fdiv).
-// Otherwise ('f32'): F32 Q and accumulator with the device's exp (close to, not bit for bit, the CPU's
-// tiled kernel). Assembled after half.wgsl, exact-f32.wgsl and fused-f32.wgsl.
+// Otherwise ('f32'): ggml's tiled kernel, as the CPU path's tiledAttentionRow (attend_tiled).
+// Assembled after half.wgsl, exact-f32.wgsl and fused-f32.wgsl.
 struct Params { tokens: u32, heads: u32, kv_heads: u32, head_dim: u32, zero: u32, fa_f16: u32, scale: f32, p7: f32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -81,35 +81,65 @@ fn attend_f16(idx: u32, t: u32, kvh: u32, d: u32) {
   for (var i = 0u; i < d; i++) { out[qo + i] = fx(acc[i] * inv); }
 }
 
-fn attend_f32(idx: u32, t: u32, kvh: u32, d: u32) {
+// ggml-cpu's tiled flash-attention kernel (AVX-512) for one query row, as the CPU path's tiledAttentionRow:
+// keys in tiles of 64 from 0; each score an F32 chain of fused multiply-adds over the head, scaled; the
+// running max moves to the tile's max (accumulator and sum scaled by e^(old - new), rounded from
+// float-float); the tile's weights ggml_v_expf(score - max) (0 past the query), summed 16 at a time as
+// _mm512_reduce_add_ps and those sums added in float-float (the CPU: double) to S; the F32 accumulator
+// takes each key's V row by fused multiply-adds, key by key.
+fn attend_tiled(idx: u32, t: u32, kvh: u32, d: u32) {
   let qo = idx * d;
-  for (var i = 0u; i < d; i++) { qh[i] = q[qo + i]; }
+  for (var i = 0u; i < d; i++) { acc[i] = 0.0; }
   var m = 0.0;
-  var s_sum = 1.0;
-  for (var j = 0u; j <= t; j++) {
-    let ko = (j * params.kv_heads + kvh) * d;
-    var s = 0.0;
-    for (var i = 0u; i < d; i++) { s += qh[i] * k[ko + i]; }
-    s = s * params.scale;
-    if (j == 0u) {
-      m = s;
-      for (var i = 0u; i < d; i++) { acc[i] = v[ko + i]; }
-      continue;
+  var started = false;
+  var s_sum = 0.0;
+  for (var ic = 0u; ic <= t; ic += 64u) {
+    var tile_max = 0.0;
+    var any = false;
+    for (var tk = 0u; tk < 64u; tk++) {
+      let j = ic + tk;
+      if (j > t) { continue; }
+      let ko = (j * params.kv_heads + kvh) * d;
+      var s = 0.0;
+      for (var i = 0u; i < d; i++) { s = fma_exact(q[qo + i], k[ko + i], s); }
+      lanes[tk] = fx(s * params.scale);
+      if (!any || lanes[tk] > tile_max) { tile_max = lanes[tk]; }
+      any = true;
     }
-    var ms = 1.0;
-    var vs = 1.0;
-    if (s > m) {
-      ms = exp(m - s);
-      m = s;
-      for (var i = 0u; i < d; i++) { acc[i] = acc[i] * ms; }
-    } else {
-      vs = exp(s - m);
+    // M = max(M, tile max); the first tile scales zeros by e^-inf = 0
+    if (!started || tile_max > m) {
+      if (started) {
+        let dm = two_sum(m, -tile_max);
+        let ms = exp_ff(dm.x, dm.y);
+        for (var i = 0u; i < d; i++) { acc[i] = fx(acc[i] * ms); }
+        s_sum = fx(s_sum * ms);
+      }
+      m = tile_max;
+      started = true;
     }
-    for (var i = 0u; i < d; i++) { acc[i] = acc[i] + v[ko + i] * vs; }
-    s_sum = s_sum * ms + vs;
+    for (var tk = 0u; tk < 64u; tk++) { lanes[tk] = select(0.0, v_expf(fx(lanes[tk] - m)), ic + tk <= t); }
+    var sum = vec2f(0.0);
+    for (var g = 0u; g < 64u; g += 16u) {
+      var r: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) { r[i] = fx(lanes[g + 8u + i] + lanes[g + i]); }
+      let a = fx(r[4] + r[0]);
+      let b = fx(r[5] + r[1]);
+      let c = fx(r[6] + r[2]);
+      let e = fx(r[7] + r[3]);
+      sum = ff_add_f(sum, fx(fx(a + c) + fx(b + e)));
+    }
+    let total = ff_add_f(sum, s_sum);
+    s_sum = fx(total.x + total.y);
+    for (var tk = 0u; tk < 64u; tk++) {
+      if (ic + tk > t) { break; }
+      let vo = ((ic + tk) * params.kv_heads + kvh) * d;
+      let pw = lanes[tk];
+      for (var i = 0u; i < d; i++) { acc[i] = fma_exact(pw, v[vo + i], acc[i]); }
+    }
   }
-  let inv = 1.0 / s_sum;
-  for (var i = 0u; i < d; i++) { out[qo + i] = acc[i] * inv; }
+  var inv = 0.0;
+  if (s_sum != 0.0) { inv = bitcast<f32>(fdiv(F_ONE, bitcast<u32>(s_sum))); }
+  for (var i = 0u; i < d; i++) { out[qo + i] = fx(acc[i] * inv); }
 }
 
 @compute @workgroup_size(64)
@@ -120,5 +150,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = idx / params.heads;
   let h = idx % params.heads;
   let kvh = h / (params.heads / params.kv_heads);
-  if (params.fa_f16 != 0u) { attend_f16(idx, t, kvh, params.head_dim); } else { attend_f32(idx, t, kvh, params.head_dim); }
+  if (params.fa_f16 != 0u) { attend_f16(idx, t, kvh, params.head_dim); } else { attend_tiled(idx, t, kvh, params.head_dim); }
 }
