@@ -22,6 +22,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let s = cs[t * params.rope_dims + 2u * i + 1u];
   let x0 = a[i0];
   let x1 = a[i1];
-  a[i0] = x0 * c - x1 * s;
-  a[i1] = x0 * s + x1 * c;
+  // as ggml-cpu computes x0·cos − x1·sin and x0·sin + x1·cos: one fused multiply-add each over the second
+  // product, rounded (shaders/lib/fused-f32.wgsl)
+  g_fzero = params.zero;
+  a[i0] = fma_exact(x0, c, -fx(x1 * s));
+  a[i1] = fma_exact(x0, s, fx(x1 * c));
 }

@@ -12,6 +12,7 @@ import abiInvocationWgsl from '../../shaders/lib/abi-invocation.wgsl';
 import abiLanesWgsl from '../../shaders/lib/abi-lanes.wgsl';
 import exactWgsl from '../../shaders/lib/exact-f32.wgsl';
 import halfWgsl from '../../shaders/lib/half.wgsl';
+import fusedWgsl from '../../shaders/lib/fused-f32.wgsl';
 import rowStatsWgsl from '../../shaders/lib/row-stats.wgsl';
 import searchWgsl from '../../shaders/lib/search.wgsl';
 import kSearchWgsl from '../../shaders/lib/k-search.wgsl';
@@ -22,7 +23,7 @@ import iq1SearchWgsl from '../../shaders/lib/iq1-search.wgsl';
 import iqGridSearchWgsl from '../../shaders/lib/iq-grid-search.wgsl';
 
 /** The library files every module starts with, in order. */
-export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl } as const;
+export const BASE_LIBS = { abi: abiWgsl, exactF32: exactWgsl, half: halfWgsl, fused: fusedWgsl } as const;
 /**
  * The two entry points (shaders/README.md): one invocation per BLOCKS_PER_INVOCATION blocks, or, for a type
  * file that declares LANES_PER_BLOCK, one workgroup of LANES_PER_BLOCK lanes per BLOCKS_PER_INVOCATION blocks.

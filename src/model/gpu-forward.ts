@@ -12,7 +12,11 @@
  *
  * It mirrors the CPU path (llama.ts) including ggml's rounding points: each matmul's activations rounded to
  * the weight's dot-product type (act-round.wgsl), K and V rounded to F16, the F16 flash-attention
- * accumulator; the arithmetic is WGSL f32 (not bit-identical to the CPU path).
+ * accumulator; and its float operations in their order (shaders/lib/fused-f32.wgsl: fused multiply-adds
+ * built from f32 arithmetic, ggml_v_expf, float-float where the CPU path uses double): for F32, F16 and
+ * BF16 weights the logits and Σx² are the CPU path's bit for bit (test/gpu/forward-gpu.test.ts). Not
+ * mirrored: quantized weights' matmuls (a plain F32 sum, the CPU's is double) and the 'f32' attention
+ * kernel (the CPU's tiled one); values that reach F32 subnormals (flushed by SwiftShader).
  *
  * Weights: the stored bytes are uploaded and dequantized on the device (src/gpu/dequant.ts; F32 is uploaded
  * as it is). A model whose F32 weights fit the memory budget stays
@@ -47,7 +51,7 @@ import { GpuDequantizer, type DequantPath } from '../gpu/dequant.js';
 import { GpuError } from '../errors.js';
 import { BUFFER_COPY_DST, BUFFER_COPY_SRC, BUFFER_MAP_READ, BUFFER_STORAGE, BUFFER_UNIFORM, MAP_MODE_READ } from '../gpu/webgpu-consts.js';
 import type { ActRound } from './act-round.js';
-import { GpuMatmul } from './gpu-matmul.js';
+import { GpuMatmul, matmulMode } from './gpu-matmul.js';
 import { attentionModes, ropeTable, type ExpertSlot, type ForwardOptions, type Layer, type LlamaHParams, type LlamaModel, type MatmulBackend, type Weight } from './llama.js';
 
 const WG = 64;
@@ -164,14 +168,14 @@ export class GpuForward implements MatmulBackend {
     const pipe = (code: string, entryPoint = 'main') =>
       device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
     const exact = [BASE_LIBS.exactF32, BASE_LIBS.half];
-    const elementwise = device.createShaderModule({ code: [elementwiseAbiWgsl, elementwiseWgsl].join('\n') });
+    const elementwise = device.createShaderModule({ code: [elementwiseAbiWgsl, elementwiseWgsl, BASE_LIBS.exactF32, BASE_LIBS.fused].join('\n') });
     const ew = (entryPoint: string) => device.createComputePipeline({ layout: 'auto', compute: { module: elementwise, entryPoint } });
     this.pipes = {
-      matmul: pipe(matmulWgsl),
-      matmulRows: pipe(matmulRowsWgsl),
-      rms: pipe(rmsNormWgsl),
+      matmul: pipe([BASE_LIBS.fused, matmulWgsl].join('\n')),
+      matmulRows: pipe([BASE_LIBS.fused, matmulRowsWgsl].join('\n')),
+      rms: pipe([rmsNormWgsl, BASE_LIBS.exactF32, BASE_LIBS.fused].join('\n')),
       round: pipe([actRoundWgsl, ...exact].join('\n')),
-      rope: pipe(ropeWgsl),
+      rope: pipe([ropeWgsl, BASE_LIBS.fused].join('\n')),
       add: ew('add_main'), bias: ew('bias_main'), swiglu: ew('swiglu_main'), getRows: ew('get_rows_main'), sumsq: ew('sumsq_main'),
     };
   }
@@ -179,7 +183,7 @@ export class GpuForward implements MatmulBackend {
   private attention(headDim: number): GPUComputePipeline {
     let p = this.attnPipes.get(headDim);
     if (!p) {
-      const code = [attentionWgsl.replace(/const MAX_HEAD_DIM: u32 = \d+u;/, `const MAX_HEAD_DIM: u32 = ${headDim}u;`), BASE_LIBS.half].join('\n');
+      const code = [attentionWgsl.replace(/const MAX_HEAD_DIM: u32 = \d+u;/, `const MAX_HEAD_DIM: u32 = ${headDim}u;`), BASE_LIBS.half, BASE_LIBS.exactF32, BASE_LIBS.fused].join('\n');
       p = this.d.createComputePipeline({ layout: 'auto', compute: { module: this.d.createShaderModule({ code }), entryPoint: 'main' } });
       this.attnPipes.set(headDim, p);
     }
@@ -187,9 +191,9 @@ export class GpuForward implements MatmulBackend {
   }
 
   /** MatmulBackend: a single matmul on the device (the forward pass itself goes through `forward`). */
-  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): Promise<void> {
+  matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, dot?: ActRound): Promise<void> {
     this.matmulOnly ??= new GpuMatmul(this.d, this.adapterName);
-    return this.matmulOnly.matmul(x, w, T, n, m, out);
+    return this.matmulOnly.matmul(x, w, T, n, m, out, dot);
   }
 
   /** act-round.wgsl on `x` (rows of whole blocks): the values ggml's dot-product type holds (for tests). */
@@ -261,7 +265,7 @@ export class GpuForward implements MatmulBackend {
 
   private moe(): NonNullable<GpuForward['moePipes']> {
     if (!this.moePipes) {
-      const module = this.d.createShaderModule({ code: [elementwiseAbiWgsl, moeWgsl].join('\n') });
+      const module = this.d.createShaderModule({ code: [elementwiseAbiWgsl, moeWgsl, BASE_LIBS.exactF32, BASE_LIBS.fused].join('\n') });
       const p = (entryPoint: string) => this.d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
       this.moePipes = { route: p('route_main'), combine: p('combine_main'), sum: p('sum_main'), sumsq: p('sumsq_main') };
     }
@@ -485,12 +489,15 @@ export class GpuForward implements MatmulBackend {
      * out (t × w.rows) = rows t0..t0+t-1 of `xin` . w^T: a slice of w's rows writes output columns row0..;
      * a token slice (the logits) reads its rows of xin and writes output rows 0..t-1
      */
-    const matmul = (xin: GPUBuffer, n: number, w: Weight, out: GPUBuffer, t0 = 0, t = T) =>
-      eachSlice(w, (wb, { row0, rows }) => {
-        const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([t, n, rows, row0, w.rows, t0])]];
+    const matmul = (xin: GPUBuffer, n: number, w: Weight, out: GPUBuffer, t0 = 0, t = T) => {
+      // the CPU path's order for F32/F16/BF16 weights (the whole chunk's T and the whole weight's rows decide, as on the CPU)
+      const mode = matmulMode(round ? w.round : 'f32', T, n, w.rows);
+      return eachSlice(w, (wb, { row0, rows }) => {
+        const entries: [number, GPUBuffer][] = [[0, xin], [1, wb], [2, out], [3, this.uniform([t, n, rows, row0, w.rows, t0, mode])]];
         if (this.rowsMatmul && n % 4 === 0) this.dispatch(pass, P.matmulRows, entries, Math.ceil(rows / WG), t);
         else this.dispatch(pass, P.matmul, entries, Math.ceil(rows / TILE), Math.ceil(t / TILE));
       });
+    };
     /** the matmuls that read `x` (T × n) */
     const mm = async (x: GPUBuffer, n: number, ws: [Weight, GPUBuffer][]) => {
       const done = new Set<ActRound>();
@@ -536,7 +543,7 @@ export class GpuForward implements MatmulBackend {
       add(A.x, A.proj, T * nEmbd);
       rms(A.x, L.ffnNorm, T, nEmbd, A.cur);
       const F = L.ffn;
-      const swiglu = () => this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
+      const swiglu = () => this.dispatch1d(pass, P.swiglu, [[0, this.uniform([T * nFf, nFf])], [1, A.gate], [2, A.up], [3, A.act]], T * nFf);
       if (F.kind === 'dense') {
         sumsq(A.cur, nEmbd);
         await mm(A.cur, nEmbd, [[F.gate, A.gate], [F.up, A.up]]);

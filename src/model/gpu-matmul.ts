@@ -5,8 +5,10 @@
  * from the caller (Dawn in Node, navigator.gpu in a page).
  */
 import matmulWgsl from '../../shaders/model/matmul.wgsl';
+import fusedWgsl from '../../shaders/lib/fused-f32.wgsl';
 import { GpuError } from '../errors.js';
-import type { MatmulBackend } from './llama.js';
+import { tinyBlasApplies, type MatmulBackend } from './llama.js';
+import type { ActRound } from './act-round.js';
 
 const STORAGE = 0x80;
 const COPY_SRC = 0x04;
@@ -16,6 +18,19 @@ const UNIFORM = 0x40;
 const MAP_MODE_READ = 0x01;
 const TILE = 16;
 
+/**
+ * matmul.wgsl / matmul-rows.wgsl's `mode` for a matmul of T rows, n columns and m weight rows whose weight
+ * has dot-product type `dot` (the activations' rounding), as the CPU path sums it: where ggml hands it to
+ * tinyBLAS, its 16 lanes (1: F32 activations, fused multiply-adds; 2: F16; 3: BF16 pairs); other F32/F16/BF16
+ * matmuls 4: the products summed in float-float (the CPU's double sum, rounded once); quantized types, or no
+ * `dot` given, 0: a plain F32 sum.
+ */
+export function matmulMode(dot: ActRound | undefined, T: number, n: number, m: number): number {
+  if (dot !== 'f32' && dot !== 'f16' && dot !== 'bf16') return 0;
+  if (!tinyBlasApplies(dot, T, n, m)) return 4;
+  return { f32: 1, f16: 2, bf16: 3 }[dot];
+}
+
 export class GpuMatmul implements MatmulBackend {
   readonly name = 'gpu';
   private readonly pipeline: GPUComputePipeline;
@@ -24,7 +39,7 @@ export class GpuMatmul implements MatmulBackend {
   constructor(private readonly device: GPUDevice, readonly adapterName: string) {
     this.pipeline = device.createComputePipeline({
       layout: 'auto',
-      compute: { module: device.createShaderModule({ code: matmulWgsl }), entryPoint: 'main' },
+      compute: { module: device.createShaderModule({ code: [fusedWgsl, matmulWgsl].join('\n') }), entryPoint: 'main' },
     });
   }
 
@@ -44,7 +59,8 @@ export class GpuMatmul implements MatmulBackend {
     return b;
   }
 
-  async matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array): Promise<void> {
+  /** `dot`: the weight's dot-product type; F32/F16/BF16 sum in tinyBLAS's order where the CPU path does (matmul.wgsl's modes) */
+  async matmul(x: Float32Array, w: Float32Array, T: number, n: number, m: number, out: Float32Array, dot?: ActRound): Promise<void> {
     const d = this.device;
     const wb = this.weight(w);
     const xb = this.buffer(T * n * 4, STORAGE | COPY_DST);
@@ -53,7 +69,7 @@ export class GpuMatmul implements MatmulBackend {
     const rb = d.createBuffer({ size: ob.size, usage: MAP_READ | COPY_DST });
     const ub = d.createBuffer({ size: 32, usage: UNIFORM | COPY_DST });
     // the whole weight: m rows into output columns 0.. of rows m wide
-    d.queue.writeBuffer(ub, 0, Uint32Array.of(T, n, m, 0, m, 0, 0, 0));
+    d.queue.writeBuffer(ub, 0, Uint32Array.of(T, n, m, 0, m, 0, matmulMode(dot, T, n, m), 0));
     const bind = d.createBindGroup({
       layout: this.pipeline.getBindGroupLayout(0),
       entries: [xb, wb, ob, ub].map((buffer, binding) => ({ binding, resource: { buffer } })),

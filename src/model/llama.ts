@@ -214,7 +214,18 @@ export interface ForwardOptions {
 const fround = Math.fround;
 /** Veltkamp split: rounds a double to 11 significant bits (binary16's precision, normal range) */
 const SPLIT16 = 2 ** 42 + 1;
+/** adding and removing it rounds a double below 2^51 to an integer, ties to even */
+const ROUND_INT = 1.5 * 2 ** 52;
+/**
+ * a value rounded to binary16 (ties to even), as the x86 conversion ggml uses: 11 significant bits in the
+ * normal range, multiples of 2^-24 (the subnormal halves) below 2^-14, the sign kept (F16 attention
+ * accumulators do reach that range: tiny weights times small V values)
+ */
 const r16 = (x: number): number => {
+  if (Math.abs(x) < 2 ** -14) {
+    const h = (Math.abs(x) * 2 ** 24 + ROUND_INT - ROUND_INT) / 2 ** 24;
+    return x < 0 || Object.is(x, -0) ? -h : h;
+  }
   const t = x * SPLIT16;
   return t - (t - x);
 };
@@ -646,7 +657,7 @@ export function matmul(x: Float32Array, w: Float32Array, T: number, n: number, m
  * activations, rows of a multiple of 16 values (32 for BF16) and a multiple of 4 weight rows. Other
  * matmuls keep the exactly rounded sum of `matmul`.
  */
-function tinyBlasApplies(dot: ActRound | undefined, T: number, n: number, m: number): boolean {
+export function tinyBlasApplies(dot: ActRound | undefined, T: number, n: number, m: number): boolean {
   if (T < 2 || m % 4 !== 0) return false;
   if (dot === 'f32' || dot === 'f16') return n % 16 === 0;
   return dot === 'bf16' && n % 32 === 0;

@@ -174,7 +174,7 @@ describe.skipIf(!oracle)('MoE llama (4 experts, 2 per token) vs llama.cpp: forwa
     expect(worst).toBeLessThan(1e-3);
   });
 
-  it('imatrix (with --process-output) = llama-imatrix\'s collection from llama.cpp\'s graph, MUL_MAT_ID per expert: same tensors, counts per expert, values within 5e-6 of the tensor max (the issue's target: 1e-4); the file we write quantizes (Q4_K_M, IQ3_XXS) to the same bytes as llama_model_quantize given it', async () => {
+  it('imatrix (with --process-output) = llama-imatrix\'s collection from llama.cpp\'s graph, MUL_MAT_ID per expert: same tensors, counts per expert, values within 5e-6 of the tensor max (target 1e-4); the file we write quantizes (Q4_K_M, IQ3_XXS) to the same bytes as llama_model_quantize given it', async () => {
     const nCtx = 64;
     const model = await loadOurs(files.get('F32')!);
     const ours = await computeImatrix(model, IDS, { nCtx, chunks: 3, bos: 1, processOutput: true, attention: 'auto' });
