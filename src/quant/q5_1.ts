@@ -4,10 +4,11 @@
  * value = d·q + m. Reproduces ggml's `quantize_q5_1` (reference `quantize_row_q5_1_ref`, imatrix
  * `quantize_row_q5_1_impl`) and `dequantize_row_q5_1`; spec §1.3, §2.2.6.
  */
-import { F16_TO_F32, F16_TO_F32_BITS, putFp16 } from '../core/half.js';
-import { cvttI32, f32Bits, x86Add, x86Mul } from '../core/fp32.js';
+import { putFp16 } from '../core/half.js';
+import { cvttI32 } from '../core/fp32.js';
 import { GgmlType, typeLayout } from '../core/ggml-type.js';
 import { blockWeights, rowSigma2 } from './legacy-imatrix.js';
+import { DeltaMin } from './delta-min.js';
 import type { QuantTraits } from './traits.js';
 import q5_1Wgsl from '../../shaders/q5_1.wgsl';
 import q5_1Dequant from '../../shaders/dequant/q5_1.wgsl';
@@ -72,30 +73,17 @@ function quantizeRowImpl(src: Float32Array, dst: Uint8Array, nPerRow: number, im
 
 function dequantizeRow(src: Uint8Array, dst: Float32Array, n: number): void {
   const nb = n / 32;
-  const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
+  const bits = new Uint32Array(dst.buffer, dst.byteOffset, n);
+  const h = new DeltaMin();
   for (let i = 0; i < nb; i++) {
     const off = i * BLOCK_BYTES;
-    const hd = src[off] | (src[off + 1] << 8);
-    const hm = src[off + 2] | (src[off + 3] << 8);
-    const d = F16_TO_F32[hd];
-    const m = F16_TO_F32[hm];
-    const exact = Number.isFinite(d) && Number.isFinite(m);
-    // an Inf or NaN d or m: x86's results bit for bit (which NaN, 0·Inf, Inf−Inf)
-    const dB = F16_TO_F32_BITS[hd];
-    const mB = F16_TO_F32_BITS[hm];
+    h.read(src, off);
     const qh = src[off + 4] | (src[off + 5] << 8) | (src[off + 6] << 16) | (src[off + 7] << 24);
     const y = i * 32;
     for (let j = 0; j < 16; j++) {
       const q = src[off + 8 + j];
-      const q0 = (q & 15) | (((qh >> j) << 4) & 16);
-      const q1 = (q >> 4) | ((qh >> (j + 12)) & 16);
-      if (exact) {
-        dst[y + j] = f(q0 * d) + m;
-        dst[y + j + 16] = f(q1 * d) + m;
-      } else {
-        out[y + j] = x86Add(x86Mul(f32Bits(q0), dB), mB);
-        out[y + j + 16] = x86Add(x86Mul(f32Bits(q1), dB), mB);
-      }
+      h.put(dst, bits, y + j, (q & 15) | (((qh >> j) << 4) & 16));
+      h.put(dst, bits, y + j + 16, (q >> 4) | ((qh >> (j + 12)) & 16));
     }
   }
 }
