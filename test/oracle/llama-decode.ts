@@ -27,6 +27,8 @@ export interface DecodeOracle {
   readonly imatrix: Map<string, OracleImatrixEntry>;
   /** with the matmuls option: every MUL_MAT of every decode so far, in graph order */
   readonly matmuls: OracleMatmul[];
+  /** with the imatrix option: seconds spent in the eval callback's collection (JavaScript) over every decode so far */
+  readonly callbackSeconds: number;
   free(): void;
 }
 
@@ -51,6 +53,10 @@ export interface DecodeOracleOptions {
   imatrix?: { processOutput?: boolean };
   /** keep every 2-D MUL_MAT's input and output (not with imatrix) */
   matmuls?: boolean;
+  /** n_threads and n_threads_batch of the context (default 1) */
+  threads?: number;
+  /** drop llama.cpp's log lines (llama_log_set with a callback that ignores them, for the rest of the process) */
+  quiet?: boolean;
 }
 
 let lib: any = null;
@@ -103,6 +109,7 @@ function load(): any {
     tokenize: l.func('int32_t llama_tokenize(void *vocab, const char *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)'),
     opName: ggml.func('const char *ggml_op_name(int op)'),
     evalCb: koffi.proto('bool oracle_eval_cb(void *t, bool ask, void *ud)'),
+    logCb: koffi.proto('void oracle_log_cb(int level, const char *text, void *ud)'),
     tensor: koffi.struct('ggml_tensor_d', {
       type: 'int', buffer: 'void *', ne: koffi.array('int64_t', 4), nb: koffi.array('size_t', 4), op: 'int',
       op_params: koffi.array('int32_t', 16), flags: 'int32_t', src: koffi.array('void *', 10), view_src: 'void *',
@@ -151,6 +158,10 @@ export function openUnicodeOracle(): { flags(cp: number): number; tolower(cp: nu
 export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOracleOptions = {}): DecodeOracle | null {
   const L = load();
   if (!L) return null;
+  if (opts.quiet && !L.quietCb) {
+    L.quietCb = koffi.register(() => {}, koffi.pointer(L.logCb));
+    L.logSet(L.quietCb, null);
+  }
   const mp = L.modelDefaults();
   const model = L.loadModel(modelPath, mp);
   if (!model) throw new Error(`llama_model_load_from_file failed for ${modelPath}`);
@@ -159,10 +170,11 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   cp.n_batch = nCtx;
   cp.n_ubatch = nCtx;
   cp.n_seq_max = 1;
-  cp.n_threads = 1;
-  cp.n_threads_batch = 1;
+  cp.n_threads = opts.threads ?? 1;
+  cp.n_threads_batch = opts.threads ?? 1;
   const imatrix = new Map<string, OracleImatrixEntry>();
   let cb: unknown = null;
+  let callbackSeconds = 0;
   const matmuls: OracleMatmul[] = [];
   if (opts.matmuls) {
     if (opts.imatrix) throw new Error('openDecodeOracle: imatrix and matmuls are separate runs');
@@ -204,6 +216,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         return name.startsWith('blk.') || (processOutput && name === 'output.weight');
       }
       if (op !== 'MUL_MAT' && op !== 'MUL_MAT_ID') throw new Error(`imatrix oracle: ${op} (of ${src0.name}) is not handled`);
+      const t0 = performance.now();
       // (koffi gives int64_t/size_t arrays as BigInt64Array/BigUint64Array)
       const [ne0, ne1, ne2, ne3] = Array.from(src1.ne as ArrayLike<bigint>, Number);
       const [nb0, nb1, nb2, nb3] = Array.from(src1.nb as ArrayLike<bigint>, Number);
@@ -226,6 +239,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
             e.counts[ex]++;
           }
         }
+        callbackSeconds += (performance.now() - t0) / 1000;
         return true;
       }
       let e = imatrix.get(src0.name);
@@ -239,6 +253,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         }
       }
       e.counts[0] += ne1 * ne2 * ne3;
+      callbackSeconds += (performance.now() - t0) / 1000;
       return true;
     }, koffi.pointer(L.evalCb));
     cp.cb_eval = cb;
@@ -250,6 +265,9 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
     nVocab,
     imatrix,
     matmuls,
+    get callbackSeconds() {
+      return callbackSeconds;
+    },
     decode(tokens, nUbatch) {
       const T = tokens.length;
       L.memoryClear(L.getMemory(ctx), true);
@@ -270,7 +288,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         const rc = L.decode(ctx, batch);
         if (rc !== 0) throw new Error(`llama_decode returned ${rc}`);
         const p = L.getLogits(ctx);
-        out.set(koffi.decode(p, 'float', n * nVocab), s * nVocab);
+        out.set(koffi.decode(p, koffi.array('float', n * nVocab, 'Typed')) as Float32Array, s * nVocab);
       }
       return out;
     },
