@@ -12,7 +12,8 @@
  *
  * `llama` is llama.cpp v0.5.0's own pass through the oracle library (test/oracle/llama-decode.ts, koffi):
  * llama_decode on --threads threads (default: all cores) of each chunk, with an eval callback that applies
- * llama-imatrix's collection rule in JavaScript (its cost is included, and printed on its own line), the
+ * llama-imatrix's collection rule in JavaScript (its cost is included, and printed on its own line: llama-imatrix
+ * runs the same rule in C++; the graph is computed in pieces up to each collected matmul in both), the
  * logits read back and the perplexity summed in JavaScript as in the other modes.
  *
  * --synth8b N: instead of -m/-f, a generated model with Llama-3-8B's shapes (n_embd 4096, n_ff 14336, 32/8
@@ -149,7 +150,7 @@ async function runLlama() {
   });
   const cb = o.callbackSeconds - cb0;
   console.log(`  llama: llama.cpp v0.5.0's llama_decode (CPU backend, n_threads ${threads}) through koffi, with llama-imatrix's ` +
-    `collection rule (Σx² per column of each blk.* MUL_MAT input) run in JavaScript in the eval callback: ${cb.toFixed(2)} of ${r.s.toFixed(2)} s ` +
+    `collection rule (Σx² per column of each blk.* MUL_MAT input) run in JavaScript in the eval callback (asked for every graph node): ${cb.toFixed(2)} of ${r.s.toFixed(2)} s in the callback ` +
     `(included above; without it ${(r.tokens / Math.max(r.s - cb, 1e-9)).toFixed(0)} tokens/s); logits read back and PPL summed in JavaScript as in the other modes`);
   o.free();
 }

@@ -27,7 +27,7 @@ export interface DecodeOracle {
   readonly imatrix: Map<string, OracleImatrixEntry>;
   /** with the matmuls option: every MUL_MAT of every decode so far, in graph order */
   readonly matmuls: OracleMatmul[];
-  /** with the imatrix option: seconds spent in the eval callback's collection (JavaScript) over every decode so far */
+  /** with the imatrix option: seconds spent in the eval callback (JavaScript: asked for every graph node, collecting for the matmuls) over every decode so far */
   readonly callbackSeconds: number;
   free(): void;
 }
@@ -175,6 +175,15 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   const imatrix = new Map<string, OracleImatrixEntry>();
   let cb: unknown = null;
   let callbackSeconds = 0;
+  /** the callback, its time (the asking calls for every graph node and the collecting calls) added to callbackSeconds */
+  const timed = (fn: (tp: unknown, ask: boolean) => boolean) => (tp: unknown, ask: boolean): boolean => {
+    const t0 = performance.now();
+    try {
+      return fn(tp, ask);
+    } finally {
+      callbackSeconds += (performance.now() - t0) / 1000;
+    }
+  };
   const matmuls: OracleMatmul[] = [];
   if (opts.matmuls) {
     if (opts.imatrix) throw new Error('openDecodeOracle: imatrix and matmuls are separate runs');
@@ -203,7 +212,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   if (opts.imatrix) {
     const processOutput = !!opts.imatrix.processOutput;
     const GGML_TYPE_F32 = 0;
-    cb = koffi.register((tp: unknown, ask: boolean) => {
+    cb = koffi.register(timed((tp: unknown, ask: boolean) => {
       const t = koffi.decode(tp, L.tensor);
       const op = L.opName(t.op) as string;
       const src0 = koffi.decode(t.src[0], L.tensor);
@@ -216,7 +225,6 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         return name.startsWith('blk.') || (processOutput && name === 'output.weight');
       }
       if (op !== 'MUL_MAT' && op !== 'MUL_MAT_ID') throw new Error(`imatrix oracle: ${op} (of ${src0.name}) is not handled`);
-      const t0 = performance.now();
       // (koffi gives int64_t/size_t arrays as BigInt64Array/BigUint64Array)
       const [ne0, ne1, ne2, ne3] = Array.from(src1.ne as ArrayLike<bigint>, Number);
       const [nb0, nb1, nb2, nb3] = Array.from(src1.nb as ArrayLike<bigint>, Number);
@@ -239,7 +247,6 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
             e.counts[ex]++;
           }
         }
-        callbackSeconds += (performance.now() - t0) / 1000;
         return true;
       }
       let e = imatrix.get(src0.name);
@@ -253,9 +260,8 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         }
       }
       e.counts[0] += ne1 * ne2 * ne3;
-      callbackSeconds += (performance.now() - t0) / 1000;
       return true;
-    }, koffi.pointer(L.evalCb));
+    }), koffi.pointer(L.evalCb));
     cp.cb_eval = cb;
   }
   const ctx = L.initCtx(model, cp);
