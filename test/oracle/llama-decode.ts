@@ -55,7 +55,10 @@ export interface DecodeOracleOptions {
   matmuls?: boolean;
   /** n_threads and n_threads_batch of the context (default 1) */
   threads?: number;
-  /** drop llama.cpp's log lines (llama_log_set with a callback that ignores them, for the rest of the process) */
+  /**
+   * drop llama.cpp's log lines (llama_log_set with a callback that ignores them, for the rest of the process;
+   * it replaces the error-line logger of test/oracle/llama-cpp.ts's llama_model_quantize, so benchmarks only)
+   */
   quiet?: boolean;
 }
 
@@ -109,7 +112,6 @@ function load(): any {
     tokenize: l.func('int32_t llama_tokenize(void *vocab, const char *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_max, bool add_special, bool parse_special)'),
     opName: ggml.func('const char *ggml_op_name(int op)'),
     evalCb: koffi.proto('bool oracle_eval_cb(void *t, bool ask, void *ud)'),
-    logCb: koffi.proto('void oracle_log_cb(int level, const char *text, void *ud)'),
     tensor: koffi.struct('ggml_tensor_d', {
       type: 'int', buffer: 'void *', ne: koffi.array('int64_t', 4), nb: koffi.array('size_t', 4), op: 'int',
       op_params: koffi.array('int32_t', 16), flags: 'int32_t', src: koffi.array('void *', 10), view_src: 'void *',
@@ -159,7 +161,9 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   const L = load();
   if (!L) return null;
   if (opts.quiet && !L.quietCb) {
-    L.quietCb = koffi.register(() => {}, koffi.pointer(L.logCb));
+    // (its own prototype name: test/oracle/llama-cpp.ts declares 'oracle_log_cb' for llama_model_quantize's log)
+    const proto = koffi.proto('void decode_oracle_quiet_log_cb(int level, const char *text, void *ud)');
+    L.quietCb = koffi.register(() => {}, koffi.pointer(proto));
     L.logSet(L.quietCb, null);
   }
   const mp = L.modelDefaults();
