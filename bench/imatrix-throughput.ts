@@ -156,14 +156,14 @@ async function runLlama() {
 }
 
 let device: Awaited<ReturnType<typeof import('../src/node/gpu-device.js').nodeGpuDevice>> | undefined;
-for (const mode of modes) {
+async function runMode(mode: string) {
   if (mode === 'cpu') {
     await run('cpu (1 thread, TypeScript)', CPU_MATMUL);
-    continue;
+    return;
   }
   if (mode === 'llama') {
     await runLlama();
-    continue;
+    return;
   }
   if (!device) {
     const { nodeGpuDevice } = await import('../src/node/gpu-device.js');
@@ -173,14 +173,30 @@ for (const mode of modes) {
   if (mode === 'gpu-matmul') {
     const { GpuMatmul } = await import('../src/model/gpu-matmul.js');
     const g = new GpuMatmul(h.device, h.adapterName);
-    await run(`gpu-matmul (${h.adapterName})`.slice(0, 44), g);
-    g.destroy();
+    try {
+      await run(`gpu-matmul (${h.adapterName})`.slice(0, 44), g);
+    } finally {
+      g.destroy();
+    }
   } else {
     const { GpuForward } = await import('../src/model/gpu-forward.js');
     const g = new GpuForward(h.device, h.adapterName, { budgetBytes: Number(f['gpu-budget']) * 2 ** 20, software: h.isSoftware });
-    await run(`gpu (${h.adapterName})`.slice(0, 44), g);
-    console.log(`  gpu: weights ${g.isResident(model) ? 'resident' : 'streamed layer by layer'}`);
-    g.destroy();
+    try {
+      await run(`gpu (${h.adapterName})`.slice(0, 44), g);
+      console.log(`  gpu: weights ${g.isResident(model) ? 'resident' : 'streamed layer by layer'}`);
+    } finally {
+      g.destroy();
+    }
+  }
+}
+
+// a mode that fails prints one line and the others still run (the exit status says one failed)
+for (const mode of modes) {
+  try {
+    await runMode(mode);
+  } catch (e) {
+    console.log(`${mode}: failed: ${(e as Error).message.split('\n')[0]}`);
+    process.exitCode = 1;
   }
 }
 device?.device.destroy();
