@@ -12,13 +12,22 @@
 #                                          a reserve for the steps after it.
 #                                          -> $OUT/device-whole-model.{json,txt}, whole-model.txt,
 #                                             profile-q4_k_m-imatrix.txt, kernel-profile.txt
+#   bash bench/device/run.sh imatrix       issue 9's imatrix-pass speed (dist/bench/imatrix-throughput.js): a generated model
+#                                          with Llama-3-8B shapes (2 layers, F16 random weights, ~3 GB, in /tmp), 4 chunks
+#                                          of 512 seeded random token ids after a warm-up chunk: llama.cpp's llama_decode
+#                                          on all cores with llama-imatrix's collection rule in a koffi eval callback
+#                                          (mode llama), then our whole forward pass on the device (mode gpu); the
+#                                          TypeScript CPU mode is left out (hours at these shapes: see the SwiftShader
+#                                          table in bench/results). Under BUDGET_S (default 460) seconds.
+#                                          -> $OUT/imatrix-8b.txt
 #   bash bench/device/run.sh checks        throughput of every implemented type (GPU, CPU workers, llama.cpp on as many
 #                                          threads; device/host-fallback block counts), without and with an imatrix
 #                                          (ROWS rows of each shape, default 256), GPU-vs-CPU compare on the demo
 #                                          model, and a whole-file GPU/CPU identity check
 # WQ_DRY_RUN=1: a rehearsal on a machine without the device (here, SwiftShader): no packages installed, this
 # machine's node, the --small model and 2 of the 6 runs, KROWS 2, F16 widened on the device as on a GPU, a
-# 900 s budget (150 s for the profiled run); the same steps and files otherwise.
+# 900 s budget (150 s for the profiled run); the same steps and files otherwise. For imatrix: the --small
+# synthetic model (256 wide), 2 chunks of 128, and the TypeScript CPU mode as well.
 set -u
 MODE=${1:-checks}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -59,6 +68,14 @@ if [ "$MODE" = whole-model ]; then
   { timeout "$(cap 25 50)" $N "${K[@]}" --types q4_K --imatrix
     timeout "$(cap 50 2)" $N "${K[@]}" --types q8_0,q4_0,q6_K,iq2_xxs,iq4_xs; } 2>&1 | tee "$OUT/kernel-profile.txt"
   echo "run.sh whole-model: $(( $(date +%s) - START )) s of a ${BUDGET_S} s budget" | tee -a "$OUT/machine.txt"
+  exit 0
+fi
+if [ "$MODE" = imatrix ]; then
+  # modes in this order: llama.cpp first (the reference figure), then the device; rows print as each finishes
+  IM=(--synth8b 2 -c 512 --chunks 4 --modes llama,gpu --threads "$T" --gpu-budget 65536)
+  [ "$DRY" = 1 ] && IM=(--synth8b 2 --small -c 128 --chunks 2 --modes llama,gpu,cpu --threads "$T")
+  timeout "$(cap 400 5)" $N dist/bench/imatrix-throughput.js "${IM[@]}" 2>&1 | tee "$OUT/imatrix-8b.txt"
+  echo "run.sh imatrix: $(( $(date +%s) - START )) s of a ${BUDGET_S} s budget" | tee -a "$OUT/machine.txt"
   exit 0
 fi
 # every implemented type (the registry's list), rows printed as each type finishes: a timeout keeps them

@@ -27,6 +27,8 @@ export interface DecodeOracle {
   readonly imatrix: Map<string, OracleImatrixEntry>;
   /** with the matmuls option: every MUL_MAT of every decode so far, in graph order */
   readonly matmuls: OracleMatmul[];
+  /** with the imatrix option: seconds spent in the eval callback (JavaScript: asked for every graph node, collecting for the matmuls) over every decode so far */
+  readonly callbackSeconds: number;
   free(): void;
 }
 
@@ -51,6 +53,13 @@ export interface DecodeOracleOptions {
   imatrix?: { processOutput?: boolean };
   /** keep every 2-D MUL_MAT's input and output (not with imatrix) */
   matmuls?: boolean;
+  /** n_threads and n_threads_batch of the context (default 1) */
+  threads?: number;
+  /**
+   * drop llama.cpp's log lines (llama_log_set with a callback that ignores them, for the rest of the process;
+   * it replaces the error-line logger of test/oracle/llama-cpp.ts's llama_model_quantize, so benchmarks only)
+   */
+  quiet?: boolean;
 }
 
 let lib: any = null;
@@ -151,6 +160,12 @@ export function openUnicodeOracle(): { flags(cp: number): number; tolower(cp: nu
 export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOracleOptions = {}): DecodeOracle | null {
   const L = load();
   if (!L) return null;
+  if (opts.quiet && !L.quietCb) {
+    // (its own prototype name: test/oracle/llama-cpp.ts declares 'oracle_log_cb' for llama_model_quantize's log)
+    const proto = koffi.proto('void decode_oracle_quiet_log_cb(int level, const char *text, void *ud)');
+    L.quietCb = koffi.register(() => {}, koffi.pointer(proto));
+    L.logSet(L.quietCb, null);
+  }
   const mp = L.modelDefaults();
   const model = L.loadModel(modelPath, mp);
   if (!model) throw new Error(`llama_model_load_from_file failed for ${modelPath}`);
@@ -159,10 +174,20 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   cp.n_batch = nCtx;
   cp.n_ubatch = nCtx;
   cp.n_seq_max = 1;
-  cp.n_threads = 1;
-  cp.n_threads_batch = 1;
+  cp.n_threads = opts.threads ?? 1;
+  cp.n_threads_batch = opts.threads ?? 1;
   const imatrix = new Map<string, OracleImatrixEntry>();
   let cb: unknown = null;
+  let callbackSeconds = 0;
+  /** the callback, its time (the asking calls for every graph node and the collecting calls) added to callbackSeconds */
+  const timed = (fn: (tp: unknown, ask: boolean) => boolean) => (tp: unknown, ask: boolean): boolean => {
+    const t0 = performance.now();
+    try {
+      return fn(tp, ask);
+    } finally {
+      callbackSeconds += (performance.now() - t0) / 1000;
+    }
+  };
   const matmuls: OracleMatmul[] = [];
   if (opts.matmuls) {
     if (opts.imatrix) throw new Error('openDecodeOracle: imatrix and matmuls are separate runs');
@@ -191,7 +216,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
   if (opts.imatrix) {
     const processOutput = !!opts.imatrix.processOutput;
     const GGML_TYPE_F32 = 0;
-    cb = koffi.register((tp: unknown, ask: boolean) => {
+    cb = koffi.register(timed((tp: unknown, ask: boolean) => {
       const t = koffi.decode(tp, L.tensor);
       const op = L.opName(t.op) as string;
       const src0 = koffi.decode(t.src[0], L.tensor);
@@ -240,7 +265,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
       }
       e.counts[0] += ne1 * ne2 * ne3;
       return true;
-    }, koffi.pointer(L.evalCb));
+    }), koffi.pointer(L.evalCb));
     cp.cb_eval = cb;
   }
   const ctx = L.initCtx(model, cp);
@@ -250,6 +275,9 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
     nVocab,
     imatrix,
     matmuls,
+    get callbackSeconds() {
+      return callbackSeconds;
+    },
     decode(tokens, nUbatch) {
       const T = tokens.length;
       L.memoryClear(L.getMemory(ctx), true);
@@ -270,7 +298,7 @@ export function openDecodeOracle(modelPath: string, nCtx: number, opts: DecodeOr
         const rc = L.decode(ctx, batch);
         if (rc !== 0) throw new Error(`llama_decode returned ${rc}`);
         const p = L.getLogits(ctx);
-        out.set(koffi.decode(p, 'float', n * nVocab), s * nVocab);
+        out.set(koffi.decode(p, koffi.array('float', n * nVocab, 'Typed')) as Float32Array, s * nVocab);
       }
       return out;
     },
